@@ -31,14 +31,20 @@ impl Granularity {
     pub fn period_of(self, day: i32) -> Period {
         match self {
             // 1970-01-01 was a Thursday; Monday 1969-12-29 is day −3.
-            Granularity::Week => Period { start: day - (day + 3).rem_euclid(7) },
+            Granularity::Week => Period {
+                start: day - (day + 3).rem_euclid(7),
+            },
             Granularity::Month => {
                 let (y, m, _) = civil_from_days(day);
-                Period { start: days_from_civil(y, m, 1) }
+                Period {
+                    start: days_from_civil(y, m, 1),
+                }
             }
             Granularity::Quarter => {
                 let (y, m, _) = civil_from_days(day);
-                Period { start: days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) }
+                Period {
+                    start: days_from_civil(y, (m - 1) / 3 * 3 + 1, 1),
+                }
             }
         }
     }
@@ -46,12 +52,16 @@ impl Granularity {
     /// The period `k` periods after `p` (before, for negative `k`).
     pub fn shift(self, p: Period, k: i32) -> Period {
         match self {
-            Granularity::Week => Period { start: p.start + 7 * k },
+            Granularity::Week => Period {
+                start: p.start + 7 * k,
+            },
             Granularity::Month | Granularity::Quarter => {
                 let months = if self == Granularity::Month { k } else { 3 * k };
                 let (y, m, _) = civil_from_days(p.start);
                 let idx = y * 12 + (m as i32 - 1) + months;
-                Period { start: days_from_civil(idx.div_euclid(12), (idx.rem_euclid(12) + 1) as u32, 1) }
+                Period {
+                    start: days_from_civil(idx.div_euclid(12), (idx.rem_euclid(12) + 1) as u32, 1),
+                }
             }
         }
     }
@@ -64,7 +74,11 @@ impl Granularity {
                 let (ya, ma, _) = civil_from_days(a.start);
                 let (yb, mb, _) = civil_from_days(b.start);
                 let months = (yb - ya) * 12 + mb as i32 - ma as i32;
-                if self == Granularity::Month { months } else { months.div_euclid(3) }
+                if self == Granularity::Month {
+                    months
+                } else {
+                    months.div_euclid(3)
+                }
             }
         }
     }
@@ -147,12 +161,18 @@ mod tests {
     fn periods() {
         let d = parse_date("2025-08-17").unwrap();
         assert_eq!(Granularity::Month.period_of(d).date_string(), "2025-08-01");
-        assert_eq!(Granularity::Quarter.period_of(d).date_string(), "2025-07-01");
+        assert_eq!(
+            Granularity::Quarter.period_of(d).date_string(),
+            "2025-07-01"
+        );
         // 2025-08-17 is a Sunday; its ISO week starts Monday 2025-08-11.
         assert_eq!(Granularity::Week.period_of(d).date_string(), "2025-08-11");
         let m = Granularity::Month.period_of(d);
         assert_eq!(Granularity::Month.shift(m, -8).date_string(), "2024-12-01");
-        assert_eq!(Granularity::Month.distance(Granularity::Month.shift(m, -8), m), 8);
+        assert_eq!(
+            Granularity::Month.distance(Granularity::Month.shift(m, -8), m),
+            8
+        );
         assert_eq!(parse_date("2025-02-30"), None);
     }
 }

@@ -1,0 +1,276 @@
+//! Renderer tests: snapshots per format, hostile strings, empty models, determinism.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use readiness_report::board::board_chart;
+use readiness_report::model::ReportModel;
+use readiness_report::{
+    render_all, render_board, render_board_html, render_board_markdown, render_html,
+    render_markdown, Chart, Charts, Svg,
+};
+
+/// A fresh directory under the system temp dir (no tempfile crate needed).
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("readiness-report-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Placeholder SVGs so the HTML snapshot shows the page, not thousands of chart lines.
+fn placeholder_svgs(model: &ReportModel) -> Charts<Svg> {
+    Charts::file_stems(model).map(|s| {
+        Svg(format!(
+            "<svg width=\"10\" height=\"10\"><!-- {s} --></svg>\n"
+        ))
+    })
+}
+
+fn png_paths(model: &ReportModel) -> Charts<String> {
+    Charts::file_stems(model).map(|s| format!("charts/{s}.png"))
+}
+
+#[test]
+fn html_snapshot() {
+    let m = common::small_model();
+    insta::assert_snapshot!("report_html", render_html(&m, &placeholder_svgs(&m)));
+}
+
+#[test]
+fn markdown_snapshot() {
+    let m = common::small_model();
+    insta::assert_snapshot!("report_md", render_markdown(&m, &png_paths(&m)));
+}
+
+#[test]
+fn board_snapshots() {
+    let b = common::board_model();
+    let svg = Svg("<svg width=\"10\" height=\"10\"><!-- board --></svg>\n".into());
+    insta::assert_snapshot!("board_html", render_board_html(&b, &svg));
+    insta::assert_snapshot!(
+        "board_md",
+        render_board_markdown(&b, "charts/board_autonomy.png")
+    );
+}
+
+#[test]
+fn svg_snapshot() {
+    let m = common::small_model();
+    let svg = Chart::Agreement(&m.classes[0]).to_svg().unwrap();
+    insta::assert_snapshot!("agreement_svg", svg.0);
+}
+
+const EVIL: &[&str] = &[
+    "<script>alert(1)</script>",
+    "\"onmouseover=alert(1) x=\"",
+    "'><img src=x onerror=alert(1)>",
+    "&amp;&lt;script&gt;",
+    "line\nbreak\r\n<script>",
+    "=HYPERLINK(\"http://evil\")",
+    "[link](javascript:alert(1)) ![img](http://evil/x.png) | pipe",
+    "\u{202E}reversed",
+];
+
+/// No `<` in text that the model supplied survives unescaped: the only tags are our own.
+fn assert_html_safe(out: &str, evil: &str) {
+    assert!(!out.contains("<script"), "raw <script for {evil:?}");
+    assert!(!out.contains("<img"), "raw <img for {evil:?}");
+    assert!(
+        !out.contains("\"onmouseover"),
+        "attribute breakout for {evil:?}"
+    );
+    assert!(!out.contains("'><"), "attribute breakout for {evil:?}");
+    assert!(
+        !out.contains("&amp;&lt;script&gt;") || out.contains("&amp;amp;&amp;lt;script&amp;gt;")
+    );
+    assert!(!out.contains('\u{202E}'));
+}
+
+#[test]
+fn hostile_strings_are_escaped_in_html_and_svg() {
+    for evil in EVIL {
+        let m = common::hostile_model(evil);
+        let svgs = readiness_report::charts::render_svgs(&m).unwrap();
+        for svg in svgs.iter() {
+            assert_html_safe(&svg.0, evil);
+        }
+        assert_html_safe(&render_html(&m, &svgs), evil);
+        let b = common::hostile_board(evil);
+        let svg = board_chart(&b).to_svg().unwrap();
+        assert_html_safe(&render_board_html(&b, &svg), evil);
+    }
+}
+
+/// Every Markdown-active character from the model is backslash-escaped: no raw tag, link, image
+/// or extra table column; no line breaks inside a line.
+fn assert_markdown_safe(out: &str, evil: &str) {
+    for (i, c) in out.char_indices() {
+        if matches!(c, '<' | '[' | '!' | '&') {
+            // Our own Markdown uses `![` for chart images only.
+            let own_image = c == '!' && out[i..].starts_with("![") && !out[..i].ends_with('\\');
+            let own_bracket = c == '[' && out[..i].ends_with('!');
+            if !own_image && !own_bracket {
+                assert!(
+                    out[..i].ends_with('\\'),
+                    "unescaped {c:?} at {i} for {evil:?}: {}",
+                    &out[i.saturating_sub(40)..(i + 40).min(out.len())]
+                );
+            }
+        }
+    }
+    assert!(!out.contains('\r'));
+    assert!(!out.contains('\u{202E}'));
+    // Table rows keep their column count: a pipe from the data is always escaped.
+    for line in out.lines().filter(|l| l.starts_with("| ")) {
+        let pipes = line
+            .char_indices()
+            .filter(|&(i, c)| c == '|' && !line[..i].ends_with('\\'))
+            .count();
+        // Our widest table has four columns, so five unescaped pipes.
+        assert!(pipes <= 5, "extra column for {evil:?}: {line}");
+    }
+}
+
+#[test]
+fn hostile_strings_are_escaped_in_markdown() {
+    for evil in EVIL {
+        let m = common::hostile_model(evil);
+        assert_markdown_safe(&render_markdown(&m, &png_paths(&m)), evil);
+        let b = common::hostile_board(evil);
+        assert_markdown_safe(
+            &render_board_markdown(&b, "charts/board_autonomy.png"),
+            evil,
+        );
+    }
+}
+
+#[test]
+fn formula_cells_are_neutralised_in_markdown() {
+    let m = common::hostile_model("=HYPERLINK(\"http://evil\")");
+    let md = render_markdown(&m, &png_paths(&m));
+    assert!(md.contains("| '=HYPERLINK"));
+    assert!(!md.contains("| =HYPERLINK"));
+}
+
+#[test]
+fn hostile_class_names_make_safe_file_names() {
+    let m = common::hostile_model("../../etc/passwd");
+    let dir = scratch("hostile-files");
+    let written = render_all(&m, &dir).unwrap();
+    for p in &written {
+        assert!(p.starts_with(&dir), "{p:?} escaped the output directory");
+        assert!(p.exists());
+    }
+    // Two classes with the same hostile name still get distinct files.
+    let pngs: std::collections::BTreeSet<_> = written
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    assert_eq!(pngs.len(), 3 + 4 * m.classes.len());
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn empty_model_renders() {
+    let dir = scratch("empty");
+    let m = ReportModel::default();
+    let written = render_all(&m, &dir).unwrap();
+    assert_eq!(written.len(), 2 * 3 + 2);
+    let html = fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("No decision is needed this period."));
+    let md = fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("No action class was evaluated."));
+    render_board(&Default::default(), &dir).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn non_finite_numbers_do_not_panic() {
+    let mut m = common::small_model();
+    for c in &mut m.classes {
+        c.target = f64::NAN;
+        c.max_risk = f64::INFINITY;
+        c.psi = Some(f64::NAN);
+        c.gate_threshold = Some(f64::NAN);
+        for a in &mut c.agreement {
+            a.agreement = Some(f64::NAN);
+            a.low = Some(f64::NEG_INFINITY);
+        }
+        for b in &mut c.reliability {
+            b.observed = Some(f64::NAN);
+            b.lower = f64::NAN;
+        }
+        for p in &mut c.risk_coverage {
+            p.coverage = f64::NAN;
+        }
+        c.confidence_current = vec![f64::NAN; 100];
+    }
+    for r in &mut m.matrix {
+        r.target = f64::NAN;
+        r.cells.truncate(1);
+        r.n.clear();
+    }
+    for d in &mut m.manipulation {
+        d.baseline = f64::NAN;
+    }
+    for a in &mut m.autonomy {
+        a.share = f64::NAN;
+    }
+    readiness_report::charts::render_svgs(&m).unwrap();
+    let dir = scratch("nan");
+    render_all(&m, &dir).unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+fn read_all(paths: &[PathBuf], root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    paths
+        .iter()
+        .map(|p| {
+            (
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                fs::read(p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let m = common::sample_model();
+    let (a, b) = (scratch("det-a"), scratch("det-b"));
+    let first = read_all(&render_all(&m, &a).unwrap(), &a);
+    let second = read_all(&render_all(&m, &b).unwrap(), &b);
+    assert_eq!(first.len(), second.len());
+    for ((pa, ba), (pb, bb)) in first.iter().zip(&second) {
+        assert_eq!(pa, pb);
+        assert!(ba == bb, "{} differs between runs", pa.display());
+    }
+    // The PNG files are real PNGs.
+    let png = first
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    assert!(png.1.starts_with(b"\x89PNG\r\n\x1a\n"));
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn html_is_self_contained() {
+    let m = common::sample_model();
+    let svgs = readiness_report::charts::render_svgs(&m).unwrap();
+    let html = render_html(&m, &svgs);
+    assert!(!html.contains("<script"));
+    assert!(!html.contains("<link"));
+    assert!(!html.contains("<img"));
+    assert!(!html.contains("@import"));
+    assert!(!html.contains("url("));
+    // The only absolute URL allowed is the SVG namespace identifier, which is never fetched.
+    assert_eq!(
+        html.matches("http").count(),
+        html.matches("http://www.w3.org/2000/svg").count()
+    );
+}

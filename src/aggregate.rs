@@ -1,0 +1,287 @@
+//! Aggregate: one group-by over the validated decisions joined to their final verdicts,
+//! producing the long statistics table ([`StatRow`]s under their [`CellKey`]s) that every metric
+//! is computed from, plus the sorted confidence samples per class and period that the exact PSI
+//! deciles need.
+//!
+//! The grouping key is (action class, period, model version, asset criticality, privileged,
+//! calibration bin, fine bin, final outcome, executed); the measures are the row count and the
+//! sums of confidence to the fourth power. Summing two such tables key by key gives the table of
+//! the union of their inputs, so partitions, months and engines can be aggregated separately.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
+use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
+
+use crate::ingest::{IngestError, Ingested};
+
+fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
+    let context = context.to_string();
+    move |source| IngestError::Polars { context, source }
+}
+
+/// Sorted confidences of all decisions of one class in one period.
+pub type ConfidenceSamples = BTreeMap<(String, Period), Vec<f64>>;
+
+/// The output of the aggregate stage.
+pub struct Aggregated {
+    pub stats: SuffStats,
+    pub samples: ConfidenceSamples,
+    /// The long statistics table as written to `stats/suffstats.parquet`.
+    pub table: DataFrame,
+}
+
+/// Period start (days since epoch, i32) of a microsecond timestamp column.
+pub fn period_expr(us: Expr, granularity: Granularity) -> Expr {
+    let every = match granularity {
+        Granularity::Week => "1w",
+        Granularity::Month => "1mo",
+        Granularity::Quarter => "3mo",
+    };
+    us.cast(DataType::Datetime(TimeUnit::Microseconds, None))
+        .dt()
+        .truncate(lit(every))
+        .cast(DataType::Date)
+        .cast(DataType::Int32)
+}
+
+/// Fine bin k = [k/100, (k+1)/100) with 1.0 in bin 99, exactly as
+/// [`readiness_metrics::suffstats::fine_bin`]: a first guess from floor(100c) is corrected against
+/// the correctly rounded edges k/100.
+fn fine_bin_expr(c: Expr) -> Expr {
+    let k = (c.clone() * lit(100.0)).floor();
+    let k = when(c.clone().gt_eq((k.clone() + lit(1.0)) / lit(100.0)))
+        .then(k.clone() + lit(1.0))
+        .when(c.lt(k.clone() / lit(100.0)))
+        .then(k.clone() - lit(1.0))
+        .otherwise(k);
+    k.clip(lit(0.0), lit(99.0)).cast(DataType::Int32)
+}
+
+/// Calibration bin: bin 0 = [0, 0.1], bin i = (i/10, (i+1)/10], as
+/// [`readiness_metrics::suffstats::cal_bin`].
+fn cal_bin_expr(c: Expr) -> Expr {
+    let i = (c.clone() * lit(10.0)).ceil() - lit(1.0);
+    let i = when(c.clone().lt_eq(i.clone() / lit(10.0)))
+        .then(i.clone() - lit(1.0))
+        .when(c.gt((i.clone() + lit(1.0)) / lit(10.0)))
+        .then(i.clone() + lit(1.0))
+        .otherwise(i);
+    i.clip(lit(0.0), lit(9.0)).cast(DataType::Int32)
+}
+
+/// Builds the long statistics table and the confidence samples.
+pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated, IngestError> {
+    let outcomes = ing
+        .final_verdicts
+        .clone()
+        .lazy()
+        .select([col("decision_id"), col("outcome")]);
+    let c = col("confidence");
+    let table = ing
+        .decisions
+        .clone()
+        .lazy()
+        .join(
+            outcomes,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            period_expr(col("decided_us"), granularity).alias("period"),
+            cal_bin_expr(c.clone()).alias("cal_bin"),
+            fine_bin_expr(c.clone()).alias("fine_bin"),
+            col("outcome").fill_null(lit(4i32)).alias("outcome"),
+        ])
+        .group_by([
+            col("action_class"),
+            col("period"),
+            col("model_version"),
+            col("asset_criticality"),
+            col("privileged"),
+            col("cal_bin"),
+            col("fine_bin"),
+            col("outcome"),
+            col("executed"),
+        ])
+        .agg([
+            len().cast(DataType::UInt64).alias("n"),
+            c.clone().sum().alias("sum_conf"),
+            (c.clone() * c.clone()).sum().alias("sum_conf2"),
+            (c.clone() * c.clone() * c.clone()).sum().alias("sum_conf3"),
+            (c.clone() * c.clone() * c.clone() * c.clone())
+                .sum()
+                .alias("sum_conf4"),
+        ])
+        .sort(
+            [
+                "action_class",
+                "period",
+                "model_version",
+                "asset_criticality",
+                "privileged",
+                "cal_bin",
+                "fine_bin",
+                "outcome",
+                "executed",
+            ],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(pe("aggregating decisions and verdicts"))?;
+    let stats = stats_from_table(&table)?;
+
+    let sample_df = ing
+        .decisions
+        .clone()
+        .lazy()
+        .select([
+            col("action_class"),
+            period_expr(col("decided_us"), granularity).alias("period"),
+            col("confidence"),
+        ])
+        .group_by([col("action_class"), col("period")])
+        .agg([col("confidence").sort(SortOptions::default())])
+        .collect()
+        .map_err(pe("collecting confidence samples"))?;
+    let mut samples = ConfidenceSamples::new();
+    let classes = sample_df
+        .column("action_class")
+        .map_err(pe("samples"))?
+        .str()
+        .map_err(pe("samples"))?;
+    let periods = sample_df
+        .column("period")
+        .map_err(pe("samples"))?
+        .i32()
+        .map_err(pe("samples"))?;
+    let lists = sample_df
+        .column("confidence")
+        .map_err(pe("samples"))?
+        .list()
+        .map_err(pe("samples"))?;
+    for i in 0..sample_df.height() {
+        let (Some(class), Some(period), Some(values)) =
+            (classes.get(i), periods.get(i), lists.get_as_series(i))
+        else {
+            continue;
+        };
+        let values: Vec<f64> = values
+            .f64()
+            .map_err(pe("samples"))?
+            .into_no_null_iter()
+            .collect();
+        samples.insert((class.to_string(), Period { start: period }), values);
+    }
+    Ok(Aggregated {
+        stats,
+        samples,
+        table,
+    })
+}
+
+/// Reads a long statistics table (as written by [`aggregate`] or produced by an SQL engine)
+/// into [`SuffStats`]. Unknown criticality or outcome spellings are errors naming the row.
+pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
+    let err = pe;
+    let get = |name: &str| table.column(name).map_err(err("statistics table"));
+    let class = get("action_class")?
+        .str()
+        .map_err(err("action_class"))?
+        .clone();
+    let period = get("period")?
+        .cast(&DataType::Int32)
+        .map_err(err("period"))?;
+    let period = period.i32().map_err(err("period"))?.clone();
+    let version = get("model_version")?
+        .str()
+        .map_err(err("model_version"))?
+        .clone();
+    let crit = get("asset_criticality")?
+        .str()
+        .map_err(err("asset_criticality"))?
+        .clone();
+    let privileged = get("privileged")?
+        .bool()
+        .map_err(err("privileged"))?
+        .clone();
+    let cal = get("cal_bin")?
+        .cast(&DataType::Int32)
+        .map_err(err("cal_bin"))?;
+    let cal = cal.i32().map_err(err("cal_bin"))?.clone();
+    let fine = get("fine_bin")?
+        .cast(&DataType::Int32)
+        .map_err(err("fine_bin"))?;
+    let fine = fine.i32().map_err(err("fine_bin"))?.clone();
+    let outcome = get("outcome")?
+        .cast(&DataType::Int32)
+        .map_err(err("outcome"))?;
+    let outcome = outcome.i32().map_err(err("outcome"))?.clone();
+    let executed = get("executed")?.bool().map_err(err("executed"))?.clone();
+    let n = get("n")?.cast(&DataType::UInt64).map_err(err("n"))?;
+    let n = n.u64().map_err(err("n"))?.clone();
+    let sums: Vec<Float64Chunked> = ["sum_conf", "sum_conf2", "sum_conf3", "sum_conf4"]
+        .iter()
+        .map(|name| {
+            get(name)?
+                .cast(&DataType::Float64)
+                .map_err(err(name))?
+                .f64()
+                .map_err(err(name))
+                .cloned()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut stats = SuffStats::default();
+    for i in 0..table.height() {
+        let bad = |what: &str| IngestError::Polars {
+            context: format!("statistics table row {i}"),
+            source: PolarsError::ComputeError(format!("invalid or null {what}").into()),
+        };
+        let key = CellKey {
+            action_class: class.get(i).ok_or_else(|| bad("action_class"))?.to_string(),
+            period: Period {
+                start: period.get(i).ok_or_else(|| bad("period"))?,
+            },
+            model_version: version
+                .get(i)
+                .ok_or_else(|| bad("model_version"))?
+                .to_string(),
+            criticality: crit
+                .get(i)
+                .and_then(Criticality::parse)
+                .ok_or_else(|| bad("asset_criticality"))?,
+            privileged: privileged.get(i).ok_or_else(|| bad("privileged"))?,
+        };
+        let outcome = match outcome.get(i) {
+            Some(0) => Outcome::Approve,
+            Some(1) => Outcome::Override,
+            Some(2) => Outcome::Reject,
+            Some(3) => Outcome::Timeout,
+            Some(4) => Outcome::Unreviewed,
+            _ => return Err(bad("outcome (0..4)")),
+        };
+        let cal_bin = cal
+            .get(i)
+            .filter(|b| (0..10).contains(b))
+            .ok_or_else(|| bad("cal_bin (0..9)"))? as u8;
+        let fine_bin = fine
+            .get(i)
+            .filter(|b| (0..100).contains(b))
+            .ok_or_else(|| bad("fine_bin (0..99)"))? as u8;
+        let row = StatRow {
+            cal_bin,
+            fine_bin,
+            outcome,
+            executed: executed.get(i).unwrap_or(false),
+            n: n.get(i).ok_or_else(|| bad("n"))?,
+            sum_conf: sums[0].get(i).unwrap_or(0.0),
+            sum_conf2: sums[1].get(i).unwrap_or(0.0),
+            sum_conf3: sums[2].get(i).unwrap_or(0.0),
+            sum_conf4: sums[3].get(i).unwrap_or(0.0),
+        };
+        stats.add_row(key, &row);
+    }
+    Ok(stats)
+}

@@ -1,0 +1,194 @@
+//! Command-line parsing. The only module that knows clap: it turns flags into the plain
+//! configuration structs the library takes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pipeline::{AnalyzeConfig, InputConfig};
+use readiness_metrics::Granularity;
+
+/// Bundled sample inputs, relative to the project root (the working directory of `cargo run`).
+pub const SAMPLE_DECISIONS: &str = "data/sample/decisions";
+pub const SAMPLE_VERDICTS: &str = "data/sample/verdicts";
+pub const DEFAULT_POLICY: &str = "data/policy.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "readiness",
+    version,
+    about = "Which of a SOC AI agent's action classes have earned autonomy, and which have lost it",
+    long_about = "Reads AI decisions and analyst verdicts (Parquet), computes per-class agreement with \
+intervals, calibration, drift and gate thresholds, applies a human-written policy and writes \
+recommendations and reports. With no subcommand, runs `analyze` on the bundled sample.\n\n\
+Exit codes: 0 success; 1 error (bad input, policy or I/O); 2 usage error; 3 `drift` found a \
+flagged signal; 4 too many rejected rows (run.max_rejected_share)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// No progress output (for cron).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Worker threads for the compute engine (default: all cores). Outputs do not depend on it.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole pipeline and write a run directory (the default command).
+    Analyze(AnalyzeArgs),
+    /// Check the inputs against the contract and print the findings (no metrics).
+    Validate(InputArgs),
+    /// Print the drift and manipulation table; exit 3 when anything is flagged.
+    Drift(DriftArgs),
+    /// Print the full evidence chain of one class from a run directory.
+    Explain(ExplainArgs),
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Generate a synthetic SOC history with planted effects (Parquet + truth file).
+    Generate(GenerateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file and print the effective settings per class.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Decisions: Parquet files, directories (hive partitions welcome) or globs.
+    #[arg(long, num_args = 1.., default_values_t = vec![SAMPLE_DECISIONS.to_string()])]
+    pub decisions: Vec<String>,
+    /// Verdicts: Parquet files, directories or globs.
+    #[arg(long, num_args = 1.., default_values_t = vec![SAMPLE_VERDICTS.to_string()])]
+    pub verdicts: Vec<String>,
+    /// The policy file (TOML).
+    #[arg(long, default_value = DEFAULT_POLICY)]
+    pub policy: PathBuf,
+    /// Reporting period; overrides the policy's run.period.
+    #[arg(long, value_enum)]
+    pub period: Option<PeriodArg>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The run directory to write (replaced atomically when the run completes).
+    #[arg(long, default_value = "reports/latest")]
+    pub out: PathBuf,
+    /// The ledger (JSON lines) this run appends one record per class to.
+    #[arg(long, default_value = "reports/ledger.jsonl")]
+    pub ledger: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// The action class.
+    pub class: String,
+    /// The run directory (as written by `analyze`).
+    #[arg(long, default_value = "reports/latest")]
+    pub run: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// Output directory (gets decisions/, verdicts/ and truth.json).
+    #[arg(long, default_value = "data/sample")]
+    pub out: PathBuf,
+    /// Approximate number of decisions.
+    #[arg(long, default_value_t = 100_000)]
+    pub decisions: u64,
+    /// Random seed (recorded in truth.json).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Number of months, starting at --start.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// First month, YYYY-MM.
+    #[arg(long, default_value = "2025-01")]
+    pub start: String,
+    /// Do not plant the manipulation burst.
+    #[arg(long)]
+    pub no_burst: bool,
+    /// Do not plant fabricated ATT&CK IDs.
+    #[arg(long)]
+    pub no_fabricated: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PeriodArg {
+    Week,
+    Month,
+    Quarter,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl From<PeriodArg> for Granularity {
+    fn from(p: PeriodArg) -> Granularity {
+        match p {
+            PeriodArg::Week => Granularity::Week,
+            PeriodArg::Month => Granularity::Month,
+            PeriodArg::Quarter => Granularity::Quarter,
+        }
+    }
+}
+
+impl InputArgs {
+    /// The library's view of the input flags.
+    pub fn to_config(&self) -> InputConfig {
+        InputConfig {
+            decisions: self.decisions.clone(),
+            verdicts: self.verdicts.clone(),
+            policy: self.policy.clone(),
+            period: self.period.map(Granularity::from),
+        }
+    }
+}
+
+impl AnalyzeArgs {
+    /// Defaults for `readiness` with no subcommand: the bundled sample.
+    pub fn sample() -> AnalyzeArgs {
+        AnalyzeArgs::parse_from_defaults()
+    }
+
+    fn parse_from_defaults() -> AnalyzeArgs {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            a: AnalyzeArgs,
+        }
+        Wrapper::parse_from(["readiness"]).a
+    }
+
+    /// The library's view of the analyze flags.
+    pub fn to_config(&self, quiet: bool) -> AnalyzeConfig {
+        AnalyzeConfig {
+            input: self.input.to_config(),
+            out: self.out.clone(),
+            ledger: self.ledger.clone(),
+            quiet,
+        }
+    }
+}

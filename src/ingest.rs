@@ -1,0 +1,931 @@
+//! Ingest: find the input files, check every file's schema against the input contract, normalise
+//! types, quarantine bad rows with their reason, and fingerprint the inputs.
+//!
+//! Schema problems (a missing or mistyped column, an unreadable file, no files at all) are errors
+//! that name the file, the column, what was expected and what was found: the run cannot proceed.
+//! Row problems are not errors: the row is excluded from the metrics, counted by reason and
+//! written to `rejects.parquet` with its file and row number, so nothing is lost silently.
+//!
+//! Row rules, in the order they are checked (the first that applies is the reason):
+//!
+//! | table | reason | rule |
+//! |---|---|---|
+//! | both | `null_<column>` | a required column is null |
+//! | both | `timestamp_out_of_range` | a timestamp outside [2000-01-01, 2100-01-01) UTC |
+//! | decisions | `confidence_out_of_range` | confidence NaN, infinite, below 0 or above 1 |
+//! | decisions | `unknown_asset_criticality` | not `low`, `medium`, `high`, `critical` (after trimming and lower-casing) |
+//! | decisions | `duplicate_decision_id` | the id already appeared earlier (file order, then row order); the first occurrence is kept |
+//! | verdicts | `unknown_verdict` | not `approve`, `override`, `reject`, `timeout` (after trimming and lower-casing) |
+//! | verdicts | `decision_rejected` | the verdict's decision was itself rejected |
+//! | verdicts | `unknown_decision` | no decision with that id |
+//! | verdicts | `review_before_decision` | `reviewed_at` earlier than the decision's `decided_at` |
+//!
+//! Timestamps of any Parquet unit, naive (read as UTC) or zoned (converted to UTC), become
+//! microseconds since the epoch.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Lower bound of plausible timestamps: 2000-01-01T00:00:00Z in microseconds.
+const MIN_TS_US: i64 = 946_684_800_000_000;
+/// Upper bound (exclusive) of plausible timestamps: 2100-01-01T00:00:00Z in microseconds.
+const MAX_TS_US: i64 = 4_102_444_800_000_000;
+
+/// Errors that stop a run before any metric is computed.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("no Parquet files found for {table} input '{spec}': give a file, a directory or a glob such as 'data/*.parquet'")]
+    NoFiles { table: &'static str, spec: String },
+    #[error("cannot read {path}: {detail}")]
+    Io { path: String, detail: String },
+    #[error("{path}: not a readable Parquet file ({detail}); is it truncated or another format?")]
+    Unreadable { path: String, detail: String },
+    #[error("{path}: required column '{column}' ({expected}) is missing{mapped}; columns found: {found}")]
+    MissingColumn {
+        path: String,
+        column: String,
+        expected: &'static str,
+        mapped: String,
+        found: String,
+    },
+    #[error("{path}: column '{column}' has type {found}, expected {expected}")]
+    WrongType {
+        path: String,
+        column: String,
+        expected: &'static str,
+        found: String,
+    },
+    #[error("{table}: {rejected} of {total} rows rejected ({share:.2}%), above the limit of {limit:.2}% (run.max_rejected_share); see the reasons above and fix the input or raise the limit")]
+    TooManyRejected {
+        table: &'static str,
+        rejected: u64,
+        total: u64,
+        share: f64,
+        limit: f64,
+    },
+    #[error("nothing to analyse: {detail}")]
+    Empty { detail: String },
+    #[error("{context}: {source}")]
+    Polars {
+        context: String,
+        #[source]
+        source: PolarsError,
+    },
+}
+
+fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
+    let context = context.into();
+    move |source| IngestError::Polars { context, source }
+}
+
+/// Which input table a file belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Table {
+    Decisions,
+    Verdicts,
+}
+
+impl Table {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Decisions => "decisions",
+            Table::Verdicts => "verdicts",
+        }
+    }
+}
+
+/// The kinds of column the contract knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Str,
+    Timestamp,
+    Float,
+    Bool,
+    StrList,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Str => "string",
+            Kind::Timestamp => "timestamp",
+            Kind::Float => "float64",
+            Kind::Bool => "bool",
+            Kind::StrList => "list<string>",
+        }
+    }
+
+    fn accepts(self, dt: &DataType) -> bool {
+        match self {
+            Kind::Str => matches!(
+                dt,
+                DataType::String | DataType::Categorical(..) | DataType::Enum(..)
+            ),
+            Kind::Timestamp => matches!(dt, DataType::Datetime(..)),
+            Kind::Float => matches!(dt, DataType::Float64 | DataType::Float32),
+            Kind::Bool => matches!(dt, DataType::Boolean),
+            Kind::StrList => match dt {
+                DataType::List(inner) => matches!(**inner, DataType::String | DataType::Null),
+                DataType::Null => true,
+                _ => false,
+            },
+        }
+    }
+}
+
+struct Spec {
+    name: &'static str,
+    kind: Kind,
+    required: bool,
+}
+
+const DECISION_COLUMNS: [Spec; 10] = [
+    Spec {
+        name: "decision_id",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "decided_at",
+        kind: Kind::Timestamp,
+        required: true,
+    },
+    Spec {
+        name: "action_class",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "confidence",
+        kind: Kind::Float,
+        required: true,
+    },
+    Spec {
+        name: "model_version",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "asset_criticality",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "privileged",
+        kind: Kind::Bool,
+        required: true,
+    },
+    Spec {
+        name: "target_entity",
+        kind: Kind::Str,
+        required: false,
+    },
+    Spec {
+        name: "technique_ids",
+        kind: Kind::StrList,
+        required: false,
+    },
+    Spec {
+        name: "executed",
+        kind: Kind::Bool,
+        required: false,
+    },
+];
+
+const VERDICT_COLUMNS: [Spec; 4] = [
+    Spec {
+        name: "decision_id",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "reviewed_at",
+        kind: Kind::Timestamp,
+        required: true,
+    },
+    Spec {
+        name: "analyst_id",
+        kind: Kind::Str,
+        required: true,
+    },
+    Spec {
+        name: "verdict",
+        kind: Kind::Str,
+        required: true,
+    },
+];
+
+/// Maps contract column names to the names found in the input files.
+///
+/// Keys are contract names; `verdict_decision_id` maps the verdicts table's `decision_id`
+/// separately from the decisions table's.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnMap {
+    pub map: BTreeMap<String, String>,
+}
+
+impl ColumnMap {
+    fn input_name(&self, table: Table, contract: &str) -> String {
+        let key = if table == Table::Verdicts && contract == "decision_id" {
+            "verdict_decision_id"
+        } else {
+            contract
+        };
+        self.map
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| contract.to_string())
+    }
+}
+
+/// One input file and its fingerprint.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputFile {
+    pub table: Table,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// The validated inputs: clean rows ready for aggregation, and the accounting of what was
+/// excluded.
+pub struct Ingested {
+    pub files: Vec<InputFile>,
+    /// Valid decisions, one row per decision id: `decision_id`, `decided_us`, `action_class`,
+    /// `confidence`, `model_version`, `asset_criticality`, `privileged`, `target_entity`,
+    /// `technique_ids`, `executed`.
+    pub decisions: DataFrame,
+    /// Final verdict per reviewed decision: `decision_id`, `outcome` (0 approve, 1 override,
+    /// 2 reject, 3 timeout), `reviewed_us`, `n_verdict_rows`.
+    pub final_verdicts: DataFrame,
+    /// Excluded rows: `table`, `file`, `row`, `decision_id`, `reason`, sorted.
+    pub rejects: DataFrame,
+    pub counts: RowCounts,
+}
+
+/// Rows read, kept and rejected per table, and rejects by reason.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RowCounts {
+    pub decisions_read: u64,
+    pub decisions_valid: u64,
+    pub decisions_rejected: u64,
+    pub verdicts_read: u64,
+    pub verdicts_valid: u64,
+    pub verdicts_rejected: u64,
+    /// (table, reason) → rows.
+    pub rejected_by_reason: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Where to read and how.
+pub struct IngestOptions<'a> {
+    pub decisions: &'a [String],
+    pub verdicts: &'a [String],
+    pub columns: &'a ColumnMap,
+}
+
+/// Expands a list of files, directories and globs into a sorted list of Parquet files, each
+/// with the hive partition values (`key=value` folders) found between the root and the file.
+pub fn resolve(
+    table: &'static str,
+    specs: &[String],
+) -> Result<Vec<(PathBuf, Vec<(String, String)>)>, IngestError> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let before = out.len();
+        let p = Path::new(spec);
+        if spec.contains(['*', '?', '[']) {
+            let paths = glob::glob(spec).map_err(|e| IngestError::Io {
+                path: spec.clone(),
+                detail: format!("invalid glob pattern: {e}"),
+            })?;
+            for entry in paths {
+                let path = entry.map_err(|e| IngestError::Io {
+                    path: spec.clone(),
+                    detail: e.to_string(),
+                })?;
+                if path.is_file() {
+                    out.push((path, Vec::new()));
+                } else if path.is_dir() {
+                    walk(&path, &path, &mut out)?;
+                }
+            }
+        } else if p.is_dir() {
+            walk(p, p, &mut out)?;
+        } else if p.is_file() {
+            out.push((p.to_path_buf(), Vec::new()));
+        } else {
+            return Err(IngestError::Io {
+                path: spec.clone(),
+                detail: "no such file or directory".into(),
+            });
+        }
+        if out.len() == before {
+            return Err(IngestError::NoFiles {
+                table,
+                spec: spec.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(PathBuf, Vec<(String, String)>)>,
+) -> Result<(), IngestError> {
+    let io = |e: std::io::Error| IngestError::Io {
+        path: dir.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(root, &path, out)?;
+        } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+            let hive = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .parent()
+                .map(|rel| {
+                    rel.components()
+                        .filter_map(|c| c.as_os_str().to_str())
+                        .filter_map(|s| s.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((path, hive));
+        }
+    }
+    Ok(())
+}
+
+fn fingerprint(path: &Path) -> Result<(String, u64), IngestError> {
+    let io = |e: std::io::Error| IngestError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut f = File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((hex, bytes))
+}
+
+/// Reads one file's schema and row count, checks the contract, and returns a LazyFrame with
+/// the canonical columns plus `__file` and `__row`.
+fn scan_file(
+    table: Table,
+    file_idx: u32,
+    path: &Path,
+    hive: &[(String, String)],
+    columns: &ColumnMap,
+) -> Result<(LazyFrame, InputFile), IngestError> {
+    let shown = path.display().to_string();
+    let (sha256, bytes) = fingerprint(path)?;
+    let unreadable = |e: PolarsError| IngestError::Unreadable {
+        path: shown.clone(),
+        detail: e.to_string(),
+    };
+    let rows = File::open(path)
+        .map_err(|e| IngestError::Io {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })
+        .and_then(|f| ParquetReader::new(f).num_rows().map_err(unreadable))? as u64;
+    let mut lf =
+        LazyFrame::scan_parquet(PlRefPath::new(shown.as_str()), ScanArgsParquet::default())
+            .map_err(unreadable)?;
+    let schema = lf.collect_schema().map_err(unreadable)?;
+    let specs: &[Spec] = match table {
+        Table::Decisions => &DECISION_COLUMNS,
+        Table::Verdicts => &VERDICT_COLUMNS,
+    };
+    let mut exprs = Vec::with_capacity(specs.len() + 2);
+    for spec in specs {
+        let name = columns.input_name(table, spec.name);
+        let expr = match schema.get(name.as_str()) {
+            Some(dt) => {
+                if !spec.kind.accepts(dt) {
+                    return Err(IngestError::WrongType {
+                        path: shown,
+                        column: name,
+                        expected: spec.kind.describe(),
+                        found: dt.to_string(),
+                    });
+                }
+                normalise(col(name.as_str()), spec.kind, dt)
+            }
+            None => match hive.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => hive_value(v, spec.kind).ok_or_else(|| IngestError::WrongType {
+                    path: shown.clone(),
+                    column: name.clone(),
+                    expected: spec.kind.describe(),
+                    found: format!("hive partition value '{v}'"),
+                })?,
+                None if spec.required => {
+                    let mut found: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
+                    found.truncate(30);
+                    return Err(IngestError::MissingColumn {
+                        path: shown,
+                        column: spec.name.to_string(),
+                        expected: spec.kind.describe(),
+                        mapped: if name != spec.name {
+                            format!(" (mapped to '{name}' by [columns])")
+                        } else {
+                            String::new()
+                        },
+                        found: found.join(", "),
+                    });
+                }
+                None => missing_optional(spec),
+            },
+        };
+        exprs.push(expr.alias(spec.name));
+    }
+    exprs.push(lit(file_idx as i64).cast(DataType::Int64).alias("__file"));
+    exprs.push(col("__row").cast(DataType::UInt64));
+    let lf = lf.with_row_index("__row", None).select(exprs);
+    let file = InputFile {
+        table,
+        path: shown,
+        sha256,
+        bytes,
+        rows,
+    };
+    Ok((lf, file))
+}
+
+/// Canonical type per kind: strings stay strings, timestamps become i64 microseconds (null when
+/// outside the plausible range, flagged by a companion boolean), floats become f64.
+fn normalise(e: Expr, kind: Kind, dt: &DataType) -> Expr {
+    match kind {
+        Kind::Str => e.cast(DataType::String),
+        Kind::Float => e.cast(DataType::Float64),
+        Kind::Bool => e,
+        Kind::StrList => e.cast(DataType::List(Box::new(DataType::String))),
+        Kind::Timestamp => {
+            let DataType::Datetime(tu, _) = dt else {
+                return e;
+            };
+            // The physical value of a zoned timestamp is already UTC.
+            let raw = e.cast(DataType::Int64);
+            let (lo, hi) = match tu {
+                TimeUnit::Nanoseconds => (MIN_TS_US * 1000, MAX_TS_US * 1000),
+                TimeUnit::Microseconds => (MIN_TS_US, MAX_TS_US),
+                TimeUnit::Milliseconds => (MIN_TS_US / 1000, MAX_TS_US / 1000),
+            };
+            let in_range = raw.clone().gt_eq(lit(lo)).and(raw.clone().lt(lit(hi)));
+            let us = match tu {
+                TimeUnit::Nanoseconds => raw.clone().floor_div(lit(1000i64)),
+                TimeUnit::Microseconds => raw.clone(),
+                TimeUnit::Milliseconds => raw.clone() * lit(1000i64),
+            };
+            // Out-of-range timestamps become the sentinel i64::MIN so that validation can tell
+            // them from nulls; they are rejected before any arithmetic uses them.
+            when(raw.clone().is_null())
+                .then(lit(NULL).cast(DataType::Int64))
+                .when(in_range)
+                .then(us)
+                .otherwise(lit(i64::MIN))
+        }
+    }
+}
+
+fn hive_value(v: &str, kind: Kind) -> Option<Expr> {
+    match kind {
+        Kind::Str => Some(lit(v.to_string())),
+        Kind::Bool => match v {
+            "true" => Some(lit(true)),
+            "false" => Some(lit(false)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn missing_optional(spec: &Spec) -> Expr {
+    match spec.kind {
+        Kind::Bool => lit(false),
+        Kind::StrList => lit(NULL).cast(DataType::List(Box::new(DataType::String))),
+        _ => lit(NULL).cast(DataType::String),
+    }
+}
+
+fn scan_table(
+    table: Table,
+    files: &[(PathBuf, Vec<(String, String)>)],
+    first_idx: u32,
+    columns: &ColumnMap,
+) -> Result<(LazyFrame, Vec<InputFile>), IngestError> {
+    let mut frames = Vec::with_capacity(files.len());
+    let mut meta = Vec::with_capacity(files.len());
+    for (i, (path, hive)) in files.iter().enumerate() {
+        let (lf, f) = scan_file(table, first_idx + i as u32, path, hive, columns)?;
+        frames.push(lf);
+        meta.push(f);
+    }
+    let lf = concat(
+        frames,
+        UnionArgs {
+            parallel: true,
+            rechunk: false,
+            ..Default::default()
+        },
+    )
+    .map_err(pe(format!("combining {} files", table.as_str())))?;
+    Ok((lf, meta))
+}
+
+/// First failing rule as a reason string, or null.
+fn reason_expr(rules: Vec<(Expr, &'static str)>) -> Expr {
+    rules.into_iter().rev().fold(
+        lit(NULL).cast(DataType::String),
+        |otherwise, (cond, reason)| when(cond).then(lit(reason)).otherwise(otherwise),
+    )
+}
+
+fn null_rules(cols: &[&'static str]) -> Vec<(Expr, &'static str)> {
+    cols.iter()
+        .map(|c| {
+            let reason: &'static str = match *c {
+                "decision_id" => "null_decision_id",
+                "decided_at" => "null_decided_at",
+                "action_class" => "null_action_class",
+                "confidence" => "null_confidence",
+                "model_version" => "null_model_version",
+                "asset_criticality" => "null_asset_criticality",
+                "privileged" => "null_privileged",
+                "reviewed_at" => "null_reviewed_at",
+                "analyst_id" => "null_analyst_id",
+                _ => "null_verdict",
+            };
+            (col(*c).is_null(), reason)
+        })
+        .collect()
+}
+
+/// Reads, validates and de-duplicates both tables.
+pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
+    let dec_files = resolve("decisions", opts.decisions)?;
+    let ver_files = resolve("verdicts", opts.verdicts)?;
+    let (dec_lf, mut files) = scan_table(Table::Decisions, &dec_files, 0, opts.columns)?;
+    let (ver_lf, ver_meta) = scan_table(
+        Table::Verdicts,
+        &ver_files,
+        dec_files.len() as u32,
+        opts.columns,
+    )?;
+    files.extend(ver_meta);
+    let file_names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+
+    // Decisions: per-row rules, then duplicates among otherwise valid rows.
+    let criticality = Series::new("c".into(), ["low", "medium", "high", "critical"]);
+    let crit_norm = col("asset_criticality")
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .to_lowercase();
+    let mut rules = null_rules(&[
+        "decision_id",
+        "decided_at",
+        "action_class",
+        "confidence",
+        "model_version",
+        "asset_criticality",
+        "privileged",
+    ]);
+    rules.push((
+        col("decided_at").eq(lit(i64::MIN)),
+        "timestamp_out_of_range",
+    ));
+    rules.push((
+        col("confidence")
+            .is_nan()
+            .or(col("confidence").lt(lit(0.0)))
+            .or(col("confidence").gt(lit(1.0))),
+        "confidence_out_of_range",
+    ));
+    rules.push((
+        crit_norm
+            .clone()
+            .is_in(lit(criticality).implode(false), false)
+            .not(),
+        "unknown_asset_criticality",
+    ));
+    let ordinal = (col("__file") * lit(1i64 << 40)) + col("__row").cast(DataType::Int64);
+    let checked = dec_lf
+        .with_columns([
+            reason_expr(rules).alias("reason"),
+            ordinal.alias("__ord"),
+            crit_norm.alias("asset_criticality"),
+            // -0.0 compares equal to 0.0 and is kept; normalise it so sums are sign-clean.
+            (col("confidence") + lit(0.0)).alias("confidence"),
+        ])
+        .with_columns([when(col("reason").is_null())
+            .then(col("__ord"))
+            .otherwise(lit(NULL).cast(DataType::Int64))
+            .alias("__valid_ord")])
+        .with_column(
+            when(
+                col("reason").is_null().and(
+                    col("__valid_ord").neq(
+                        col("__valid_ord")
+                            .min()
+                            .over([col("decision_id")])
+                            .map_err(pe("duplicate check"))?,
+                    ),
+                ),
+            )
+            .then(lit("duplicate_decision_id"))
+            .otherwise(col("reason"))
+            .alias("reason"),
+        );
+    let checked = checked
+        .collect()
+        .map_err(pe("reading and validating decisions"))?;
+    let dec_read = checked.height() as u64;
+    let valid_mask = checked.column("reason").map_err(pe("decisions"))?.is_null();
+    let decisions = checked
+        .filter(&valid_mask)
+        .map_err(pe("decisions"))?
+        .select([
+            "decision_id",
+            "decided_at",
+            "action_class",
+            "confidence",
+            "model_version",
+            "asset_criticality",
+            "privileged",
+            "target_entity",
+            "technique_ids",
+            "executed",
+        ])
+        .map_err(pe("decisions"))?;
+    let mut decisions = decisions;
+    decisions
+        .rename("decided_at", "decided_us".into())
+        .map_err(pe("decisions"))?;
+    let dec_rejects = checked.lazy().filter(col("reason").is_not_null()).select([
+        lit("decisions").alias("table"),
+        col("__file"),
+        col("__row"),
+        col("decision_id"),
+        col("reason"),
+    ]);
+    let rejected_ids = dec_rejects
+        .clone()
+        .filter(col("decision_id").is_not_null())
+        .select([col("decision_id")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(lit(true).alias("__was_rejected"));
+
+    // Verdicts: per-row rules, then the join to decisions.
+    let verdicts_allowed = Series::new("v".into(), ["approve", "override", "reject", "timeout"]);
+    let verdict_norm = col("verdict")
+        .str()
+        .strip_chars(lit(NULL))
+        .str()
+        .to_lowercase();
+    let mut vrules = null_rules(&["decision_id", "reviewed_at", "analyst_id", "verdict"]);
+    vrules.push((
+        col("reviewed_at").eq(lit(i64::MIN)),
+        "timestamp_out_of_range",
+    ));
+    vrules.push((
+        verdict_norm
+            .clone()
+            .is_in(lit(verdicts_allowed).implode(false), false)
+            .not(),
+        "unknown_verdict",
+    ));
+    vrules.push((
+        col("__was_rejected")
+            .eq(lit(true))
+            .and(col("decided_us").is_null()),
+        "decision_rejected",
+    ));
+    vrules.push((col("decided_us").is_null(), "unknown_decision"));
+    vrules.push((
+        col("reviewed_at").lt(col("decided_us")),
+        "review_before_decision",
+    ));
+    let dec_times = decisions
+        .clone()
+        .lazy()
+        .select([col("decision_id"), col("decided_us")]);
+    let vchecked = ver_lf
+        .join(
+            dec_times,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            rejected_ids,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            reason_expr(vrules).alias("reason"),
+            verdict_norm.alias("verdict"),
+        ])
+        .collect()
+        .map_err(pe("reading and validating verdicts"))?;
+    let ver_read = vchecked.height() as u64;
+    let ver_rejects = vchecked
+        .clone()
+        .lazy()
+        .filter(col("reason").is_not_null())
+        .select([
+            lit("verdicts").alias("table"),
+            col("__file"),
+            col("__row"),
+            col("decision_id"),
+            col("reason"),
+        ]);
+    // Final verdict: latest reviewed_at; ties go to the most conservative verdict
+    // (reject > override > approve > timeout). Packing (time, severity) into one integer makes
+    // it a single max-aggregation.
+    let severity = when(col("verdict").eq(lit("reject")))
+        .then(lit(3i64))
+        .when(col("verdict").eq(lit("override")))
+        .then(lit(2i64))
+        .when(col("verdict").eq(lit("approve")))
+        .then(lit(1i64))
+        .otherwise(lit(0i64));
+    let final_verdicts = vchecked
+        .lazy()
+        .filter(col("reason").is_null())
+        .with_column((col("reviewed_at") * lit(4i64) + severity).alias("__key"))
+        .group_by([col("decision_id")])
+        .agg([col("__key").max(), len().alias("n_verdict_rows")])
+        .select([
+            col("decision_id"),
+            // severity 3,2,1,0 → outcome 2 reject, 1 override, 0 approve, 3 timeout
+            when((col("__key") % lit(4i64)).eq(lit(0i64)))
+                .then(lit(3i64))
+                .otherwise((col("__key") % lit(4i64)) - lit(1i64))
+                .cast(DataType::Int32)
+                .alias("outcome"),
+            col("__key").floor_div(lit(4i64)).alias("reviewed_us"),
+            col("n_verdict_rows").cast(DataType::UInt64),
+        ])
+        .collect()
+        .map_err(pe("choosing final verdicts"))?;
+
+    let rejects = concat([dec_rejects, ver_rejects], UnionArgs::default())
+        .map_err(pe("rejects"))?
+        .sort(["table", "__file", "__row"], SortMultipleOptions::default())
+        .collect()
+        .map_err(pe("collecting rejected rows"))?;
+    let mut counts = RowCounts {
+        decisions_read: dec_read,
+        decisions_valid: decisions.height() as u64,
+        verdicts_read: ver_read,
+        ..Default::default()
+    };
+    {
+        let table = rejects
+            .column("table")
+            .map_err(pe("rejects"))?
+            .str()
+            .map_err(pe("rejects"))?;
+        let reason = rejects
+            .column("reason")
+            .map_err(pe("rejects"))?
+            .str()
+            .map_err(pe("rejects"))?;
+        for (t, r) in table.iter().zip(reason.iter()) {
+            let (t, r) = (t.unwrap_or_default(), r.unwrap_or_default());
+            *counts
+                .rejected_by_reason
+                .entry(t.to_string())
+                .or_default()
+                .entry(r.to_string())
+                .or_default() += 1;
+            if t == "decisions" {
+                counts.decisions_rejected += 1;
+            } else {
+                counts.verdicts_rejected += 1;
+            }
+        }
+    }
+    counts.verdicts_valid = counts.verdicts_read - counts.verdicts_rejected;
+    // Replace the file index by the file path for the rejects file.
+    let file_col: Vec<String> = rejects
+        .column("__file")
+        .map_err(pe("rejects"))?
+        .i64()
+        .map_err(pe("rejects"))?
+        .iter()
+        .map(|i| {
+            i.and_then(|i| file_names.get(i as usize).cloned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let rejects = rejects
+        .lazy()
+        .with_column(lit(Series::new("file".into(), file_col)).alias("file"))
+        .select([
+            col("table"),
+            col("file"),
+            col("__row").alias("row"),
+            col("decision_id"),
+            col("reason"),
+        ])
+        .collect()
+        .map_err(pe("rejects"))?;
+
+    Ok(Ingested {
+        files,
+        decisions,
+        final_verdicts,
+        rejects,
+        counts,
+    })
+}
+
+impl Ingested {
+    /// Fails when there is nothing to analyse, or when a table's rejected share exceeds `limit`
+    /// (the policy's `run.max_rejected_share`). Called after the rejects file is written, so the
+    /// reasons are on disk when the run stops.
+    pub fn check(&self, limit: f64) -> Result<(), IngestError> {
+        let counts = &self.counts;
+        if counts.decisions_valid == 0 {
+            return Err(IngestError::Empty {
+                detail: if counts.decisions_read == 0 {
+                    "the decisions input has no rows".into()
+                } else {
+                    format!(
+                        "all {} decision rows were rejected; see rejects.parquet",
+                        counts.decisions_read
+                    )
+                },
+            });
+        }
+        for (table, read, rejected) in [
+            (
+                Table::Decisions,
+                counts.decisions_read,
+                counts.decisions_rejected,
+            ),
+            (
+                Table::Verdicts,
+                counts.verdicts_read,
+                counts.verdicts_rejected,
+            ),
+        ] {
+            let share = if read == 0 {
+                0.0
+            } else {
+                rejected as f64 / read as f64
+            };
+            if share > limit {
+                return Err(IngestError::TooManyRejected {
+                    table: table.as_str(),
+                    rejected,
+                    total: read,
+                    share: share * 100.0,
+                    limit: limit * 100.0,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! `readiness`: which of a SOC AI agent's action classes have earned autonomy.
+//!
+//! The pipeline runs in one direction, one module per stage:
+//! [`ingest`] → [`aggregate`] → metrics (the `readiness-metrics` crate) → recommend (the
+//! `readiness-governance` crate) → report. Polars appears only in `ingest` and `aggregate`.
+
+pub mod aggregate;
+pub mod ingest;
+pub mod output;
