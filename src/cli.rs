@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::pipeline::{AnalyzeConfig, InputConfig};
+use crate::pipeline::{AnalyzeConfig, InputConfig, RunError};
 use readiness_metrics::Granularity;
 
 /// Bundled sample inputs, relative to the project root (the working directory of `cargo run`).
@@ -164,6 +164,42 @@ impl InputArgs {
             policy: self.policy.clone(),
             period: self.period.map(Granularity::from),
         }
+    }
+}
+
+impl GenerateArgs {
+    /// The library's view of the generate flags.
+    pub fn to_config(&self) -> Result<crate::generate::GenerateConfig, RunError> {
+        let bad = || {
+            RunError::Other(format!(
+                "--start {}: expected YYYY-MM, e.g. 2025-01",
+                self.start
+            ))
+        };
+        let (y, m) = self.start.split_once('-').ok_or_else(bad)?;
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        if !(1..=12).contains(&month) || !(1970..=2099).contains(&year) {
+            return Err(bad());
+        }
+        if self.months == 0 || self.months > 240 {
+            return Err(RunError::Other(format!(
+                "--months {}: expected 1 to 240",
+                self.months
+            )));
+        }
+        if self.decisions == 0 {
+            return Err(RunError::Other("--decisions must be at least 1".into()));
+        }
+        Ok(crate::generate::GenerateConfig {
+            seed: self.seed,
+            decisions: self.decisions,
+            start_year: year,
+            start_month: month,
+            months: self.months,
+            burst: !self.no_burst,
+            fabricated_reasoning: !self.no_fabricated,
+        })
     }
 }
 

@@ -234,13 +234,13 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     fn input_name(&self, table: Table, contract: &str) -> String {
-        let key = if table == Table::Verdicts && contract == "decision_id" {
-            "verdict_decision_id"
-        } else {
-            contract
-        };
+        if table == Table::Verdicts && contract == "decision_id" {
+            if let Some(name) = self.map.get("verdict_decision_id") {
+                return name.clone();
+            }
+        }
         self.map
-            .get(key)
+            .get(contract)
             .cloned()
             .unwrap_or_else(|| contract.to_string())
     }

@@ -5,5 +5,12 @@
 //! `readiness-governance` crate) → report. Polars appears only in `ingest` and `aggregate`.
 
 pub mod aggregate;
+pub mod analysis;
+pub mod cli;
+pub mod commands;
+pub mod generate;
 pub mod ingest;
 pub mod output;
+pub mod pipeline;
+pub mod present;
+pub mod tables;

@@ -1,0 +1,561 @@
+//! Metrics and recommendations: pure functions from the sufficient statistics, the confidence
+//! samples and the policy to every number the outputs show. No polars, no files, no clock.
+//!
+//! Windows, as documented in the README:
+//!
+//! - the **evaluated period** is the latest period present in the data;
+//! - a class's **current model version** is the version with the most decisions in the class's
+//!   latest period (ties: the greatest version name);
+//! - the **evidence window** of a class is its current model version within the last
+//!   `evidence_periods` periods up to the evaluated one. Promotion evidence, calibration for the
+//!   recommendation, gates and reversal rates use only this window;
+//! - drift compares each period with its baseline: the `baseline_periods` calendar periods before
+//!   it, or the policy's fixed baseline window;
+//! - `calibration.parquet` describes each class over the whole input.
+//!
+//! Multiplicity: the distribution tests and the agreement tests of all classes × periods are each
+//! a family whose p-values are adjusted by Benjamini–Hochberg; so are the version comparisons
+//! and the calibration tests across classes. Flags use the adjusted values at `run.fdr_level`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use readiness_governance::policy::{EffectiveSettings, Policy, Thresholds};
+use readiness_governance::recommend::{
+    recommend, ClassEvidence, Gate, Recommendation, VersionRegression,
+};
+use readiness_metrics::calibration::{calibration, calibration_bins, Calibration, CalibrationBin};
+use readiness_metrics::drift::{agreement_change, psi};
+use readiness_metrics::evidence::{promotion_evidence, reviews_to_promotion};
+use readiness_metrics::fdr::bh_adjust;
+use readiness_metrics::gates::{best_gate, gate_scopes, GateConfig, GateScope};
+use readiness_metrics::interval::{clopper_pearson, wilson, ConfidenceLevel};
+use readiness_metrics::{Cell, CellKey, Granularity, Period, SuffStats};
+use serde::Serialize;
+
+use crate::aggregate::ConfidenceSamples;
+
+/// Extra signals computed outside the sufficient statistics (manipulation, reasoning), keyed by
+/// class; absent entries mean "not measured".
+#[derive(Clone, Debug, Default)]
+pub struct Signals {
+    /// Flagged manipulation windows per class, within the evidence window.
+    pub manipulation_windows: BTreeMap<String, u32>,
+    /// Share of decisions citing an invented ATT&CK ID, per class (current version, evidence
+    /// window).
+    pub invented_share: BTreeMap<String, f64>,
+}
+
+/// One row of `metrics/agreement.parquet`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgreementRow {
+    pub action_class: String,
+    pub period: Period,
+    pub n_decisions: u64,
+    pub n_reviewed: u64,
+    pub n_approve: u64,
+    pub n_override: u64,
+    pub n_reject: u64,
+    pub n_timeout: u64,
+    pub n_unreviewed: u64,
+    pub agreement: Option<f64>,
+    pub wilson_low: Option<f64>,
+    pub wilson_high: Option<f64>,
+    pub exact_low: Option<f64>,
+    pub exact_high: Option<f64>,
+    pub confidence_level: f64,
+    pub n_executed: u64,
+}
+
+/// One row of `metrics/calibration.parquet`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CalibrationRow {
+    pub action_class: String,
+    pub calibration: Calibration,
+    pub spiegelhalter_p_adjusted: Option<f64>,
+}
+
+/// One row of `metrics/drift.parquet`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DriftRow {
+    pub action_class: String,
+    pub period: Period,
+    pub baseline_start: Option<Period>,
+    pub baseline_end: Option<Period>,
+    pub n_current: u64,
+    pub n_baseline: u64,
+    pub psi: Option<f64>,
+    pub chi2: Option<f64>,
+    pub chi2_df: Option<u64>,
+    pub chi2_p: Option<f64>,
+    pub chi2_p_adjusted: Option<f64>,
+    pub agreement_current: Option<f64>,
+    pub agreement_baseline: Option<f64>,
+    pub agreement_change: Option<f64>,
+    pub agreement_z: Option<f64>,
+    pub agreement_p: Option<f64>,
+    pub agreement_p_adjusted: Option<f64>,
+    pub cohens_h: Option<f64>,
+    pub max_psi: f64,
+    pub psi_flag: bool,
+    pub distribution_flag: bool,
+    pub agreement_flag: bool,
+}
+
+/// One row of `metrics/versions.parquet`: a model version against its predecessor.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionRow {
+    pub action_class: String,
+    pub previous_version: String,
+    pub model_version: String,
+    pub n_previous: u64,
+    pub n_current: u64,
+    pub agreement_previous: Option<f64>,
+    pub agreement_current: Option<f64>,
+    pub agreement_change: Option<f64>,
+    pub p_value: Option<f64>,
+    pub p_adjusted: Option<f64>,
+    pub cohens_h: Option<f64>,
+    pub flagged: bool,
+}
+
+/// Everything computed for one class.
+#[derive(Clone, Debug)]
+pub struct ClassResult {
+    pub action_class: String,
+    pub settings: Option<EffectiveSettings>,
+    pub thresholds: Thresholds,
+    pub evidence_cell: Cell,
+    pub evidence_calibration: Option<Calibration>,
+    pub bins: Vec<CalibrationBin>,
+    pub gates: Vec<GateScope>,
+    pub selected_gate: Option<GateScope>,
+    pub recommendation: Recommendation,
+}
+
+/// The output of the metrics and recommend stages.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub granularity: Granularity,
+    pub periods: Vec<Period>,
+    pub evaluated: Period,
+    pub agreement: Vec<AgreementRow>,
+    pub calibration: Vec<CalibrationRow>,
+    pub calibration_bins: Vec<(String, CalibrationBin)>,
+    pub drift: Vec<DriftRow>,
+    pub versions: Vec<VersionRow>,
+    pub classes: Vec<ClassResult>,
+}
+
+fn level(t: &Thresholds) -> ConfidenceLevel {
+    // Policy validation guarantees (0, 1); fall back to 0.95 rather than panic.
+    ConfidenceLevel::new(t.confidence_level)
+        .unwrap_or_else(|_| ConfidenceLevel::new(0.95).expect("0.95 is a valid level"))
+}
+
+fn ratio(k: u64, n: u64) -> Option<f64> {
+    (n > 0).then(|| k as f64 / n as f64)
+}
+
+/// Computes every metric and recommendation.
+pub fn analyze(
+    stats: &SuffStats,
+    samples: &ConfidenceSamples,
+    policy: &Policy,
+    granularity: Granularity,
+    signals: &Signals,
+) -> Option<Analysis> {
+    let first = stats.cells.keys().map(|k| k.period).min()?;
+    let evaluated = stats.cells.keys().map(|k| k.period).max()?;
+    let mut periods = vec![first];
+    while *periods.last().expect("non-empty") < evaluated {
+        let next = granularity.shift(*periods.last().expect("non-empty"), 1);
+        periods.push(next);
+    }
+    let run = policy.run();
+    let classes: BTreeSet<&str> = stats
+        .cells
+        .keys()
+        .map(|k| k.action_class.as_str())
+        .collect();
+
+    // Per class and period totals.
+    let mut by_period: BTreeMap<(&str, Period), Cell> = BTreeMap::new();
+    for (k, c) in &stats.cells {
+        *by_period
+            .entry((k.action_class.as_str(), k.period))
+            .or_default() += c;
+    }
+
+    let thresholds_of = |class: &str| -> (Option<EffectiveSettings>, Thresholds) {
+        match policy.effective(class) {
+            Some(s) => {
+                let t = s.thresholds.clone();
+                (Some(s), t)
+            }
+            None => (None, policy.defaults().clone()),
+        }
+    };
+
+    // Agreement per class and period.
+    let mut agreement = Vec::new();
+    for (&(class, period), cell) in &by_period {
+        let (_, t) = thresholds_of(class);
+        let lv = level(&t);
+        let (k, n) = (cell.n_approve, cell.n_reviewed());
+        let w = wilson(k, n, lv);
+        let e = clopper_pearson(k, n, lv);
+        agreement.push(AgreementRow {
+            action_class: class.to_string(),
+            period,
+            n_decisions: cell.n_decisions(),
+            n_reviewed: n,
+            n_approve: k,
+            n_override: cell.n_override,
+            n_reject: cell.n_reject,
+            n_timeout: cell.n_timeout,
+            n_unreviewed: cell.n_unreviewed,
+            agreement: ratio(k, n),
+            wilson_low: w.map(|i| i.low),
+            wilson_high: w.map(|i| i.high),
+            exact_low: e.map(|i| i.low),
+            exact_high: e.map(|i| i.high),
+            confidence_level: lv.level(),
+            n_executed: cell.n_executed,
+        });
+    }
+
+    // Drift per class and period.
+    let mut drift = Vec::new();
+    for (&(class, period), cell) in &by_period {
+        let (_, t) = thresholds_of(class);
+        let baseline: Vec<Period> = match &run.baseline {
+            Some(fixed) => periods
+                .iter()
+                .copied()
+                .filter(|p| p.start >= fixed.start && p.start <= fixed.end && *p != period)
+                .collect(),
+            None => (1..=run.baseline_periods as i32)
+                .rev()
+                .map(|k| granularity.shift(period, -k))
+                .collect(),
+        };
+        let mut base_cell = Cell::default();
+        let mut base_samples: Vec<&[f64]> = Vec::new();
+        for p in &baseline {
+            if let Some(c) = by_period.get(&(class, *p)) {
+                base_cell += c;
+            }
+            if let Some(s) = samples.get(&(class.to_string(), *p)) {
+                base_samples.push(s);
+            }
+        }
+        let current: &[f64] = samples
+            .get(&(class.to_string(), period))
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
+        let psi_res = psi(&base_samples, current);
+        let change = agreement_change(
+            cell.n_approve,
+            cell.n_reviewed(),
+            base_cell.n_approve,
+            base_cell.n_reviewed(),
+        );
+        let psi_value = psi_res.as_ref().map(|r| r.psi);
+        drift.push(DriftRow {
+            action_class: class.to_string(),
+            period,
+            baseline_start: baseline.first().copied(),
+            baseline_end: baseline.last().copied(),
+            n_current: current.len() as u64,
+            n_baseline: base_samples.iter().map(|s| s.len() as u64).sum(),
+            psi: psi_value,
+            chi2: psi_res.as_ref().and_then(|r| r.chi2),
+            chi2_df: psi_res.as_ref().and_then(|r| r.chi2_df),
+            chi2_p: psi_res.as_ref().and_then(|r| r.chi2_p),
+            chi2_p_adjusted: None,
+            agreement_current: change.as_ref().map(|c| c.current),
+            agreement_baseline: change.as_ref().map(|c| c.baseline),
+            agreement_change: change.as_ref().map(|c| c.diff),
+            agreement_z: change.as_ref().and_then(|c| c.z),
+            agreement_p: change.as_ref().and_then(|c| c.p_value),
+            agreement_p_adjusted: None,
+            cohens_h: change.as_ref().map(|c| c.cohens_h),
+            max_psi: t.max_psi,
+            psi_flag: psi_value.is_some_and(|v| v > t.max_psi),
+            distribution_flag: false,
+            agreement_flag: false,
+        });
+    }
+    let adj = bh_adjust(
+        &drift
+            .iter()
+            .map(|d| d.chi2_p.unwrap_or(f64::NAN))
+            .collect::<Vec<_>>(),
+    );
+    for (d, a) in drift.iter_mut().zip(adj) {
+        d.chi2_p_adjusted = a.is_finite().then_some(a);
+        d.distribution_flag = a < run.fdr_level;
+    }
+    let adj = bh_adjust(
+        &drift
+            .iter()
+            .map(|d| d.agreement_p.unwrap_or(f64::NAN))
+            .collect::<Vec<_>>(),
+    );
+    for (d, a) in drift.iter_mut().zip(adj) {
+        d.agreement_p_adjusted = a.is_finite().then_some(a);
+        d.agreement_flag = a < run.fdr_level && d.agreement_change.is_some_and(|c| c < 0.0);
+    }
+
+    // Model versions: each against its predecessor (order of first appearance).
+    let mut versions = Vec::new();
+    for class in &classes {
+        let mut first_seen: BTreeMap<&str, Period> = BTreeMap::new();
+        let mut totals: BTreeMap<&str, Cell> = BTreeMap::new();
+        for (k, c) in stats.cells.iter().filter(|(k, _)| k.action_class == *class) {
+            let e = first_seen
+                .entry(k.model_version.as_str())
+                .or_insert(k.period);
+            *e = (*e).min(k.period);
+            *totals.entry(k.model_version.as_str()).or_default() += c;
+        }
+        let mut order: Vec<(&str, Period)> = first_seen.into_iter().collect();
+        order.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));
+        for pair in order.windows(2) {
+            let (prev, cur) = (&totals[pair[0].0], &totals[pair[1].0]);
+            let change = agreement_change(
+                cur.n_approve,
+                cur.n_reviewed(),
+                prev.n_approve,
+                prev.n_reviewed(),
+            );
+            versions.push(VersionRow {
+                action_class: class.to_string(),
+                previous_version: pair[0].0.to_string(),
+                model_version: pair[1].0.to_string(),
+                n_previous: prev.n_reviewed(),
+                n_current: cur.n_reviewed(),
+                agreement_previous: ratio(prev.n_approve, prev.n_reviewed()),
+                agreement_current: ratio(cur.n_approve, cur.n_reviewed()),
+                agreement_change: change.as_ref().map(|c| c.diff),
+                p_value: change.as_ref().and_then(|c| c.p_value),
+                p_adjusted: None,
+                cohens_h: change.as_ref().map(|c| c.cohens_h),
+                flagged: false,
+            });
+        }
+    }
+    let adj = bh_adjust(
+        &versions
+            .iter()
+            .map(|v| v.p_value.unwrap_or(f64::NAN))
+            .collect::<Vec<_>>(),
+    );
+    for (v, a) in versions.iter_mut().zip(adj) {
+        v.p_adjusted = a.is_finite().then_some(a);
+        v.flagged = a < run.fdr_level && v.agreement_change.is_some_and(|c| c < 0.0);
+    }
+
+    // Whole-input calibration per class.
+    let mut calibration_rows = Vec::new();
+    let mut calibration_bin_rows = Vec::new();
+    for class in &classes {
+        let cell = stats.total(|k| k.action_class == *class);
+        if let Some(cal) = calibration(&cell) {
+            calibration_rows.push(CalibrationRow {
+                action_class: class.to_string(),
+                calibration: cal,
+                spiegelhalter_p_adjusted: None,
+            });
+        }
+        for b in calibration_bins(&cell).unwrap_or_default() {
+            calibration_bin_rows.push((class.to_string(), b));
+        }
+    }
+    let adj = bh_adjust(
+        &calibration_rows
+            .iter()
+            .map(|c| c.calibration.spiegelhalter_p.unwrap_or(f64::NAN))
+            .collect::<Vec<_>>(),
+    );
+    for (c, a) in calibration_rows.iter_mut().zip(adj) {
+        c.spiegelhalter_p_adjusted = a.is_finite().then_some(a);
+    }
+
+    // Evidence windows, gates and recommendations.
+    let mut partial = Vec::new();
+    for class in &classes {
+        let (settings, t) = thresholds_of(class);
+        let latest = by_period
+            .keys()
+            .filter(|(c, _)| c == class)
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(evaluated);
+        let mut volume: BTreeMap<&str, u64> = BTreeMap::new();
+        for (k, c) in stats
+            .cells
+            .iter()
+            .filter(|(k, _)| k.action_class == *class && k.period == latest)
+        {
+            *volume.entry(k.model_version.as_str()).or_default() += c.n_decisions();
+        }
+        let current_version = volume
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
+            .map(|(v, _)| v.to_string());
+        let window: Vec<Period> = (0..t.evidence_periods.max(1) as i32)
+            .rev()
+            .map(|k| granularity.shift(evaluated, -k))
+            .collect();
+        let in_window = |k: &CellKey| {
+            k.action_class == *class
+                && Some(&k.model_version) == current_version.as_ref()
+                && window.contains(&k.period)
+        };
+        let cells: Vec<(&CellKey, &Cell)> =
+            stats.cells.iter().filter(|(k, _)| in_window(k)).collect();
+        let mut ev_cell = Cell::default();
+        for (_, c) in &cells {
+            ev_cell += c;
+        }
+        let (k, n) = (ev_cell.n_approve, ev_cell.n_reviewed());
+        let lv = level(&t);
+        let w = wilson(k, n, lv);
+        let evidence = promotion_evidence(k, n, t.target_agreement, t.confidence_level).ok();
+        let p_hat = ratio(k, n);
+        let ev_cal = calibration(&ev_cell);
+        let gate_analysis = GateConfig::new(t.target_agreement, t.confidence_level, t.min_reviewed)
+            .ok()
+            .and_then(|cfg| gate_scopes(&cells, &cfg).ok());
+        let scopes = gate_analysis.map(|g| g.scopes).unwrap_or_default();
+        let allowed: Vec<GateScope> = scopes
+            .iter()
+            .filter(|s| {
+                s.max_criticality <= t.gate_max_criticality
+                    && (!s.privileged_allowed || t.gate_allow_privileged)
+            })
+            .cloned()
+            .collect();
+        let selected = best_gate(&allowed);
+        let window_flag = |f: &dyn Fn(&DriftRow) -> bool| {
+            drift
+                .iter()
+                .any(|d| d.action_class == *class && window.contains(&d.period) && f(d))
+        };
+        let psi_latest = drift
+            .iter()
+            .find(|d| d.action_class == *class && d.period == evaluated)
+            .and_then(|d| d.psi);
+        let version_regression = versions
+            .iter()
+            .find(|v| {
+                v.action_class == *class && Some(&v.model_version) == current_version.as_ref()
+            })
+            .map(|v| VersionRegression {
+                previous_version: v.previous_version.clone(),
+                current_version: v.model_version.clone(),
+                previous_agreement: v.agreement_previous.unwrap_or(f64::NAN),
+                current_agreement: v.agreement_current.unwrap_or(f64::NAN),
+                p_adjusted: v.p_adjusted.unwrap_or(1.0),
+                flagged: v.flagged,
+            });
+        let periods_with_data = window
+            .iter()
+            .filter(|p| cells.iter().any(|(k, _)| k.period == **p))
+            .count()
+            .max(1);
+        let ev = ClassEvidence {
+            action_class: class.to_string(),
+            current_version: current_version.clone(),
+            evidence_periods: window.iter().map(|p| p.date_string()).collect(),
+            n_decisions: ev_cell.n_decisions(),
+            n_reviewed: n,
+            n_approve: k,
+            agreement: p_hat,
+            wilson_low: w.map(|i| i.low),
+            wilson_high: w.map(|i| i.high),
+            anytime_lower: evidence.as_ref().map(|e| e.anytime_lower),
+            e_value: evidence.as_ref().map(|e| e.e_value),
+            crosses_target: evidence.as_ref().is_some_and(|e| e.crosses),
+            reviews_to_promotion: p_hat
+                .and_then(|p| reviews_to_promotion(p, n, t.target_agreement, t.confidence_level)),
+            reviews_per_period: n as f64 / periods_with_data as f64,
+            ece: ev_cal.as_ref().map(|c| c.ece),
+            calibration_p: None,
+            psi_latest,
+            psi_flagged: window_flag(&|d| d.psi_flag),
+            agreement_drift_flagged: window_flag(&|d| d.agreement_flag),
+            version_regression,
+            manipulation_windows: signals
+                .manipulation_windows
+                .get(*class)
+                .copied()
+                .unwrap_or(0),
+            invented_share: signals.invented_share.get(*class).copied(),
+            n_executed: ev_cell.n_executed,
+            n_executed_reversed: ev_cell.n_executed_reversed,
+            gate: selected.as_ref().and_then(|g| {
+                Some(Gate {
+                    max_criticality: g.max_criticality,
+                    privileged_allowed: g.privileged_allowed,
+                    min_confidence: g.threshold?,
+                    coverage: g.coverage,
+                    n_reviewed: g.n_reviewed,
+                    risk: g.risk.unwrap_or(0.0),
+                })
+            }),
+        };
+        partial.push((
+            class.to_string(),
+            settings,
+            t,
+            ev_cell,
+            ev_cal,
+            scopes,
+            selected,
+            ev,
+        ));
+    }
+    // Calibration tests of the evidence windows, adjusted across classes.
+    let adj = bh_adjust(
+        &partial
+            .iter()
+            .map(|p| {
+                p.4.as_ref()
+                    .and_then(|c| c.spiegelhalter_p)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut class_results = Vec::new();
+    for ((class, settings, t, ev_cell, ev_cal, scopes, selected, mut ev), a) in
+        partial.into_iter().zip(adj)
+    {
+        ev.calibration_p = a.is_finite().then_some(a);
+        let recommendation = recommend(settings.as_ref(), &ev);
+        let bins = calibration_bins(&ev_cell).unwrap_or_default();
+        class_results.push(ClassResult {
+            action_class: class,
+            settings,
+            thresholds: t,
+            evidence_cell: ev_cell,
+            evidence_calibration: ev_cal,
+            bins,
+            gates: scopes,
+            selected_gate: selected,
+            recommendation,
+        });
+    }
+    Some(Analysis {
+        granularity,
+        periods,
+        evaluated,
+        agreement,
+        calibration: calibration_rows,
+        calibration_bins: calibration_bin_rows,
+        drift,
+        versions,
+        classes: class_results,
+    })
+}

@@ -1,0 +1,593 @@
+//! The pipeline, stage by stage: `ingest → aggregate → metrics → recommend → report`, and the
+//! commands built from its stages (`validate`, `drift`, `explain`, `policy check`).
+//!
+//! Every function here takes plain configuration structs (the CLI builds them) and returns typed
+//! results or a [`RunError`] that knows its exit code.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use readiness_governance::policy::Policy;
+use readiness_metrics::Granularity;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::aggregate::{aggregate, Aggregated};
+use crate::analysis::{analyze, Analysis, Signals};
+use crate::ingest::{
+    ingest, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
+};
+use crate::output::{append_ledger, RunDir};
+use crate::present;
+use crate::tables;
+
+/// Exit codes, documented in the README and `--help`.
+pub mod exit {
+    /// Success (and, for `drift`, nothing flagged).
+    pub const OK: i32 = 0;
+    /// Bad input, bad policy or an I/O failure.
+    pub const ERROR: i32 = 1;
+    /// Command-line usage error (clap).
+    pub const USAGE: i32 = 2;
+    /// `drift` found a flagged drift or manipulation signal.
+    pub const FLAGGED: i32 = 3;
+    /// More input rows were rejected than the policy's `run.max_rejected_share` allows.
+    pub const TOO_MANY_REJECTED: i32 = 4;
+}
+
+/// Why a command failed; [`RunError::exit_code`] maps it to the documented exit code.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Policy(#[from] readiness_governance::PolicyError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+    /// Too many rejected rows; the message says where the rejects were written.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl RunError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Ingest(IngestError::TooManyRejected { .. }) | RunError::Rejected(_) => {
+                exit::TOO_MANY_REJECTED
+            }
+            _ => exit::ERROR,
+        }
+    }
+}
+
+fn polars_err(context: &str) -> impl FnOnce(polars::prelude::PolarsError) -> RunError + '_ {
+    move |e| RunError::Other(format!("{context}: {e}"))
+}
+
+/// Where the inputs are and which policy applies.
+#[derive(Clone, Debug)]
+pub struct InputConfig {
+    pub decisions: Vec<String>,
+    pub verdicts: Vec<String>,
+    pub policy: PathBuf,
+    /// Overrides the policy's `run.period`.
+    pub period: Option<Granularity>,
+}
+
+/// Everything `analyze` needs.
+#[derive(Clone, Debug)]
+pub struct AnalyzeConfig {
+    pub input: InputConfig,
+    pub out: PathBuf,
+    pub ledger: PathBuf,
+    pub quiet: bool,
+}
+
+/// Stage messages on standard error, only when it is a terminal and not `--quiet`.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    on: bool,
+}
+
+impl Progress {
+    /// Progress that shows only on an interactive terminal, never under `--quiet`.
+    pub fn new(quiet: bool) -> Progress {
+        Progress {
+            on: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Prints one stage line.
+    pub fn stage(&self, msg: impl AsRef<str>) {
+        if self.on {
+            eprintln!("readiness: {}", msg.as_ref());
+        }
+    }
+}
+
+/// A policy and the SHA-256 of the exact bytes it was parsed from.
+pub struct LoadedPolicy {
+    pub policy: Policy,
+    pub sha256: String,
+    pub path: String,
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads and validates a policy file.
+pub fn load_policy(path: &Path) -> Result<LoadedPolicy, RunError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| {
+        RunError::Other(format!(
+            "cannot read policy {shown}: {e}; give one with --policy FILE"
+        ))
+    })?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| RunError::Other(format!("policy {shown} is not UTF-8 text")))?;
+    let policy = Policy::from_toml_str(&text, &shown)?;
+    Ok(LoadedPolicy {
+        policy,
+        sha256: sha256_hex(&bytes),
+        path: shown,
+    })
+}
+
+/// The ingest stage with the policy's column mapping.
+pub fn run_ingest(input: &InputConfig, policy: &Policy) -> Result<Ingested, RunError> {
+    let columns = ColumnMap {
+        map: policy.columns().entries().clone(),
+    };
+    Ok(ingest(&IngestOptions {
+        decisions: &input.decisions,
+        verdicts: &input.verdicts,
+        columns: &columns,
+    })?)
+}
+
+/// The result of the stages up to recommend, shared by `analyze` and `drift`.
+pub struct Computed {
+    pub policy: LoadedPolicy,
+    pub ingested: Ingested,
+    pub aggregated: Aggregated,
+    pub analysis: Analysis,
+    pub granularity: Granularity,
+}
+
+/// Runs ingest → aggregate → metrics → recommend. `before_check` sees the ingested data before
+/// the rejected-share limit is applied (so `analyze` can write the rejects file first).
+pub fn compute(
+    input: &InputConfig,
+    progress: Progress,
+    before_check: impl FnOnce(&Ingested) -> Result<(), RunError>,
+) -> Result<Computed, RunError> {
+    let policy = load_policy(&input.policy)?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    progress.stage("reading and validating inputs");
+    let ingested = run_ingest(input, &policy.policy)?;
+    before_check(&ingested)?;
+    ingested.check(policy.policy.run().max_rejected_share)?;
+    progress.stage(format!(
+        "aggregating {} decisions",
+        ingested.counts.decisions_valid
+    ));
+    let aggregated = aggregate(&ingested, granularity)?;
+    progress.stage("computing metrics and recommendations");
+    let analysis = analyze(
+        &aggregated.stats,
+        &aggregated.samples,
+        &policy.policy,
+        granularity,
+        &Signals::default(),
+    )
+    .ok_or_else(|| RunError::Other("nothing to analyse: no valid decisions".into()))?;
+    Ok(Computed {
+        policy,
+        ingested,
+        aggregated,
+        analysis,
+        granularity,
+    })
+}
+
+/// `manifest.json`: what the run read, with which policy and parameters. No clock.
+#[derive(Serialize)]
+pub struct Manifest {
+    pub engine: &'static str,
+    pub engine_version: &'static str,
+    pub run_id: String,
+    pub policy: PolicyRef,
+    pub parameters: Parameters,
+    pub inputs: Vec<InputFile>,
+    pub rows: RowCounts,
+    pub outputs: Vec<String>,
+}
+
+/// The policy a run used.
+#[derive(Serialize)]
+pub struct PolicyRef {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Run parameters that shape the numbers.
+#[derive(Serialize)]
+pub struct Parameters {
+    pub period: &'static str,
+    pub evaluated_period: String,
+    pub first_period: String,
+    pub baseline_periods: u32,
+    pub fixed_baseline: Option<(String, String)>,
+    pub fdr_level: f64,
+    pub max_rejected_share: f64,
+    pub defaults: readiness_governance::Thresholds,
+}
+
+/// One ledger record: a class's recommendation in one run.
+#[derive(Serialize)]
+pub struct LedgerRecord {
+    pub run_id: String,
+    pub evaluated_period: String,
+    pub policy_sha256: String,
+    pub action_class: String,
+    pub owner: Option<String>,
+    pub current_mode: String,
+    pub recommendation: &'static str,
+    pub model_version: Option<String>,
+    pub n_reviewed: u64,
+    pub agreement: Option<f64>,
+    pub anytime_lower: Option<f64>,
+    pub target_agreement: f64,
+}
+
+/// The run id: a hash of the input fingerprints, the policy and the period, so the same inputs
+/// and policy always give the same id.
+pub fn run_id(inputs: &[InputFile], policy_sha: &str, granularity: Granularity) -> String {
+    let mut h = Sha256::new();
+    for f in inputs {
+        h.update(f.table.as_str().as_bytes());
+        h.update(b"\0");
+        h.update(f.sha256.as_bytes());
+        h.update(b"\n");
+    }
+    h.update(policy_sha.as_bytes());
+    h.update(granularity.as_str().as_bytes());
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What `analyze` wrote.
+pub struct AnalyzeSummary {
+    pub out: PathBuf,
+    pub run_id: String,
+    pub recommendations: BTreeMap<String, usize>,
+    pub decisions_valid: u64,
+    pub rows_rejected: u64,
+    pub ledger_added: usize,
+}
+
+/// `readiness analyze`: the whole pipeline into a run directory, then the ledger.
+pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
+    let progress = Progress::new(cfg.quiet);
+    let run = RunDir::create(&cfg.out)?;
+    let c = compute(&cfg.input, progress, |ing| {
+        // The rejects go next to the (failed) run so that the reasons are on disk; the run
+        // directory itself is only renamed into place on success.
+        let mut rejects = ing.rejects.clone();
+        run.parquet("rejects.parquet", &mut rejects)?;
+        Ok(())
+    });
+    let c = match c {
+        Ok(c) => c,
+        Err(e) => {
+            if let RunError::Ingest(IngestError::TooManyRejected { .. }) = e {
+                // Keep the evidence of what was rejected beside the previous run.
+                let dest = cfg.out.with_file_name(format!(
+                    "{}.rejects.parquet",
+                    cfg.out
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("run")
+                ));
+                let _ = std::fs::rename(run.root().join("rejects.parquet"), &dest);
+                let _ = std::fs::remove_dir_all(run.root());
+                return Err(RunError::Rejected(format!(
+                    "{e}\nthe rejected rows and their reasons are in {}",
+                    dest.display()
+                )));
+            }
+            let _ = std::fs::remove_dir_all(run.root());
+            return Err(e);
+        }
+    };
+    let a = &c.analysis;
+    let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
+    progress.stage("writing metrics");
+    let mut outputs: Vec<String> = vec!["rejects.parquet".into()];
+    let pe = polars_err;
+    let mut write = |rel: &str, df: polars::prelude::PolarsResult<polars::prelude::DataFrame>| {
+        let mut df = df.map_err(pe(rel))?;
+        run.parquet(rel, &mut df)?;
+        outputs.push(rel.to_string());
+        Ok::<(), RunError>(())
+    };
+    write("metrics/agreement.parquet", tables::agreement(a))?;
+    write("metrics/calibration.parquet", tables::calibration(a))?;
+    write(
+        "metrics/calibration_bins.parquet",
+        tables::calibration_bins(a),
+    )?;
+    write("metrics/drift.parquet", tables::drift(a))?;
+    write("metrics/versions.parquet", tables::versions(a))?;
+    write("metrics/gates.parquet", tables::gates(a))?;
+    write("metrics/gate_curves.parquet", tables::gate_curves(a))?;
+    write("metrics/evidence.parquet", tables::evidence(a))?;
+    write("stats/suffstats.parquet", Ok(c.aggregated.table.clone()))?;
+
+    let recs: Vec<_> = a.classes.iter().map(|cl| &cl.recommendation).collect();
+    run.json("recommendations.json", &recs)?;
+    outputs.push("recommendations.json".into());
+
+    progress.stage("rendering charts and reports");
+    let model = present::report_model(&c, &id);
+    let written = readiness_report::render_all(&model, run.root())?;
+    for p in written {
+        if let Ok(rel) = p.strip_prefix(run.root()) {
+            outputs.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    outputs.push("manifest.json".into());
+    outputs.sort();
+    let run_settings = c.policy.policy.run();
+    let manifest = Manifest {
+        engine: "readiness",
+        engine_version: env!("CARGO_PKG_VERSION"),
+        run_id: id.clone(),
+        policy: PolicyRef {
+            path: c.policy.path.clone(),
+            sha256: c.policy.sha256.clone(),
+        },
+        parameters: Parameters {
+            period: c.granularity.as_str(),
+            evaluated_period: a.evaluated.date_string(),
+            first_period: a
+                .periods
+                .first()
+                .map(|p| p.date_string())
+                .unwrap_or_default(),
+            baseline_periods: run_settings.baseline_periods,
+            fixed_baseline: run_settings.baseline.as_ref().map(|b| {
+                (
+                    readiness_governance::FixedBaseline::date_string(b.start),
+                    readiness_governance::FixedBaseline::date_string(b.end),
+                )
+            }),
+            fdr_level: run_settings.fdr_level,
+            max_rejected_share: run_settings.max_rejected_share,
+            defaults: c.policy.policy.defaults().clone(),
+        },
+        inputs: c.ingested.files.clone(),
+        rows: c.ingested.counts.clone(),
+        outputs,
+    };
+    run.json("manifest.json", &manifest)?;
+    let out = run.commit()?;
+
+    let records: Vec<(String, LedgerRecord)> = a
+        .classes
+        .iter()
+        .map(|cl| {
+            let r = &cl.recommendation;
+            (
+                cl.action_class.clone(),
+                LedgerRecord {
+                    run_id: id.clone(),
+                    evaluated_period: a.evaluated.date_string(),
+                    policy_sha256: c.policy.sha256.clone(),
+                    action_class: cl.action_class.clone(),
+                    owner: r.owner.clone(),
+                    current_mode: r.current_mode.clone(),
+                    recommendation: r.recommendation.as_str(),
+                    model_version: r.evidence.current_version.clone(),
+                    n_reviewed: r.evidence.n_reviewed,
+                    agreement: r.evidence.agreement,
+                    anytime_lower: r.evidence.anytime_lower,
+                    target_agreement: cl.thresholds.target_agreement,
+                },
+            )
+        })
+        .collect();
+    let ledger_added = append_ledger(&cfg.ledger, &id, &records)?;
+    let mut counts = BTreeMap::new();
+    for cl in &a.classes {
+        *counts
+            .entry(cl.recommendation.recommendation.as_str().to_string())
+            .or_insert(0) += 1;
+    }
+    Ok(AnalyzeSummary {
+        out,
+        run_id: id,
+        recommendations: counts,
+        decisions_valid: c.ingested.counts.decisions_valid,
+        rows_rejected: c.ingested.counts.decisions_rejected + c.ingested.counts.verdicts_rejected,
+        ledger_added,
+    })
+}
+
+/// `readiness validate`: the ingest stage only; returns the findings as text and whether the
+/// rejected share is within the policy's limit.
+pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
+    let policy = load_policy(&input.policy)?;
+    let ing = run_ingest(input, &policy.policy)?;
+    let mut out = String::new();
+    let counts = &ing.counts;
+    let _ = writeln!(out, "inputs:");
+    for f in &ing.files {
+        let _ = writeln!(
+            out,
+            "  {:<9} {}  {} rows  sha256 {}",
+            f.table.as_str(),
+            f.path,
+            f.rows,
+            &f.sha256[..16]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "decisions: {} read, {} valid, {} rejected",
+        counts.decisions_read, counts.decisions_valid, counts.decisions_rejected
+    );
+    let _ = writeln!(
+        out,
+        "verdicts:  {} read, {} valid, {} rejected",
+        counts.verdicts_read, counts.verdicts_valid, counts.verdicts_rejected
+    );
+    for (table, reasons) in &counts.rejected_by_reason {
+        for (reason, n) in reasons {
+            let _ = writeln!(out, "  rejected {table}: {reason}: {n}");
+        }
+    }
+    let code = match ing.check(policy.policy.run().max_rejected_share) {
+        Ok(()) => {
+            let _ = writeln!(out, "ok: the inputs can be analysed");
+            exit::OK
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            match e {
+                IngestError::TooManyRejected { .. } => exit::TOO_MANY_REJECTED,
+                _ => exit::ERROR,
+            }
+        }
+    };
+    Ok((out, code))
+}
+
+/// One flagged signal of the drift watch.
+#[derive(Serialize, Debug, Clone)]
+pub struct DriftFinding {
+    pub action_class: String,
+    pub period_start: String,
+    pub signal: &'static str,
+    pub detail: String,
+}
+
+/// The drift watch: every class in the evaluated period.
+#[derive(Serialize, Debug, Clone)]
+pub struct DriftWatch {
+    pub evaluated_period: String,
+    pub classes: Vec<DriftLine>,
+    pub flagged: Vec<DriftFinding>,
+}
+
+/// One class's line of the drift watch.
+#[derive(Serialize, Debug, Clone)]
+pub struct DriftLine {
+    pub action_class: String,
+    pub n_current: u64,
+    pub psi: Option<f64>,
+    pub max_psi: f64,
+    pub chi2_p_adjusted: Option<f64>,
+    pub agreement_current: Option<f64>,
+    pub agreement_baseline: Option<f64>,
+    pub agreement_p_adjusted: Option<f64>,
+    pub model_version: Option<String>,
+    pub flagged: bool,
+}
+
+/// `readiness drift`: the drift and model-version signals of the evaluated period.
+///
+/// A class is flagged when, in the evaluated period, its confidence PSI exceeds its `max_psi`,
+/// its agreement dropped significantly against the baseline (Benjamini–Hochberg across all
+/// classes × periods at `run.fdr_level`), or its current model version's agreement dropped
+/// significantly against its predecessor.
+pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunError> {
+    let c = compute(input, Progress::new(quiet), |_| Ok(()))?;
+    let a = &c.analysis;
+    let mut classes = Vec::new();
+    let mut flagged = Vec::new();
+    for cl in &a.classes {
+        let d = a
+            .drift
+            .iter()
+            .find(|d| d.action_class == cl.action_class && d.period == a.evaluated);
+        let version = cl.recommendation.evidence.version_regression.as_ref();
+        let period = a.evaluated.date_string();
+        let mut line_flag = false;
+        if let Some(d) = d {
+            if d.psi_flag {
+                line_flag = true;
+                flagged.push(DriftFinding {
+                    action_class: cl.action_class.clone(),
+                    period_start: period.clone(),
+                    signal: "confidence_psi",
+                    detail: format!(
+                        "PSI {:.3} > max_psi {:.3}",
+                        d.psi.unwrap_or(f64::NAN),
+                        d.max_psi
+                    ),
+                });
+            }
+            if d.agreement_flag {
+                line_flag = true;
+                flagged.push(DriftFinding {
+                    action_class: cl.action_class.clone(),
+                    period_start: period.clone(),
+                    signal: "agreement_drop",
+                    detail: format!(
+                        "agreement {:.2}% vs baseline {:.2}% (BH-adjusted p {:.2e})",
+                        100.0 * d.agreement_current.unwrap_or(f64::NAN),
+                        100.0 * d.agreement_baseline.unwrap_or(f64::NAN),
+                        d.agreement_p_adjusted.unwrap_or(f64::NAN)
+                    ),
+                });
+            }
+        }
+        if let Some(v) = version.filter(|v| v.flagged) {
+            line_flag = true;
+            flagged.push(DriftFinding {
+                action_class: cl.action_class.clone(),
+                period_start: period.clone(),
+                signal: "version_regression",
+                detail: format!(
+                    "{} agreement {:.2}% vs {} {:.2}% (BH-adjusted p {:.2e})",
+                    v.current_version,
+                    100.0 * v.current_agreement,
+                    v.previous_version,
+                    100.0 * v.previous_agreement,
+                    v.p_adjusted
+                ),
+            });
+        }
+        classes.push(DriftLine {
+            action_class: cl.action_class.clone(),
+            n_current: d.map(|d| d.n_current).unwrap_or(0),
+            psi: d.and_then(|d| d.psi),
+            max_psi: cl.thresholds.max_psi,
+            chi2_p_adjusted: d.and_then(|d| d.chi2_p_adjusted),
+            agreement_current: d.and_then(|d| d.agreement_current),
+            agreement_baseline: d.and_then(|d| d.agreement_baseline),
+            agreement_p_adjusted: d.and_then(|d| d.agreement_p_adjusted),
+            model_version: cl.recommendation.evidence.current_version.clone(),
+            flagged: line_flag,
+        });
+    }
+    Ok(DriftWatch {
+        evaluated_period: a.evaluated.date_string(),
+        classes,
+        flagged,
+    })
+}

@@ -1,0 +1,386 @@
+//! Builds the report model from the typed results of the earlier stages. This is selection and
+//! formatting (which classes need a decision this period, labels, pre-formatted numbers); every
+//! statistic was computed upstream.
+
+use std::collections::BTreeMap;
+
+use readiness_governance::recommend::{Kind, Recommendation};
+use readiness_metrics::period::civil_from_days;
+use readiness_metrics::{Cell, Granularity, Period};
+use readiness_report::model::{
+    AgreementPoint, AutonomyPoint, ClassSection, DataQuality, DecisionItem, InputFile, MatrixRow,
+    ReliabilityBin, ReportModel, RiskCoveragePoint,
+};
+
+use crate::analysis::ClassResult;
+use crate::pipeline::Computed;
+
+/// The label of a period: `2025-10` (month), `2025-Q4` (quarter), `2025-10-06` (week).
+pub fn period_label(g: Granularity, p: Period) -> String {
+    let (y, m, d) = civil_from_days(p.start);
+    match g {
+        Granularity::Month => format!("{y:04}-{m:02}"),
+        Granularity::Quarter => format!("{y:04}-Q{}", (m - 1) / 3 + 1),
+        Granularity::Week => format!("{y:04}-{m:02}-{d:02}"),
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map(pct).unwrap_or_else(|| "n/a".into())
+}
+
+/// "low/medium assets, non-privileged, confidence ≥ 0.97".
+pub fn gate_text(g: &readiness_governance::Gate) -> String {
+    let levels = ["low", "medium", "high", "critical"];
+    let upto = g.max_criticality as usize;
+    format!(
+        "{} assets, {}, confidence ≥ {:.2} (covers {} of decisions)",
+        levels[..=upto.min(3)].join("/"),
+        if g.privileged_allowed {
+            "privileged targets included"
+        } else {
+            "non-privileged"
+        },
+        g.min_confidence,
+        pct(g.coverage)
+    )
+}
+
+fn headline(r: &Recommendation) -> String {
+    let first = r.reasons.first().cloned().unwrap_or_default();
+    match r.recommendation {
+        Kind::Promote => format!("Promote to human-on-the-loop: {first}"),
+        Kind::PromoteGated => format!(
+            "Promote within a gate ({}): {first}",
+            r.gate.as_ref().map(gate_text).unwrap_or_default()
+        ),
+        Kind::Demote => format!("Demote to human-in-the-loop: {first}"),
+        Kind::Hold => match &r.hold {
+            Some(h) => format!("Hold: {first} {}", h.text),
+            None => format!("Hold: {first}"),
+        },
+        Kind::Never => format!("Never autonomous: {first}"),
+    }
+}
+
+/// A hold worth a leader's attention: promotion within two periods at the current volume.
+fn close_to_promotion(r: &Recommendation) -> bool {
+    r.recommendation == Kind::Hold
+        && r.hold
+            .as_ref()
+            .and_then(|h| h.periods_needed)
+            .is_some_and(|p| p <= 2)
+}
+
+fn shares(cell: &Cell) -> Vec<f64> {
+    let n = cell.n_decisions();
+    if n == 0 {
+        return Vec::new();
+    }
+    cell.fine.iter().map(|b| b.n as f64 / n as f64).collect()
+}
+
+fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
+    let a = &c.analysis;
+    let g = c.granularity;
+    let r = &cl.recommendation;
+    let ev = &r.evidence;
+    let t = &cl.thresholds;
+    let agreement = a
+        .agreement
+        .iter()
+        .filter(|x| x.action_class == cl.action_class)
+        .map(|x| AgreementPoint {
+            period: period_label(g, x.period),
+            n_reviewed: x.n_reviewed,
+            agreement: x.agreement,
+            low: x.wilson_low,
+            high: x.wilson_high,
+        })
+        .collect();
+    let reliability = cl
+        .bins
+        .iter()
+        .map(|b| ReliabilityBin {
+            lower: b.lower,
+            upper: b.upper,
+            n: b.n,
+            mean_confidence: b.mean_confidence,
+            observed: b.observed_agreement,
+        })
+        .collect();
+    // The curve of the recommended scope, else of the widest allowed one.
+    let scope = cl.selected_gate.as_ref().or_else(|| {
+        cl.gates.iter().rev().find(|s| {
+            s.max_criticality <= t.gate_max_criticality
+                && (!s.privileged_allowed || t.gate_allow_privileged)
+        })
+    });
+    let risk_coverage = scope
+        .map(|s| {
+            s.curve
+                .iter()
+                .map(|p| RiskCoveragePoint {
+                    threshold: p.threshold,
+                    coverage: p.coverage,
+                    risk: p.risk,
+                    certified: p.certified,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let drift_row = a
+        .drift
+        .iter()
+        .find(|d| d.action_class == cl.action_class && d.period == a.evaluated);
+    let stats = &c.aggregated.stats;
+    let current = stats.total(|k| k.action_class == cl.action_class && k.period == a.evaluated);
+    let baseline = drift_row
+        .and_then(|d| Some((d.baseline_start?, d.baseline_end?)))
+        .map(|(s, e)| {
+            stats.total(|k| {
+                k.action_class == cl.action_class
+                    && k.period >= s
+                    && k.period <= e
+                    && k.period != a.evaluated
+            })
+        })
+        .unwrap_or_default();
+    let mut key_numbers = vec![
+        (
+            "Model version (evidence)".to_string(),
+            ev.current_version.clone().unwrap_or_else(|| "n/a".into()),
+        ),
+        (
+            "Evidence window".to_string(),
+            format!(
+                "{} to {}",
+                ev.evidence_periods.first().cloned().unwrap_or_default(),
+                ev.evidence_periods.last().cloned().unwrap_or_default()
+            ),
+        ),
+        (
+            "Reviewed decisions".to_string(),
+            format!("{} of {}", ev.n_reviewed, ev.n_decisions),
+        ),
+        (
+            "Agreement (Wilson interval)".to_string(),
+            format!(
+                "{} ({} – {})",
+                opt_pct(ev.agreement),
+                opt_pct(ev.wilson_low),
+                opt_pct(ev.wilson_high)
+            ),
+        ),
+        (
+            "Anytime-valid lower bound".to_string(),
+            opt_pct(ev.anytime_lower),
+        ),
+        ("Target agreement".to_string(), pct(t.target_agreement)),
+        (
+            "Calibration error (ECE)".to_string(),
+            ev.ece
+                .map(|x| format!("{x:.4} (limit {:.3})", t.max_ece))
+                .unwrap_or_else(|| "n/a".into()),
+        ),
+        (
+            "Confidence drift (PSI, latest period)".to_string(),
+            ev.psi_latest
+                .map(|x| format!("{x:.3} (limit {:.2})", t.max_psi))
+                .unwrap_or_else(|| "n/a".into()),
+        ),
+    ];
+    if ev.n_executed > 0 {
+        key_numbers.push((
+            "Autonomous actions reversed".to_string(),
+            format!(
+                "{} of {} ({})",
+                ev.n_executed_reversed,
+                ev.n_executed,
+                pct(ev.n_executed_reversed as f64 / ev.n_executed as f64)
+            ),
+        ));
+    }
+    ClassSection {
+        action_class: cl.action_class.clone(),
+        owner: r.owner.clone(),
+        tier: r.tier.clone(),
+        current_mode: r.current_mode.clone(),
+        recommendation: r.recommendation.as_str().to_string(),
+        gate: r.gate.as_ref().map(gate_text),
+        reasons: r.reasons.clone(),
+        hold: r.hold.as_ref().map(|h| h.text.clone()),
+        key_numbers,
+        target: t.target_agreement,
+        agreement,
+        reliability,
+        risk_coverage,
+        max_risk: 1.0 - t.target_agreement,
+        gate_threshold: r.gate.as_ref().map(|g| g.min_confidence),
+        confidence_current: shares(&current),
+        confidence_baseline: shares(&baseline),
+        psi: drift_row.and_then(|d| d.psi),
+    }
+}
+
+fn rank(k: Kind) -> u8 {
+    match k {
+        Kind::Demote => 0,
+        Kind::Promote => 1,
+        Kind::PromoteGated => 2,
+        Kind::Hold => 3,
+        Kind::Never => 4,
+    }
+}
+
+/// The monthly readiness report's model.
+pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
+    let a = &c.analysis;
+    let g = c.granularity;
+    let counts = &c.ingested.counts;
+    let mut rejects_by_reason = Vec::new();
+    for (table, reasons) in &counts.rejected_by_reason {
+        for (reason, n) in reasons {
+            rejects_by_reason.push((table.clone(), reason.clone(), *n));
+        }
+    }
+    let all = c.aggregated.stats.total(|_| true);
+    let unowned_classes: Vec<String> = a
+        .classes
+        .iter()
+        .filter(|cl| cl.settings.is_none())
+        .map(|cl| cl.action_class.clone())
+        .collect();
+
+    let mut decision_classes: Vec<&ClassResult> = a
+        .classes
+        .iter()
+        .filter(|cl| {
+            let k = cl.recommendation.recommendation;
+            matches!(k, Kind::Promote | Kind::PromoteGated | Kind::Demote)
+                || close_to_promotion(&cl.recommendation)
+        })
+        .collect();
+    decision_classes.sort_by(|x, y| {
+        rank(x.recommendation.recommendation)
+            .cmp(&rank(y.recommendation.recommendation))
+            .then(x.action_class.cmp(&y.action_class))
+    });
+    let decisions = decision_classes
+        .iter()
+        .map(|cl| DecisionItem {
+            action_class: cl.action_class.clone(),
+            owner: cl.recommendation.owner.clone(),
+            recommendation: cl.recommendation.recommendation.as_str().to_string(),
+            headline: headline(&cl.recommendation),
+        })
+        .collect();
+
+    let mut ordered: Vec<&ClassResult> = a.classes.iter().collect();
+    ordered.sort_by(|x, y| {
+        rank(x.recommendation.recommendation)
+            .cmp(&rank(y.recommendation.recommendation))
+            .then(x.action_class.cmp(&y.action_class))
+    });
+    let classes = ordered.iter().map(|cl| class_section(c, cl)).collect();
+
+    let periods: Vec<String> = a.periods.iter().map(|p| period_label(g, *p)).collect();
+    let matrix = a
+        .classes
+        .iter()
+        .map(|cl| {
+            let mut cells = vec![None; a.periods.len()];
+            let mut n = vec![0; a.periods.len()];
+            for row in a
+                .agreement
+                .iter()
+                .filter(|r| r.action_class == cl.action_class)
+            {
+                if let Some(i) = a.periods.iter().position(|p| *p == row.period) {
+                    cells[i] = row.agreement;
+                    n[i] = row.n_reviewed;
+                }
+            }
+            MatrixRow {
+                action_class: cl.action_class.clone(),
+                target: cl.thresholds.target_agreement,
+                cells,
+                n,
+            }
+        })
+        .collect();
+
+    // Share of decisions executed without prior approval, per period and impact tier.
+    let tier_of: BTreeMap<&str, String> = a
+        .classes
+        .iter()
+        .map(|cl| {
+            (
+                cl.action_class.as_str(),
+                cl.recommendation
+                    .tier
+                    .clone()
+                    .unwrap_or_else(|| "unowned".into()),
+            )
+        })
+        .collect();
+    let mut by_tier: BTreeMap<(Period, String), (u64, u64)> = BTreeMap::new();
+    for r in &a.agreement {
+        let tier = tier_of
+            .get(r.action_class.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let e = by_tier.entry((r.period, tier)).or_default();
+        e.0 += r.n_executed;
+        e.1 += r.n_decisions;
+    }
+    let autonomy = by_tier
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|((p, tier), (x, n))| AutonomyPoint {
+            period: period_label(g, p),
+            tier,
+            share: x as f64 / n as f64,
+        })
+        .collect();
+
+    ReportModel {
+        title: "Autonomy readiness review".into(),
+        period_label: period_label(g, a.evaluated),
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: run_id.into(),
+        policy_path: c.policy.path.clone(),
+        policy_hash: c.policy.sha256.clone(),
+        inputs: c
+            .ingested
+            .files
+            .iter()
+            .map(|f| InputFile {
+                table: f.table.as_str().into(),
+                path: f.path.clone(),
+                sha256: f.sha256.clone(),
+                rows: f.rows,
+            })
+            .collect(),
+        quality: DataQuality {
+            decisions_read: counts.decisions_read,
+            decisions_rejected: counts.decisions_rejected,
+            verdicts_read: counts.verdicts_read,
+            verdicts_rejected: counts.verdicts_rejected,
+            rejects_by_reason,
+            timeouts: all.n_timeout,
+            unreviewed: all.n_unreviewed,
+            unowned_classes,
+        },
+        decisions,
+        classes,
+        periods,
+        matrix,
+        manipulation: Vec::new(),
+        autonomy,
+    }
+}

@@ -1,0 +1,529 @@
+//! End-to-end tests of the `readiness` binary on data from its own generator: the output
+//! contract, the planted effects, determinism, and an independent reference implementation.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use polars::prelude::*;
+use serde_json::Value;
+use util::*;
+
+/// One generated dataset (60,000 decisions over 12 months, seed 11) and one analysis of it,
+/// shared by the tests of this binary.
+struct Fixture {
+    data: PathBuf,
+    run: PathBuf,
+    truth: Value,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = scratch("e2e");
+        let data = dir.join("data");
+        let o = run(&[
+            "--quiet",
+            "generate",
+            "--out",
+            data.to_str().unwrap(),
+            "--decisions",
+            "60000",
+            "--seed",
+            "11",
+        ]);
+        assert_eq!(outcome(&o).0, 0, "generate: {}", outcome(&o).2);
+        let run_dir = dir.join("run");
+        let o = analyze(
+            &data.join("decisions"),
+            &data.join("verdicts"),
+            &run_dir,
+            &[],
+        );
+        assert_eq!(outcome(&o).0, 0, "analyze: {}", outcome(&o).2);
+        let truth =
+            serde_json::from_str(&std::fs::read_to_string(data.join("truth.json")).unwrap())
+                .unwrap();
+        Fixture {
+            data,
+            run: run_dir,
+            truth,
+        }
+    })
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn recommendation<'a>(recs: &'a Value, class: &str) -> &'a Value {
+    recs.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action_class"] == class)
+        .unwrap_or_else(|| panic!("no recommendation for {class}"))
+}
+
+#[test]
+fn run_directory_has_the_contract_files_and_columns() {
+    let f = fixture();
+    for rel in [
+        "metrics/agreement.parquet",
+        "metrics/calibration.parquet",
+        "metrics/calibration_bins.parquet",
+        "metrics/drift.parquet",
+        "metrics/gates.parquet",
+        "recommendations.json",
+        "manifest.json",
+        "report.html",
+        "report.md",
+        "rejects.parquet",
+    ] {
+        assert!(f.run.join(rel).is_file(), "missing {rel}");
+    }
+    let agreement = read_parquet(&f.run.join("metrics/agreement.parquet"));
+    let names: Vec<&str> = agreement
+        .get_column_names()
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "action_class",
+            "period_start",
+            "n_decisions",
+            "n_reviewed",
+            "n_approve",
+            "n_override",
+            "n_reject",
+            "n_timeout",
+            "n_unreviewed",
+            "agreement",
+            "wilson_low",
+            "wilson_high",
+            "exact_low",
+            "exact_high"
+        ]
+    );
+    assert_eq!(
+        agreement.column("period_start").unwrap().dtype(),
+        &DataType::Date
+    );
+    // 14 classes × 12 months.
+    assert_eq!(agreement.height(), 14 * 12);
+    let cal = read_parquet(&f.run.join("metrics/calibration.parquet"));
+    for c in ["action_class", "n", "brier", "ece", "mce"] {
+        assert!(cal.column(c).is_ok(), "calibration lacks {c}");
+    }
+    let drift = read_parquet(&f.run.join("metrics/drift.parquet"));
+    for c in [
+        "action_class",
+        "period_start",
+        "psi",
+        "chi2_p",
+        "agreement_change",
+    ] {
+        assert!(drift.column(c).is_ok(), "drift lacks {c}");
+    }
+    let recs = json(&f.run.join("recommendations.json"));
+    for r in recs.as_array().unwrap() {
+        for k in [
+            "action_class",
+            "owner",
+            "tier",
+            "current_mode",
+            "recommendation",
+            "reasons",
+        ] {
+            assert!(r.get(k).is_some(), "recommendation lacks {k}");
+        }
+        assert!(!r["reasons"].as_array().unwrap().is_empty());
+    }
+    let m = json(&f.run.join("manifest.json"));
+    assert_eq!(m["inputs"].as_array().unwrap().len(), 24);
+    for i in m["inputs"].as_array().unwrap() {
+        assert_eq!(i["sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(m["policy"]["sha256"].as_str().unwrap().len(), 64);
+    let html = std::fs::read_to_string(f.run.join("report.html")).unwrap();
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "report.html must not load anything from the network"
+    );
+    assert!(
+        !html.contains("<script"),
+        "report.html must not carry scripts"
+    );
+}
+
+#[test]
+fn agreement_counts_add_up_to_the_input() {
+    let f = fixture();
+    let a = read_parquet(&f.run.join("metrics/agreement.parquet"));
+    let sum = |c: &str| -> u64 {
+        a.column(c)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .into_no_null_iter()
+            .sum()
+    };
+    let m = json(&f.run.join("manifest.json"));
+    assert_eq!(
+        sum("n_decisions"),
+        m["rows"]["decisions_valid"].as_u64().unwrap()
+    );
+    assert_eq!(
+        sum("n_decisions"),
+        sum("n_reviewed") + sum("n_timeout") + sum("n_unreviewed")
+    );
+    assert_eq!(
+        sum("n_reviewed"),
+        sum("n_approve") + sum("n_override") + sum("n_reject")
+    );
+    assert_eq!(f.truth["decisions"].as_u64().unwrap(), sum("n_decisions"));
+}
+
+/// The planted effects of the generator are found (truth.json says where they are).
+#[test]
+fn planted_effects_are_found() {
+    let f = fixture();
+    let recs = json(&f.run.join("recommendations.json"));
+
+    // Never-autonomous categories: `never` whatever the numbers.
+    for class in [
+        "isolate_production_server",
+        "revoke_privileged_access",
+        "notify_breach",
+        "escalate_law_enforcement",
+    ] {
+        assert_eq!(
+            recommendation(&recs, class)["recommendation"],
+            "never",
+            "{class}"
+        );
+    }
+
+    // Effect 1: the over-confident class has a large ECE, fails calibration and is held.
+    let over = f.truth["overconfidence"]["class"].as_str().unwrap();
+    let cal = read_parquet(&f.run.join("metrics/calibration.parquet"));
+    let classes = cal.column("action_class").unwrap().str().unwrap().clone();
+    let ece = cal.column("ece").unwrap().f64().unwrap().clone();
+    let ece_of = |c: &str| {
+        (0..cal.height())
+            .find(|&i| classes.get(i) == Some(c))
+            .and_then(|i| ece.get(i))
+            .unwrap()
+    };
+    assert!(ece_of(over) > 0.05, "{over} ECE {}", ece_of(over));
+    for calibrated in ["enrich_alert", "tag_alert", "add_to_watchlist"] {
+        assert!(
+            ece_of(calibrated) < 0.02,
+            "{calibrated} ECE {}",
+            ece_of(calibrated)
+        );
+    }
+    let r = recommendation(&recs, over);
+    assert_eq!(r["recommendation"], "hold");
+    let reasons = r["reasons"].to_string().to_lowercase();
+    assert!(
+        reasons.contains("calibration") || reasons.contains("ece"),
+        "{reasons}"
+    );
+
+    // Effect 2: the version change with an agreement drop is flagged, its PSI stays small.
+    let drop = &f.truth["version_agreement_drop"];
+    let class = drop["class"].as_str().unwrap();
+    let versions = read_parquet(&f.run.join("metrics/versions.parquet"));
+    let flagged = versions
+        .clone()
+        .lazy()
+        .filter(
+            col("action_class")
+                .eq(lit(class))
+                .and(col("model_version").eq(lit(drop["to_version"].as_str().unwrap()))),
+        )
+        .collect()
+        .unwrap();
+    assert_eq!(flagged.height(), 1);
+    assert!(flagged
+        .column("flagged")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .get(0)
+        .unwrap());
+    let drift = read_parquet(&f.run.join("metrics/drift.parquet"));
+    let psi_max = |class: &str, from: &str| -> f64 {
+        let from = polars::prelude::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap();
+        drift
+            .clone()
+            .lazy()
+            .filter(
+                col("action_class")
+                    .eq(lit(class))
+                    .and(col("period_start").gt_eq(lit(from))),
+            )
+            .select([col("psi").max()])
+            .collect()
+            .unwrap()
+            .column("psi")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap()
+    };
+    assert!(psi_max(class, "2025-04-01") < 0.1, "{class} PSI");
+    assert_ne!(recommendation(&recs, class)["recommendation"], "promote");
+
+    // Effect 3: the confidence shift has a large PSI from its month on, and no agreement flag.
+    let shift = &f.truth["confidence_shift"];
+    let class = shift["class"].as_str().unwrap();
+    let from = format!("{}-01", shift["from_month"].as_str().unwrap());
+    assert!(psi_max(class, &from) > 0.25, "{class} PSI");
+    let agreement_flags = drift
+        .clone()
+        .lazy()
+        .filter(col("action_class").eq(lit(class)))
+        .select([col("agreement_flag").cast(DataType::UInt32).sum()])
+        .collect()
+        .unwrap();
+    assert_eq!(
+        agreement_flags
+            .column("agreement_flag")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .get(0),
+        Some(0),
+        "{class}: agreement unchanged by the shift"
+    );
+
+    // Drift-free classes have small PSI everywhere.
+    for c in f.truth["drift_free_classes"].as_array().unwrap() {
+        let c = c.as_str().unwrap();
+        assert!(psi_max(c, "2025-01-01") < 0.25, "{c} PSI");
+    }
+
+    // Calibrated, high-agreement low-impact classes are promoted (or gated, or kept hotl).
+    let r = recommendation(&recs, "add_to_watchlist");
+    assert!(
+        ["promote", "promote_gated"].contains(&r["recommendation"].as_str().unwrap()),
+        "add_to_watchlist: {r}"
+    );
+}
+
+#[test]
+fn drift_exit_code_says_whether_anything_is_flagged() {
+    let f = fixture();
+    let d = f.data.join("decisions");
+    let v = f.data.join("verdicts");
+    let o = run(&[
+        "--quiet",
+        "drift",
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let (code, out, err) = outcome(&o);
+    let watch: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let flagged = watch["flagged"].as_array().unwrap();
+    assert_eq!(code, if flagged.is_empty() { 0 } else { 3 });
+    // The last month is under v3: block_ip's regression is flagged.
+    assert!(
+        flagged
+            .iter()
+            .any(|x| x["action_class"] == "block_ip" && x["signal"] == "version_regression"),
+        "{watch}"
+    );
+
+    // A single stable class: nothing flagged, exit 0.
+    let dir = scratch("drift-clean");
+    let (d, v) = Inputs::valid(400).write(&dir);
+    let o = run(&[
+        "--quiet",
+        "drift",
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing flagged"));
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn two_runs_are_byte_identical_whatever_the_thread_count() {
+    let f = fixture();
+    let dir = scratch("determinism");
+    let again = dir.join("again");
+    let o = analyze(
+        &f.data.join("decisions"),
+        &f.data.join("verdicts"),
+        &again,
+        &[],
+    );
+    assert_eq!(outcome(&o).0, 0);
+    let one_thread = dir.join("one");
+    let ledger = dir.join("one.ledger.jsonl");
+    let o = run(&[
+        "--quiet",
+        "--threads",
+        "1",
+        "analyze",
+        "--decisions",
+        f.data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        f.data.join("verdicts").to_str().unwrap(),
+        "--out",
+        one_thread.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    assert_eq!(outcome(&o).0, 0);
+    let a = files(&f.run);
+    for other in [&again, &one_thread] {
+        let b = files(other);
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "same files"
+        );
+        for (k, v) in &a {
+            assert!(v == &b[k], "{k} differs between runs");
+        }
+    }
+}
+
+#[test]
+fn ledger_appends_once_per_run() {
+    let dir = scratch("ledger");
+    let (d, v) = Inputs::valid(300).write(&dir);
+    let out = dir.join("run");
+    for _ in 0..2 {
+        let o = analyze(&d, &v, &out, &[]);
+        assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    }
+    let ledger = std::fs::read_to_string(out.with_extension("ledger.jsonl")).unwrap();
+    let lines: Vec<Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "two classes, one run: {ledger}");
+    assert!(lines.iter().all(|l| l["run_id"] == lines[0]["run_id"]));
+}
+
+#[test]
+fn explain_prints_the_evidence_chain() {
+    let f = fixture();
+    let o = run(&["explain", "isolate_host", "--run", f.run.to_str().unwrap()]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "isolate_host",
+        "sha256",
+        "policy",
+        "rules",
+        "evidence.anytime",
+        "target_agreement",
+    ] {
+        assert!(out.contains(needle), "explain lacks {needle}: {out}");
+    }
+    let o = run(&["explain", "no_such_class", "--run", f.run.to_str().unwrap()]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no_such_class") && err.contains("isolate_host"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policy_check_prints_effective_settings() {
+    let o = run(&["policy", "check", "data/policy.toml"]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("isolate_host") && out.contains("notify_breach"),
+        "{out}"
+    );
+}
+
+#[test]
+fn validate_reports_counts() {
+    let dir = scratch("validate");
+    let mut x = Inputs::valid(200);
+    x.verdict[3] = Some("maybe".into());
+    let (d, v) = x.write(&dir);
+    let o = run(&[
+        "validate",
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("unknown_verdict: 1"), "{out}");
+    assert!(out.contains("200 read, 200 valid"), "{out}");
+}
+
+/// Counts and intervals checked against an independent implementation: pyarrow for the final
+/// verdicts and counts, statsmodels' `proportion_confint` for the bounds
+/// (`tests/reference/agreement_reference.py`).
+#[test]
+fn agreement_matches_an_independent_implementation() {
+    let f = fixture();
+    let script = root().join("tests/reference/agreement_reference.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(f.data.join("decisions"))
+        .arg(f.data.join("verdicts"))
+        .arg(f.run.join("metrics/agreement.parquet"))
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "reference check failed:\n{out}\n{err}");
+    assert!(out.contains("rows checked: 168"), "{out}");
+}
+
+/// The notebooks in `notebooks/` execute cleanly against a run (nbclient, Python polars).
+#[test]
+fn notebooks_execute_against_a_run() {
+    let f = fixture();
+    let script = root().join("tests/reference/run_notebooks.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&f.run)
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "notebooks failed:\n{out}\n{err}");
+    assert!(out.contains("notebooks executed: 1"), "{out}");
+}
