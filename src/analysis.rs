@@ -13,6 +13,11 @@
 //!   it, or the policy's fixed baseline window;
 //! - `calibration.parquet` describes each class over the whole input.
 //!
+//! Drift flags: `psi_flag` = PSI above the class's `max_psi` **and** the chi-square test on the
+//! same bins significant after Benjamini–Hochberg (PSI alone is noisy on small samples: its
+//! expectation without drift is about (bins − 1)(1/n_current + 1/n_baseline));
+//! `agreement_flag` = a significant (BH-adjusted) drop of agreement against the baseline.
+//!
 //! Multiplicity: the distribution tests and the agreement tests of all classes × periods are each
 //! a family whose p-values are adjusted by Benjamini–Hochberg; so are the version comparisons
 //! and the calibration tests across classes. Flags use the adjusted values at `run.fdr_level`.
@@ -93,6 +98,7 @@ pub struct DriftRow {
     pub agreement_change: Option<f64>,
     pub agreement_z: Option<f64>,
     pub agreement_p: Option<f64>,
+    pub agreement_test: Option<&'static str>,
     pub agreement_p_adjusted: Option<f64>,
     pub cohens_h: Option<f64>,
     pub max_psi: f64,
@@ -113,6 +119,7 @@ pub struct VersionRow {
     pub agreement_current: Option<f64>,
     pub agreement_change: Option<f64>,
     pub p_value: Option<f64>,
+    pub test: Option<&'static str>,
     pub p_adjusted: Option<f64>,
     pub cohens_h: Option<f64>,
     pub flagged: bool,
@@ -278,6 +285,7 @@ pub fn analyze(
             agreement_change: change.as_ref().map(|c| c.diff),
             agreement_z: change.as_ref().and_then(|c| c.z),
             agreement_p: change.as_ref().and_then(|c| c.p_value),
+            agreement_test: change.as_ref().map(|c| c.test.as_str()),
             agreement_p_adjusted: None,
             cohens_h: change.as_ref().map(|c| c.cohens_h),
             max_psi: t.max_psi,
@@ -295,6 +303,9 @@ pub fn analyze(
     for (d, a) in drift.iter_mut().zip(adj) {
         d.chi2_p_adjusted = a.is_finite().then_some(a);
         d.distribution_flag = a < run.fdr_level;
+        // PSI is the effect size, the chi-square test its significance: a large PSI on a
+        // handful of decisions is noise, so the flag needs both.
+        d.psi_flag = d.psi_flag && d.distribution_flag;
     }
     let adj = bh_adjust(
         &drift
@@ -339,6 +350,7 @@ pub fn analyze(
                 agreement_current: ratio(cur.n_approve, cur.n_reviewed()),
                 agreement_change: change.as_ref().map(|c| c.diff),
                 p_value: change.as_ref().and_then(|c| c.p_value),
+                test: change.as_ref().map(|c| c.test.as_str()),
                 p_adjusted: None,
                 cohens_h: change.as_ref().map(|c| c.cohens_h),
                 flagged: false,

@@ -156,6 +156,10 @@ pub fn drift(a: &Analysis) -> PolarsResult<DataFrame> {
         .opt_f64("agreement_change", r.iter().map(|x| x.agreement_change))
         .opt_f64("agreement_z", r.iter().map(|x| x.agreement_z))
         .opt_f64("agreement_p", r.iter().map(|x| x.agreement_p))
+        .str(
+            "agreement_test",
+            r.iter().map(|x| x.agreement_test.unwrap_or("")),
+        )
         .opt_f64(
             "agreement_p_adjusted",
             r.iter().map(|x| x.agreement_p_adjusted),
@@ -181,6 +185,7 @@ pub fn versions(a: &Analysis) -> PolarsResult<DataFrame> {
         .opt_f64("agreement_current", r.iter().map(|x| x.agreement_current))
         .opt_f64("agreement_change", r.iter().map(|x| x.agreement_change))
         .opt_f64("p_value", r.iter().map(|x| x.p_value))
+        .str("test", r.iter().map(|x| x.test.unwrap_or("")))
         .opt_f64("p_adjusted", r.iter().map(|x| x.p_adjusted))
         .opt_f64("cohens_h", r.iter().map(|x| x.cohens_h))
         .bool("flagged", r.iter().map(|x| x.flagged))

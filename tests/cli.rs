@@ -259,14 +259,14 @@ fn planted_effects_are_found() {
         .unwrap());
     let drift = read_parquet(&f.run.join("metrics/drift.parquet"));
     let psi_max = |class: &str, from: &str| -> f64 {
-        let from = polars::prelude::NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap();
+        let from = readiness_metrics::period::parse_date(from).unwrap();
         drift
             .clone()
             .lazy()
             .filter(
                 col("action_class")
                     .eq(lit(class))
-                    .and(col("period_start").gt_eq(lit(from))),
+                    .and(col("period_start").cast(DataType::Int32).gt_eq(lit(from))),
             )
             .select([col("psi").max()])
             .collect()
@@ -304,11 +304,45 @@ fn planted_effects_are_found() {
         "{class}: agreement unchanged by the shift"
     );
 
-    // Drift-free classes have small PSI everywhere.
-    for c in f.truth["drift_free_classes"].as_array().unwrap() {
-        let c = c.as_str().unwrap();
-        assert!(psi_max(c, "2025-01-01") < 0.25, "{c} PSI");
-    }
+    // Drift-free classes: no PSI flag and no agreement flag in any period.
+    let drift_free: Vec<&str> = f.truth["drift_free_classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let false_flags = drift
+        .clone()
+        .lazy()
+        .filter(
+            col("action_class")
+                .is_in(
+                    lit(Series::new("c".into(), &drift_free)).implode(false),
+                    false,
+                )
+                .and(col("psi_flag").or(col("agreement_flag"))),
+        )
+        .collect()
+        .unwrap();
+    assert_eq!(
+        false_flags.height(),
+        0,
+        "drift-free classes flagged: {false_flags}"
+    );
+    // The shifted class is flagged from its month on.
+    let shifted = drift
+        .clone()
+        .lazy()
+        .filter(
+            col("action_class").eq(lit(class)).and(col("psi_flag")).and(
+                col("period_start")
+                    .cast(DataType::Int32)
+                    .gt_eq(lit(readiness_metrics::period::parse_date(&from).unwrap())),
+            ),
+        )
+        .collect()
+        .unwrap();
+    assert!(shifted.height() >= 3, "{class} PSI flags: {shifted}");
 
     // Calibrated, high-agreement low-impact classes are promoted (or gated, or kept hotl).
     let r = recommendation(&recs, "add_to_watchlist");
@@ -347,7 +381,7 @@ fn drift_exit_code_says_whether_anything_is_flagged() {
 
     // A single stable class: nothing flagged, exit 0.
     let dir = scratch("drift-clean");
-    let (d, v) = Inputs::valid(400).write(&dir);
+    let (d, v) = Inputs::valid(2000).write(&dir);
     let o = run(&[
         "--quiet",
         "drift",

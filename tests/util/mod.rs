@@ -86,7 +86,8 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// `n` decisions over two months, two classes, each with one verdict ten minutes later.
+    /// `n` decisions over January and February 2025, two classes, each with one verdict ten
+    /// minutes later.
     pub fn valid(n: usize) -> Inputs {
         let mut x = Inputs {
             decision_id: vec![],
@@ -102,7 +103,7 @@ impl Inputs {
             verdict: vec![],
         };
         for i in 0..n {
-            let t = T0 + (i as i64) * (1440 * HOUR / n as i64);
+            let t = T0 + (i as i64) * (1416 * HOUR / n as i64);
             x.decision_id.push(Some(format!("d{i:06}")));
             x.decided_at.push(Some(t));
             x.action_class.push(Some(

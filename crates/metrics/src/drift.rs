@@ -23,12 +23,17 @@
 //!
 //! **Agreement change**: the pooled two-proportion z-test (statsmodels' `proportions_ztest`),
 //! p̄ = (k₁ + k₂)/(n₁ + n₂), z = (p̂₁ − p̂₂)/√(p̄(1 − p̄)(1/n₁ + 1/n₂)), two-sided
-//! p = 2·(1 − Φ(|z|)); effect size Cohen's h = 2·asin√p̂₁ − 2·asin√p̂₂ (Cohen 1988, *Statistical
+//! p = 2·(1 − Φ(|z|)). The normal approximation fails on small tables (12 reviews with 3
+//! disagreements against a baseline of 69 gives z-test p = 0.0006, exact p = 0.009), so when an
+//! expected count of the 2 × 2 table (approve / disagree × current / baseline) is below 5
+//! (Cochran's rule) the p-value is Fisher's exact test instead: X = k_cur is hypergeometric given
+//! the margins, and the two-sided p-value sums the probabilities of every table at most as
+//! likely as the observed one (relative tolerance 1e-7, as scipy's `fisher_exact`). Effect size Cohen's h = 2·asin√p̂₁ − 2·asin√p̂₂ (Cohen 1988, *Statistical
 //! Power Analysis for the Behavioral Sciences*, §6.2: 0.2 small, 0.5 medium, 0.8 large).
 
 use serde::{Deserialize, Serialize};
 
-use crate::special::{chi2_sf, norm_sf};
+use crate::special::{chi2_sf, ln_gamma, norm_sf};
 
 /// Replacement for a bin share of exactly 0 (DESIGN.md).
 pub const PSI_EMPTY_SHARE: f64 = 1e-4;
@@ -64,10 +69,67 @@ pub struct AgreementChange {
     pub diff: f64,
     /// Pooled two-proportion z; `None` when the pooled proportion is 0 or 1 (no variance).
     pub z: Option<f64>,
-    /// Two-sided p-value of z.
+    /// Two-sided p-value: of z, or of Fisher's exact test when [`AgreementChange::test`] says so.
     pub p_value: Option<f64>,
+    /// Which test produced `p_value`.
+    pub test: AgreementTest,
     /// Cohen's h = 2·asin√current − 2·asin√baseline.
     pub cohens_h: f64,
+}
+
+/// The test behind an agreement-change p-value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementTest {
+    /// Pooled two-proportion z-test.
+    ZTest,
+    /// Fisher's exact test (an expected count below 5).
+    FisherExact,
+}
+
+impl AgreementTest {
+    /// The output spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgreementTest::ZTest => "z_test",
+            AgreementTest::FisherExact => "fisher_exact",
+        }
+    }
+}
+
+/// ln C(n, k).
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// Largest hypergeometric support summed exactly; beyond it the z-test is kept (it only
+/// happens for tables whose expected counts are all large, where the z-test is accurate).
+const FISHER_MAX_SUPPORT: u64 = 1_000_000;
+
+/// Two-sided p-value of Fisher's exact test on [[k_cur, n_cur − k_cur], [k_base, n_base −
+/// k_base]] (scipy's convention); `None` for an empty table or k > n.
+pub fn fisher_exact(k_cur: u64, n_cur: u64, k_base: u64, n_base: u64) -> Option<f64> {
+    if n_cur == 0 || n_base == 0 || k_cur > n_cur || k_base > n_base {
+        return None;
+    }
+    let n = n_cur + n_base;
+    let k = k_cur + k_base;
+    let lo = n_cur.saturating_sub(n - k);
+    let hi = k.min(n_cur);
+    if hi - lo > FISHER_MAX_SUPPORT {
+        return None;
+    }
+    let ln_total = ln_choose(n, n_cur);
+    let ln_pmf = |x: u64| ln_choose(k, x) + ln_choose(n - k, n_cur - x) - ln_total;
+    let observed = ln_pmf(k_cur);
+    // scipy: tables with pmf ≤ pmf(observed)·(1 + 1e-7) count as at most as likely.
+    let limit = observed + (1e-7f64).ln_1p();
+    let p: f64 = (lo..=hi)
+        .map(ln_pmf)
+        .filter(|&l| l <= limit)
+        .map(f64::exp)
+        .sum();
+    Some(p.min(1.0))
 }
 
 /// PSI of `current` against the pooled `baseline` periods, each given as an ascending sorted
@@ -235,7 +297,18 @@ pub fn agreement_change(
     let z = (variance > 0.0)
         .then(|| diff / variance.sqrt())
         .filter(|z| z.is_finite());
-    let p_value = z.map(|z| 2.0 * norm_sf(z.abs()));
+    let (n_all, k_all) = ((n_cur + n_base) as f64, (k_cur + k_base) as f64);
+    let min_expected = [n_cur as f64, n_base as f64]
+        .iter()
+        .flat_map(|row| [row * k_all / n_all, row * (n_all - k_all) / n_all])
+        .fold(f64::INFINITY, f64::min);
+    let exact = (min_expected < 5.0)
+        .then(|| fisher_exact(k_cur, n_cur, k_base, n_base))
+        .flatten();
+    let (p_value, test) = match exact {
+        Some(p) => (Some(p), AgreementTest::FisherExact),
+        None => (z.map(|z| 2.0 * norm_sf(z.abs())), AgreementTest::ZTest),
+    };
     let cohens_h = 2.0 * current.sqrt().asin() - 2.0 * baseline.sqrt().asin();
     Some(AgreementChange {
         current,
@@ -243,6 +316,7 @@ pub fn agreement_change(
         diff,
         z,
         p_value,
+        test,
         cohens_h,
     })
 }
@@ -355,9 +429,10 @@ mod tests {
             a.cohens_h,
             2.0 * 0.9_f64.sqrt().asin() - 2.0 * 0.8_f64.sqrt().asin()
         ));
-        // Everything approved on both sides: no variance, no test.
+        // Everything approved on both sides: no z (no variance); the exact test says p = 1.
         let a = agreement_change(10, 10, 50, 50).unwrap();
-        assert_eq!((a.z, a.p_value, a.cohens_h), (None, None, 0.0));
+        assert_eq!((a.z, a.p_value, a.cohens_h), (None, Some(1.0), 0.0));
+        assert_eq!(a.test, AgreementTest::FisherExact);
         assert!(agreement_change(1, 0, 1, 1).is_none());
         assert!(agreement_change(3, 2, 1, 1).is_none());
     }

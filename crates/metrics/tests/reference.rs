@@ -1,5 +1,5 @@
 //! readiness-metrics against reference implementations: statsmodels (intervals, z-test, BH),
-//! numpy and scikit-learn (calibration), numpy and scipy (PSI, chi-square).
+//! numpy and scikit-learn (calibration), numpy and scipy (PSI, chi-square, Fisher's exact test).
 //!
 //! The fixtures in `tests/fixtures/*.json` are produced by `tests/fixtures/make_fixtures.py`;
 //! none of the expected values comes from this crate. Values are compared to 1e-9 absolute,
@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use readiness_metrics::calibration::{calibration, calibration_bins};
-use readiness_metrics::drift::{agreement_change, psi};
+use readiness_metrics::drift::{agreement_change, fisher_exact, psi, AgreementTest};
 use readiness_metrics::fdr::{bh_adjust, bh_reject};
 use readiness_metrics::interval::{clopper_pearson, wilson, ConfidenceLevel};
 use readiness_metrics::{Cell, Outcome};
@@ -219,9 +219,41 @@ fn agreement_change_matches_statsmodels() {
         match c["z"].as_f64() {
             Some(z) => {
                 assert_abs(a.z.unwrap(), z, &format!("{tag} z"));
-                assert_p(a.p_value.unwrap(), f(&c["p_value"]), &format!("{tag} p"));
+                // Small tables use Fisher's exact test instead (checked in fisher_matches_scipy).
+                if a.test == AgreementTest::ZTest {
+                    assert_p(a.p_value.unwrap(), f(&c["p_value"]), &format!("{tag} p"));
+                }
             }
             None => assert_eq!(a.z, None, "{tag}"),
+        }
+    }
+}
+
+/// Fisher's exact test against scipy.stats.fisher_exact (fixtures/make_fisher_fixtures.py), and
+/// the switch to it exactly when an expected count is below 5.
+#[test]
+fn fisher_matches_scipy() {
+    for c in &cases("fisher.json") {
+        let (k1, n1, k2, n2) = (
+            u(&c["k_cur"]),
+            u(&c["n_cur"]),
+            u(&c["k_base"]),
+            u(&c["n_base"]),
+        );
+        let tag = format!("{k1}/{n1} vs {k2}/{n2}");
+        let want = f(&c["p_value"]);
+        assert_p(fisher_exact(k1, n1, k2, n2).unwrap(), want, &tag);
+        let (n, k) = ((n1 + n2) as f64, (k1 + k2) as f64);
+        let min_expected = [n1 as f64, n2 as f64]
+            .iter()
+            .flat_map(|r| [r * k / n, r * (n - k) / n])
+            .fold(f64::INFINITY, f64::min);
+        let a = agreement_change(k1, n1, k2, n2).unwrap();
+        if min_expected < 5.0 {
+            assert_eq!(a.test, AgreementTest::FisherExact, "{tag}");
+            assert_p(a.p_value.unwrap(), want, &tag);
+        } else {
+            assert_eq!(a.test, AgreementTest::ZTest, "{tag}");
         }
     }
 }
