@@ -37,17 +37,34 @@ use readiness_metrics::interval::{clopper_pearson, wilson, ConfidenceLevel};
 use readiness_metrics::{Cell, CellKey, Granularity, Period, SuffStats};
 use serde::Serialize;
 
+use readiness_metrics::manipulation::{assess, DayAssessment, ManipulationConfig};
+use readiness_metrics::reasoning::{shares as reasoning_shares, ReasoningCounts, ReasoningShares};
+use readiness_metrics::Criticality;
+
+use crate::aggregate::signals::SignalTables;
 use crate::aggregate::ConfidenceSamples;
 
-/// Extra signals computed outside the sufficient statistics (manipulation, reasoning), keyed by
-/// class; absent entries mean "not measured".
-#[derive(Clone, Debug, Default)]
-pub struct Signals {
-    /// Flagged manipulation windows per class, within the evidence window.
-    pub manipulation_windows: BTreeMap<String, u32>,
-    /// Share of decisions citing an invented ATT&CK ID, per class (current version, evidence
-    /// window).
-    pub invented_share: BTreeMap<String, f64>,
+/// One assessed day of a high-impact class (`metrics/manipulation.parquet` keeps the flagged
+/// ones; the report's timeline shows them all).
+#[derive(Clone, Debug, Serialize)]
+pub struct ManipulationRow {
+    pub action_class: String,
+    pub assessment: DayAssessment,
+}
+
+/// One row of `metrics/reasoning.parquet`: ATT&CK citations of one class and model version.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReasoningRow {
+    pub action_class: String,
+    pub model_version: String,
+    pub counts: ReasoningCounts,
+    pub shares: Option<ReasoningShares>,
+}
+
+/// Whether a class's tier calls for the manipulation signature: high and critical classes, and
+/// unowned classes (whose impact nobody has rated).
+fn manipulation_watched(settings: Option<&EffectiveSettings>) -> bool {
+    settings.is_none_or(|s| s.tier >= Criticality::High)
 }
 
 /// One row of `metrics/agreement.parquet`.
@@ -150,6 +167,9 @@ pub struct Analysis {
     pub calibration_bins: Vec<(String, CalibrationBin)>,
     pub drift: Vec<DriftRow>,
     pub versions: Vec<VersionRow>,
+    /// Every assessed day of the watched classes.
+    pub manipulation: Vec<ManipulationRow>,
+    pub reasoning: Vec<ReasoningRow>,
     pub classes: Vec<ClassResult>,
 }
 
@@ -169,7 +189,7 @@ pub fn analyze(
     samples: &ConfidenceSamples,
     policy: &Policy,
     granularity: Granularity,
-    signals: &Signals,
+    signals: &SignalTables,
 ) -> Option<Analysis> {
     let first = stats.cells.keys().map(|k| k.period).min()?;
     let evaluated = stats.cells.keys().map(|k| k.period).max()?;
@@ -202,6 +222,45 @@ pub fn analyze(
             None => (None, policy.defaults().clone()),
         }
     };
+
+    // Manipulation signature per watched class; periods holding a flagged day are left out of
+    // other periods' drift baselines (a burst must not become the normal).
+    let mcfg = ManipulationConfig::default();
+    let mut manipulation = Vec::new();
+    let mut contaminated: BTreeSet<(String, Period)> = BTreeSet::new();
+    let mut flagged_days: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
+    for (class, days) in &signals.daily {
+        if !classes.contains(class.as_str())
+            || !manipulation_watched(policy.effective(class).as_ref())
+        {
+            continue;
+        }
+        for a in assess(days, &mcfg) {
+            if a.flagged {
+                contaminated.insert((class.clone(), granularity.period_of(a.day)));
+                flagged_days
+                    .entry(class.clone())
+                    .or_default()
+                    .push((a.day, a.window.unwrap_or(0)));
+            }
+            manipulation.push(ManipulationRow {
+                action_class: class.clone(),
+                assessment: a,
+            });
+        }
+    }
+
+    // Reasoning: shares per class and model version.
+    let mut reasoning = Vec::new();
+    for ((class, version), counts) in &signals.reasoning {
+        let (_, t) = thresholds_of(class);
+        reasoning.push(ReasoningRow {
+            action_class: class.clone(),
+            model_version: version.clone(),
+            counts: counts.clone(),
+            shares: reasoning_shares(counts, level(&t)),
+        });
+    }
 
     // Agreement per class and period.
     let mut agreement = Vec::new();
@@ -246,6 +305,10 @@ pub fn analyze(
                 .map(|k| granularity.shift(period, -k))
                 .collect(),
         };
+        let baseline: Vec<Period> = baseline
+            .into_iter()
+            .filter(|p| !contaminated.contains(&(class.to_string(), *p)))
+            .collect();
         let mut base_cell = Cell::default();
         let mut base_samples: Vec<&[f64]> = Vec::new();
         for p in &baseline {
@@ -499,12 +562,24 @@ pub fn analyze(
             psi_flagged: window_flag(&|d| d.psi_flag),
             agreement_drift_flagged: window_flag(&|d| d.agreement_flag),
             version_regression,
-            manipulation_windows: signals
-                .manipulation_windows
-                .get(*class)
-                .copied()
-                .unwrap_or(0),
-            invented_share: signals.invented_share.get(*class).copied(),
+            manipulation_windows: {
+                let mut ids: Vec<u32> = flagged_days
+                    .get(*class)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(day, _)| window.contains(&granularity.period_of(*day)))
+                    .map(|(_, w)| *w)
+                    .collect();
+                ids.dedup();
+                ids.len() as u32
+            },
+            invented_share: current_version.as_ref().and_then(|v| {
+                signals
+                    .reasoning
+                    .get(&(class.to_string(), v.clone()))
+                    .and_then(|c| reasoning_shares(c, lv))
+                    .map(|s| s.invented_share)
+            }),
             n_executed: ev_cell.n_executed,
             n_executed_reversed: ev_cell.n_executed_reversed,
             gate: selected.as_ref().and_then(|g| {
@@ -568,6 +643,8 @@ pub fn analyze(
         calibration_bins: calibration_bin_rows,
         drift,
         versions,
+        manipulation,
+        reasoning,
         classes: class_results,
     })
 }

@@ -292,12 +292,12 @@ pub struct IngestOptions<'a> {
     pub columns: &'a ColumnMap,
 }
 
+/// A resolved input file with the hive partition values (`key=value` folders) on its path.
+pub type ResolvedFile = (PathBuf, Vec<(String, String)>);
+
 /// Expands a list of files, directories and globs into a sorted list of Parquet files, each
 /// with the hive partition values (`key=value` folders) found between the root and the file.
-pub fn resolve(
-    table: &'static str,
-    specs: &[String],
-) -> Result<Vec<(PathBuf, Vec<(String, String)>)>, IngestError> {
+pub fn resolve(table: &'static str, specs: &[String]) -> Result<Vec<ResolvedFile>, IngestError> {
     let mut out = Vec::new();
     for spec in specs {
         let before = out.len();
@@ -340,11 +340,7 @@ pub fn resolve(
     Ok(out)
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(PathBuf, Vec<(String, String)>)>,
-) -> Result<(), IngestError> {
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ResolvedFile>) -> Result<(), IngestError> {
     let io = |e: std::io::Error| IngestError::Io {
         path: dir.display().to_string(),
         detail: e.to_string(),
@@ -548,7 +544,7 @@ fn missing_optional(spec: &Spec) -> Expr {
 
 fn scan_table(
     table: Table,
-    files: &[(PathBuf, Vec<(String, String)>)],
+    files: &[ResolvedFile],
     first_idx: u32,
     columns: &ColumnMap,
 ) -> Result<(LazyFrame, Vec<InputFile>), IngestError> {

@@ -15,8 +15,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::aggregate::signals::{signals, SignalTables};
 use crate::aggregate::{aggregate, Aggregated};
-use crate::analysis::{analyze, Analysis, Signals};
+use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
     ingest, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
 };
@@ -144,6 +145,19 @@ pub fn load_policy(path: &Path) -> Result<LoadedPolicy, RunError> {
     })
 }
 
+/// The bundled MITRE ATT&CK v19.1 Enterprise list (`data/attack/`, compiled in).
+pub fn attack_catalog() -> &'static readiness_metrics::reasoning::AttackCatalog {
+    static CATALOG: std::sync::OnceLock<readiness_metrics::reasoning::AttackCatalog> =
+        std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| {
+        readiness_metrics::reasoning::AttackCatalog::parse(
+            include_str!("../data/attack/enterprise_techniques.tsv"),
+            include_str!("../data/attack/enterprise_revoked_by.tsv"),
+        )
+        .unwrap_or_default()
+    })
+}
+
 /// The ingest stage with the policy's column mapping.
 pub fn run_ingest(input: &InputConfig, policy: &Policy) -> Result<Ingested, RunError> {
     let columns = ColumnMap {
@@ -161,6 +175,7 @@ pub struct Computed {
     pub policy: LoadedPolicy,
     pub ingested: Ingested,
     pub aggregated: Aggregated,
+    pub signals: SignalTables,
     pub analysis: Analysis,
     pub granularity: Granularity,
 }
@@ -183,19 +198,21 @@ pub fn compute(
         ingested.counts.decisions_valid
     ));
     let aggregated = aggregate(&ingested, granularity)?;
+    let signal_tables = signals(&ingested, attack_catalog())?;
     progress.stage("computing metrics and recommendations");
     let analysis = analyze(
         &aggregated.stats,
         &aggregated.samples,
         &policy.policy,
         granularity,
-        &Signals::default(),
+        &signal_tables,
     )
     .ok_or_else(|| RunError::Other("nothing to analyse: no valid decisions".into()))?;
     Ok(Computed {
         policy,
         ingested,
         aggregated,
+        signals: signal_tables,
         analysis,
         granularity,
     })
@@ -335,6 +352,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     write("metrics/gates.parquet", tables::gates(a))?;
     write("metrics/gate_curves.parquet", tables::gate_curves(a))?;
     write("metrics/evidence.parquet", tables::evidence(a))?;
+    write("metrics/manipulation.parquet", tables::manipulation(a))?;
+    write("metrics/reasoning.parquet", tables::reasoning(a))?;
+    write(
+        "metrics/reasoning_ids.parquet",
+        tables::reasoning_ids(&c.signals.cited),
+    )?;
     write("stats/suffstats.parquet", Ok(c.aggregated.table.clone()))?;
 
     let recs: Vec<_> = a.classes.iter().map(|cl| &cl.recommendation).collect();

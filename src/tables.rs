@@ -5,6 +5,7 @@
 use polars::prelude::*;
 use readiness_metrics::Period;
 
+use crate::aggregate::signals::CitedId;
 use crate::analysis::Analysis;
 
 /// A DataFrame under construction, one typed column at a time.
@@ -293,5 +294,140 @@ pub fn evidence(a: &Analysis) -> PolarsResult<DataFrame> {
             "n_executed_reversed",
             r.iter().map(|x| x.evidence.n_executed_reversed),
         )
+        .finish()
+}
+
+/// `metrics/manipulation.parquet`: the flagged days of the watched classes with their evidence.
+pub fn manipulation(a: &Analysis) -> PolarsResult<DataFrame> {
+    let r: Vec<_> = a
+        .manipulation
+        .iter()
+        .filter(|m| m.assessment.flagged)
+        .collect();
+    Frame::default()
+        .str("action_class", r.iter().map(|x| &x.action_class))
+        .date(
+            "day",
+            r.iter().map(|x| Period {
+                start: x.assessment.day,
+            }),
+        )?
+        .u64(
+            "window",
+            r.iter().map(|x| x.assessment.window.unwrap_or(0) as u64),
+        )
+        .u64("volume", r.iter().map(|x| x.assessment.volume))
+        .opt_f64(
+            "baseline_mean",
+            r.iter().map(|x| x.assessment.baseline_mean),
+        )
+        .opt_f64("ratio", r.iter().map(|x| x.assessment.ratio))
+        .opt_f64("surge_p", r.iter().map(|x| x.assessment.surge_p))
+        .opt_f64(
+            "effective_target_share",
+            r.iter().map(|x| x.assessment.effective_target_share),
+        )
+        .opt_f64(
+            "baseline_effective_target_share",
+            r.iter()
+                .map(|x| x.assessment.baseline_effective_target_share),
+        )
+        .opt_f64(
+            "top_target_share",
+            r.iter().map(|x| x.assessment.top_target_share),
+        )
+        .opt_f64(
+            "new_target_share",
+            r.iter().map(|x| x.assessment.new_target_share),
+        )
+        .f64(
+            "priv_crit_share",
+            r.iter().map(|x| x.assessment.priv_crit_share),
+        )
+        .opt_f64(
+            "baseline_priv_crit_share",
+            r.iter().map(|x| x.assessment.baseline_priv_crit_share),
+        )
+        .opt_f64(
+            "disagree_share",
+            r.iter().map(|x| x.assessment.disagree_share),
+        )
+        .opt_f64(
+            "baseline_disagree_share",
+            r.iter().map(|x| x.assessment.baseline_disagree_share),
+        )
+        .f64(
+            "mean_confidence",
+            r.iter().map(|x| x.assessment.mean_confidence),
+        )
+        .opt_f64(
+            "baseline_mean_confidence",
+            r.iter().map(|x| x.assessment.baseline_mean_confidence),
+        )
+        .bool("surge", r.iter().map(|x| x.assessment.surge))
+        .bool(
+            "concentration",
+            r.iter().map(|x| x.assessment.concentration),
+        )
+        .bool(
+            "privilege_shift",
+            r.iter().map(|x| x.assessment.privilege_shift),
+        )
+        .bool("disagreement", r.iter().map(|x| x.assessment.disagreement))
+        .finish()
+}
+
+/// `metrics/reasoning.parquet`: invented and stale ATT&CK citations per class and model
+/// version, with Wilson intervals.
+pub fn reasoning(a: &Analysis) -> PolarsResult<DataFrame> {
+    let r = &a.reasoning;
+    Frame::default()
+        .str("action_class", r.iter().map(|x| &x.action_class))
+        .str("model_version", r.iter().map(|x| &x.model_version))
+        .u64("n_decisions", r.iter().map(|x| x.counts.n_decisions))
+        .u64("n_citing", r.iter().map(|x| x.counts.n_citing))
+        .u64("n_unknown", r.iter().map(|x| x.counts.n_unknown))
+        .u64("n_stale", r.iter().map(|x| x.counts.n_stale))
+        .opt_f64(
+            "invented_share",
+            r.iter()
+                .map(|x| x.shares.as_ref().map(|s| s.invented_share)),
+        )
+        .opt_f64(
+            "invented_low",
+            r.iter().map(|x| x.shares.as_ref().map(|s| s.invented_low)),
+        )
+        .opt_f64(
+            "invented_high",
+            r.iter().map(|x| x.shares.as_ref().map(|s| s.invented_high)),
+        )
+        .opt_f64(
+            "stale_share",
+            r.iter().map(|x| x.shares.as_ref().map(|s| s.stale_share)),
+        )
+        .opt_f64(
+            "stale_low",
+            r.iter().map(|x| x.shares.as_ref().map(|s| s.stale_low)),
+        )
+        .opt_f64(
+            "stale_high",
+            r.iter().map(|x| x.shares.as_ref().map(|s| s.stale_high)),
+        )
+        .finish()
+}
+
+/// `metrics/reasoning_ids.parquet`: the invented and stale IDs each model version cited, most
+/// cited first (at most 200 rows).
+pub fn reasoning_ids(ids: &[CitedId]) -> PolarsResult<DataFrame> {
+    Frame::default()
+        .str("model_version", ids.iter().map(|x| &x.model_version))
+        .str("technique_id", ids.iter().map(|x| &x.technique_id))
+        .str("status", ids.iter().map(|x| x.status))
+        .str(
+            "replaced_by",
+            ids.iter()
+                .map(|x| x.replaced_by.clone().unwrap_or_default()),
+        )
+        .u64("decisions", ids.iter().map(|x| x.decisions))
         .finish()
 }

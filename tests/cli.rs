@@ -561,3 +561,100 @@ fn notebooks_execute_against_a_run() {
     assert_eq!(code, 0, "notebooks failed:\n{out}\n{err}");
     assert!(out.contains("notebooks executed: 1"), "{out}");
 }
+
+/// Invented and stale ATT&CK citations: counts match an independent recomputation from the raw
+/// files and the bundled list; the planted version carries them, the others do not.
+#[test]
+fn reasoning_matches_an_independent_implementation_and_the_plant() {
+    let f = fixture();
+    let o = Command::new("python3")
+        .arg(root().join("tests/reference/reasoning_reference.py"))
+        .arg(f.data.join("decisions"))
+        .arg(f.run.join("metrics/reasoning.parquet"))
+        .arg(root().join("data/attack"))
+        .output()
+        .expect("python3 runs");
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "reasoning reference failed:\n{out}\n{err}");
+
+    let fab = &f.truth["fabricated_reasoning"];
+    let bad_version = fab["model_version"].as_str().unwrap();
+    let r = read_parquet(&f.run.join("metrics/reasoning.parquet"));
+    let versions = r.column("model_version").unwrap().str().unwrap().clone();
+    let n = r.column("n_decisions").unwrap().u64().unwrap().clone();
+    let unknown = r.column("n_unknown").unwrap().u64().unwrap().clone();
+    let stale = r.column("n_stale").unwrap().u64().unwrap().clone();
+    let (mut bad_n, mut bad_u, mut bad_s) = (0, 0, 0);
+    for i in 0..r.height() {
+        if versions.get(i) == Some(bad_version) {
+            bad_n += n.get(i).unwrap();
+            bad_u += unknown.get(i).unwrap();
+            bad_s += stale.get(i).unwrap();
+        } else {
+            assert_eq!(unknown.get(i), Some(0), "clean version cites invented IDs");
+            assert_eq!(stale.get(i), Some(0), "clean version cites stale IDs");
+        }
+    }
+    let inv = bad_u as f64 / bad_n as f64;
+    let st = bad_s as f64 / bad_n as f64;
+    let want_inv = fab["invented_share"].as_f64().unwrap();
+    let want_st = fab["revoked_share"].as_f64().unwrap();
+    assert!(
+        (inv - want_inv).abs() < 0.01,
+        "invented share {inv} vs planted {want_inv}"
+    );
+    assert!(
+        (st - want_st).abs() < 0.01,
+        "stale share {st} vs planted {want_st}"
+    );
+}
+
+/// The planted burst's days, and only they, are flagged; on the same data without the burst,
+/// nothing is.
+#[test]
+fn manipulation_burst_is_flagged_exactly() {
+    let f = fixture();
+    let burst = &f.truth["burst"];
+    let class = burst["class"].as_str().unwrap();
+    let want: Vec<String> = burst["dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    let m = read_parquet(&f.run.join("metrics/manipulation.parquet"));
+    let classes = m.column("action_class").unwrap().str().unwrap().clone();
+    let days = m.column("day").unwrap().cast(&DataType::Int32).unwrap();
+    let days = days.i32().unwrap().clone();
+    let got: Vec<String> = (0..m.height())
+        .map(|i| {
+            assert_eq!(classes.get(i), Some(class), "another class flagged");
+            let (y, mo, d) = readiness_metrics::period::civil_from_days(days.get(i).unwrap());
+            format!("{y:04}-{mo:02}-{d:02}")
+        })
+        .collect();
+    assert_eq!(got, want);
+    let recs = json(&f.run.join("recommendations.json"));
+    assert_ne!(recommendation(&recs, class)["recommendation"], "promote");
+
+    // Same seed, no burst: nothing flagged.
+    let dir = scratch("no-burst");
+    let data = dir.join("data");
+    let o = run(&[
+        "--quiet",
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--decisions",
+        "60000",
+        "--seed",
+        "11",
+        "--no-burst",
+    ]);
+    assert_eq!(outcome(&o).0, 0);
+    let out = dir.join("run");
+    let o = analyze(&data.join("decisions"), &data.join("verdicts"), &out, &[]);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let m = read_parquet(&out.join("metrics/manipulation.parquet"));
+    assert_eq!(m.height(), 0, "flagged without a burst: {m}");
+}

@@ -285,3 +285,5 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
     }
     Ok(stats)
 }
+
+pub mod signals;

@@ -1,0 +1,354 @@
+//! The aggregate stage's second pass: the inputs of the SOC signals that the cell statistics
+//! cannot carry.
+//!
+//! - **daily**: per class and UTC day, volume, privileged-or-critical count, confidence sum,
+//!   reviewed and disagreeing counts, and target concentration (distinct targets, the top
+//!   target's count, Σ count², decisions on targets first seen that day) for the manipulation
+//!   signature (`readiness_metrics::manipulation`);
+//! - **reasoning**: per class and model version, decisions citing at least one invented or stale
+//!   ATT&CK ID (`readiness_metrics::reasoning`), and the most cited such IDs.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use readiness_metrics::manipulation::DayCounts;
+use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
+
+use crate::ingest::{IngestError, Ingested};
+
+fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
+    let context = context.to_string();
+    move |source| IngestError::Polars { context, source }
+}
+
+/// Microseconds per day.
+const DAY_US: i64 = 86_400_000_000;
+
+/// A cited ID that is not current, with how often one model version cited it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CitedId {
+    pub model_version: String,
+    pub technique_id: String,
+    /// `unknown` or `stale`.
+    pub status: &'static str,
+    pub replaced_by: Option<String>,
+    pub decisions: u64,
+}
+
+/// The signal inputs.
+#[derive(Clone, Debug, Default)]
+pub struct SignalTables {
+    /// Per class, its days in order.
+    pub daily: BTreeMap<String, Vec<DayCounts>>,
+    /// Per (class, model version).
+    pub reasoning: BTreeMap<(String, String), ReasoningCounts>,
+    /// Unknown and stale IDs by model version, most cited first.
+    pub cited: Vec<CitedId>,
+}
+
+fn u64_col(df: &DataFrame, name: &str) -> Result<Vec<u64>, IngestError> {
+    let c = df
+        .column(name)
+        .map_err(pe(name))?
+        .cast(&DataType::UInt64)
+        .map_err(pe(name))?;
+    Ok(c.u64()
+        .map_err(pe(name))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
+fn f64_col(df: &DataFrame, name: &str) -> Result<Vec<f64>, IngestError> {
+    let c = df
+        .column(name)
+        .map_err(pe(name))?
+        .cast(&DataType::Float64)
+        .map_err(pe(name))?;
+    Ok(c.f64()
+        .map_err(pe(name))?
+        .iter()
+        .map(|v| v.unwrap_or(0.0))
+        .collect())
+}
+
+fn str_col(df: &DataFrame, name: &str) -> Result<Vec<String>, IngestError> {
+    let c = df.column(name).map_err(pe(name))?;
+    Ok(c.str()
+        .map_err(pe(name))?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+fn flag_sum(e: Expr) -> Expr {
+    e.cast(DataType::UInt32).sum().cast(DataType::UInt64)
+}
+
+/// Builds the signal inputs from the validated decisions and their final verdicts.
+pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, IngestError> {
+    let outcomes = ing
+        .final_verdicts
+        .clone()
+        .lazy()
+        .select([col("decision_id"), col("outcome")]);
+    let high = Series::new("h".into(), ["high", "critical"]);
+    let base = ing
+        .decisions
+        .clone()
+        .lazy()
+        .select([
+            col("decision_id"),
+            col("action_class"),
+            col("decided_us"),
+            col("confidence"),
+            col("privileged"),
+            col("asset_criticality"),
+            col("target_entity"),
+        ])
+        .join(
+            outcomes,
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("decided_us")
+                .floor_div(lit(DAY_US))
+                .cast(DataType::Int32)
+                .alias("day"),
+            col("outcome").fill_null(lit(4i32)).alias("outcome"),
+        ]);
+    let per_target = base
+        .clone()
+        .filter(col("target_entity").is_not_null())
+        .group_by([col("action_class"), col("day"), col("target_entity")])
+        .agg([len().cast(DataType::UInt64).alias("c")]);
+    let first_seen = per_target
+        .clone()
+        .group_by([col("action_class"), col("target_entity")])
+        .agg([col("day").min().alias("first_day")]);
+    let targets = per_target
+        .join(
+            first_seen,
+            [col("action_class"), col("target_entity")],
+            [col("action_class"), col("target_entity")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("action_class"), col("day")])
+        .agg([
+            col("c").sum().alias("n_with_target"),
+            len().cast(DataType::UInt64).alias("n_targets"),
+            col("c").max().alias("top_target"),
+            (col("c").cast(DataType::Float64) * col("c").cast(DataType::Float64))
+                .sum()
+                .alias("sum_sq_targets"),
+            col("c")
+                .filter(col("day").eq(col("first_day")))
+                .sum()
+                .alias("n_new_target"),
+        ]);
+    let daily = base
+        .group_by([col("action_class"), col("day")])
+        .agg([
+            len().cast(DataType::UInt64).alias("n"),
+            flag_sum(
+                col("privileged")
+                    .or(col("asset_criticality").is_in(lit(high).implode(false), false)),
+            )
+            .alias("n_priv_crit"),
+            col("confidence").sum().alias("sum_conf"),
+            flag_sum(col("outcome").lt(lit(3i32))).alias("n_reviewed"),
+            flag_sum(
+                col("outcome")
+                    .eq(lit(1i32))
+                    .or(col("outcome").eq(lit(2i32))),
+            )
+            .alias("n_disagree"),
+        ])
+        .join(
+            targets,
+            [col("action_class"), col("day")],
+            [col("action_class"), col("day")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["action_class", "day"], SortMultipleOptions::default())
+        .collect()
+        .map_err(pe("aggregating daily volumes"))?;
+
+    let mut out = SignalTables::default();
+    let classes = str_col(&daily, "action_class")?;
+    let days: Vec<i32> = daily
+        .column("day")
+        .map_err(pe("day"))?
+        .i32()
+        .map_err(pe("day"))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect();
+    let n = u64_col(&daily, "n")?;
+    let n_priv = u64_col(&daily, "n_priv_crit")?;
+    let sum_conf = f64_col(&daily, "sum_conf")?;
+    let n_rev = u64_col(&daily, "n_reviewed")?;
+    let n_dis = u64_col(&daily, "n_disagree")?;
+    let n_wt = u64_col(&daily, "n_with_target")?;
+    let n_t = u64_col(&daily, "n_targets")?;
+    let top = u64_col(&daily, "top_target")?;
+    let ssq = f64_col(&daily, "sum_sq_targets")?;
+    let n_new = u64_col(&daily, "n_new_target")?;
+    for i in 0..daily.height() {
+        out.daily
+            .entry(classes[i].clone())
+            .or_default()
+            .push(DayCounts {
+                day: days[i],
+                n: n[i],
+                n_priv_crit: n_priv[i],
+                sum_conf: sum_conf[i],
+                n_reviewed: n_rev[i],
+                n_disagree: n_dis[i],
+                n_with_target: n_wt[i],
+                n_targets: n_t[i],
+                top_target: top[i],
+                sum_sq_targets: ssq[i],
+                n_new_target: n_new[i],
+            });
+    }
+
+    // Reasoning: one row per cited ID, classified against the catalog by a join.
+    let (ids, stale): (Vec<&str>, Vec<bool>) = catalog.entries().unzip();
+    let known = DataFrame::new_infer_height(vec![
+        Column::new("technique_id".into(), ids),
+        Column::new("stale".into(), stale),
+    ])
+    .map_err(pe("ATT&CK list"))?
+    .lazy();
+    let per_version = ing
+        .decisions
+        .clone()
+        .lazy()
+        .select([col("action_class"), col("model_version")])
+        .group_by([col("action_class"), col("model_version")])
+        .agg([len().cast(DataType::UInt64).alias("n_decisions")]);
+    let cited = ing
+        .decisions
+        .clone()
+        .lazy()
+        .select([
+            col("action_class"),
+            col("model_version"),
+            col("technique_ids"),
+        ])
+        .with_row_index("__d", None)
+        .explode(
+            cols(["technique_ids"]),
+            ExplodeOptions {
+                empty_as_null: false,
+                keep_nulls: false,
+            },
+        )
+        .filter(col("technique_ids").is_not_null())
+        .with_column(
+            col("technique_ids")
+                .str()
+                .strip_chars(lit(NULL))
+                .str()
+                .to_uppercase()
+                .alias("technique_id"),
+        )
+        .join(
+            known,
+            [col("technique_id")],
+            [col("technique_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(
+            when(col("stale").is_null())
+                .then(lit("unknown"))
+                .when(col("stale"))
+                .then(lit("stale"))
+                .otherwise(lit("current"))
+                .alias("status"),
+        );
+    let per_decision = cited
+        .clone()
+        .group_by([col("__d")])
+        .agg([
+            col("action_class").first(),
+            col("model_version").first(),
+            col("status")
+                .eq(lit("unknown"))
+                .any(true)
+                .alias("any_unknown"),
+            col("status").eq(lit("stale")).any(true).alias("any_stale"),
+        ])
+        .group_by([col("action_class"), col("model_version")])
+        .agg([
+            len().cast(DataType::UInt64).alias("n_citing"),
+            flag_sum(col("any_unknown")).alias("n_unknown"),
+            flag_sum(col("any_stale")).alias("n_stale"),
+        ]);
+    let reasoning = per_version
+        .join(
+            per_decision,
+            [col("action_class"), col("model_version")],
+            [col("action_class"), col("model_version")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(
+            ["action_class", "model_version"],
+            SortMultipleOptions::default(),
+        )
+        .collect()
+        .map_err(pe("classifying cited ATT&CK IDs"))?;
+    let rc = str_col(&reasoning, "action_class")?;
+    let rv = str_col(&reasoning, "model_version")?;
+    let rn = u64_col(&reasoning, "n_decisions")?;
+    let rcit = u64_col(&reasoning, "n_citing")?;
+    let ru = u64_col(&reasoning, "n_unknown")?;
+    let rs = u64_col(&reasoning, "n_stale")?;
+    for i in 0..reasoning.height() {
+        out.reasoning.insert(
+            (rc[i].clone(), rv[i].clone()),
+            ReasoningCounts {
+                n_decisions: rn[i],
+                n_citing: rcit[i],
+                n_unknown: ru[i],
+                n_stale: rs[i],
+            },
+        );
+    }
+    let ids = cited
+        .filter(col("status").neq(lit("current")))
+        .group_by([col("model_version"), col("technique_id"), col("status")])
+        .agg([col("__d")
+            .n_unique()
+            .cast(DataType::UInt64)
+            .alias("decisions")])
+        .sort(
+            ["decisions", "model_version", "technique_id"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+        )
+        .limit(200)
+        .collect()
+        .map_err(pe("counting invented and stale IDs"))?;
+    let iv = str_col(&ids, "model_version")?;
+    let it = str_col(&ids, "technique_id")?;
+    let is = str_col(&ids, "status")?;
+    let id_n = u64_col(&ids, "decisions")?;
+    for i in 0..ids.height() {
+        let status = if is[i] == "stale" { "stale" } else { "unknown" };
+        let replaced_by = match catalog.status(&it[i]) {
+            readiness_metrics::reasoning::TechniqueStatus::Stale { replaced_by } => replaced_by,
+            _ => None,
+        };
+        out.cited.push(CitedId {
+            model_version: iv[i].clone(),
+            technique_id: normalise_id(&it[i]),
+            status,
+            replaced_by,
+            decisions: id_n[i],
+        });
+    }
+    Ok(out)
+}
