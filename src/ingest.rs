@@ -267,6 +267,9 @@ pub struct Ingested {
     /// Final verdict per reviewed decision: `decision_id`, `outcome` (0 approve, 1 override,
     /// 2 reject, 3 timeout), `reviewed_us`, `n_verdict_rows`.
     pub final_verdicts: DataFrame,
+    /// Every valid verdict row (not only final ones): `action_class`, `analyst_id`, `verdict`
+    /// (normalised), `decided_us`, `delay_us` (review time minus decision time).
+    pub verdict_rows: DataFrame,
     /// Excluded rows: `table`, `file`, `row`, `decision_id`, `reason`, sorted.
     pub rejects: DataFrame,
     pub counts: RowCounts,
@@ -740,10 +743,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         col("reviewed_at").lt(col("decided_us")),
         "review_before_decision",
     ));
-    let dec_times = decisions
-        .clone()
-        .lazy()
-        .select([col("decision_id"), col("decided_us")]);
+    let dec_times = decisions.clone().lazy().select([
+        col("decision_id"),
+        col("decided_us"),
+        col("action_class"),
+    ]);
     let vchecked = ver_lf
         .join(
             dec_times,
@@ -785,6 +789,19 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         .when(col("verdict").eq(lit("approve")))
         .then(lit(1i64))
         .otherwise(lit(0i64));
+    let verdict_rows = vchecked
+        .clone()
+        .lazy()
+        .filter(col("reason").is_null())
+        .select([
+            col("action_class"),
+            col("analyst_id"),
+            col("verdict"),
+            col("decided_us"),
+            (col("reviewed_at") - col("decided_us")).alias("delay_us"),
+        ])
+        .collect()
+        .map_err(pe("keeping valid verdicts"))?;
     let final_verdicts = vchecked
         .lazy()
         .filter(col("reason").is_null())
@@ -872,6 +889,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         files,
         decisions,
         final_verdicts,
+        verdict_rows,
         rejects,
         counts,
     })

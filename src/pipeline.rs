@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::aggregate::signals::{signals, SignalTables};
+use crate::aggregate::signals::{oversight, signals, SignalTables};
 use crate::aggregate::{aggregate, Aggregated};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
@@ -198,7 +198,14 @@ pub fn compute(
         ingested.counts.decisions_valid
     ));
     let aggregated = aggregate(&ingested, granularity)?;
-    let signal_tables = signals(&ingested, attack_catalog())?;
+    let mut signal_tables = signals(&ingested, attack_catalog())?;
+    let (oversight_rows, analyst_rows) = oversight(
+        &ingested,
+        granularity,
+        policy.policy.run().rubber_stamp_seconds,
+    )?;
+    signal_tables.oversight = oversight_rows;
+    signal_tables.analysts = analyst_rows;
     progress.stage("computing metrics and recommendations");
     let analysis = analyze(
         &aggregated.stats,
@@ -286,6 +293,10 @@ pub fn run_id(inputs: &[InputFile], policy_sha: &str, granularity: Granularity) 
         .collect()
 }
 
+fn run_settings_of(c: &Computed) -> &readiness_governance::RunSettings {
+    c.policy.policy.run()
+}
+
 /// What `analyze` wrote.
 pub struct AnalyzeSummary {
     pub out: PathBuf,
@@ -354,6 +365,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     write("metrics/evidence.parquet", tables::evidence(a))?;
     write("metrics/manipulation.parquet", tables::manipulation(a))?;
     write("metrics/reasoning.parquet", tables::reasoning(a))?;
+    write(
+        "metrics/oversight.parquet",
+        tables::oversight(a, &c.signals, run_settings_of(&c)),
+    )?;
+    write(
+        "metrics/oversight_analysts.parquet",
+        tables::oversight_analysts(&c.signals),
+    )?;
     write(
         "metrics/reasoning_ids.parquet",
         tables::reasoning_ids(&c.signals.cited),

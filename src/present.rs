@@ -8,8 +8,8 @@ use readiness_governance::recommend::{Kind, Recommendation};
 use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Cell, Granularity, Period};
 use readiness_report::model::{
-    AgreementPoint, AutonomyPoint, ClassSection, DataQuality, DecisionItem, InputFile, MatrixRow,
-    ReliabilityBin, ReportModel, RiskCoveragePoint,
+    AgreementPoint, AutonomyPoint, ClassSection, DataQuality, DecisionItem, InputFile,
+    ManipulationDay, MatrixRow, ReliabilityBin, ReportModel, RiskCoveragePoint,
 };
 
 use crate::analysis::ClassResult;
@@ -59,6 +59,9 @@ fn headline(r: &Recommendation) -> String {
             r.gate.as_ref().map(gate_text).unwrap_or_default()
         ),
         Kind::Demote => format!("Demote to human-in-the-loop: {first}"),
+        Kind::Hold if manipulation_blocked(r) => {
+            format!("Investigate a suspected manipulation, then hold: {first}")
+        }
         Kind::Hold => match &r.hold {
             Some(h) => format!("Hold: {first} {}", h.text),
             None => format!("Hold: {first}"),
@@ -74,6 +77,13 @@ fn close_to_promotion(r: &Recommendation) -> bool {
             .as_ref()
             .and_then(|h| h.periods_needed)
             .is_some_and(|p| p <= 2)
+}
+
+/// A class whose promotion a flagged manipulation window blocks: someone should look.
+fn manipulation_blocked(r: &Recommendation) -> bool {
+    r.rules
+        .iter()
+        .any(|x| x.id == "manipulation" && x.outcome == readiness_governance::RuleOutcome::Fail)
 }
 
 fn shares(cell: &Cell) -> Vec<f64> {
@@ -263,6 +273,7 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
             let k = cl.recommendation.recommendation;
             matches!(k, Kind::Promote | Kind::PromoteGated | Kind::Demote)
                 || close_to_promotion(&cl.recommendation)
+                || manipulation_blocked(&cl.recommendation)
         })
         .collect();
     decision_classes.sort_by(|x, y| {
@@ -380,7 +391,20 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         classes,
         periods,
         matrix,
-        manipulation: Vec::new(),
+        manipulation: a
+            .manipulation
+            .iter()
+            .map(|m| {
+                let (y, mo, d) = civil_from_days(m.assessment.day);
+                ManipulationDay {
+                    action_class: m.action_class.clone(),
+                    day: format!("{y:04}-{mo:02}-{d:02}"),
+                    volume: m.assessment.volume,
+                    baseline: m.assessment.baseline_mean.unwrap_or(0.0),
+                    flagged: m.assessment.flagged,
+                }
+            })
+            .collect(),
         autonomy,
     }
 }

@@ -5,7 +5,7 @@
 use polars::prelude::*;
 use readiness_metrics::Period;
 
-use crate::aggregate::signals::CitedId;
+use crate::aggregate::signals::{CitedId, SignalTables};
 use crate::analysis::Analysis;
 
 /// A DataFrame under construction, one typed column at a time.
@@ -429,5 +429,69 @@ pub fn reasoning_ids(ids: &[CitedId]) -> PolarsResult<DataFrame> {
                 .map(|x| x.replaced_by.clone().unwrap_or_default()),
         )
         .u64("decisions", ids.iter().map(|x| x.decisions))
+        .finish()
+}
+
+/// `metrics/oversight.parquet`: review load per class and period. `timeout_rate` is the share
+/// of the period's decisions whose final verdict is a timeout; `review_hours` = reviews ×
+/// `run.review_minutes` / 60, the analyst time a full promotion of the class would free.
+pub fn oversight(
+    a: &Analysis,
+    s: &SignalTables,
+    run: &readiness_governance::RunSettings,
+) -> PolarsResult<DataFrame> {
+    let r = &s.oversight;
+    let timeout_rate = |x: &crate::aggregate::signals::OversightRow| {
+        a.agreement
+            .iter()
+            .find(|g| g.action_class == x.action_class && g.period == x.period)
+            .and_then(|g| (g.n_decisions > 0).then(|| g.n_timeout as f64 / g.n_decisions as f64))
+    };
+    Frame::default()
+        .str("action_class", r.iter().map(|x| &x.action_class))
+        .date("period_start", r.iter().map(|x| x.period))?
+        .u64("n_reviews", r.iter().map(|x| x.n_reviews))
+        .u64("n_timeout_rows", r.iter().map(|x| x.n_timeouts))
+        .opt_f64("timeout_rate", r.iter().map(timeout_rate))
+        .opt_f64("median_delay_s", r.iter().map(|x| x.median_delay_s))
+        .opt_f64("p90_delay_s", r.iter().map(|x| x.p90_delay_s))
+        .u64("n_analysts", r.iter().map(|x| x.n_analysts))
+        .opt_f64(
+            "reviews_per_analyst",
+            r.iter()
+                .map(|x| (x.n_analysts > 0).then(|| x.n_reviews as f64 / x.n_analysts as f64)),
+        )
+        .u64("n_approvals", r.iter().map(|x| x.n_approvals))
+        .u64("n_fast_approvals", r.iter().map(|x| x.n_fast_approvals))
+        .opt_f64(
+            "rubber_stamp_share",
+            r.iter().map(|x| {
+                (x.n_approvals > 0).then(|| x.n_fast_approvals as f64 / x.n_approvals as f64)
+            }),
+        )
+        .f64(
+            "review_hours",
+            r.iter()
+                .map(|x| x.n_reviews as f64 * run.review_minutes / 60.0),
+        )
+        .finish()
+}
+
+/// `metrics/oversight_analysts.parquet`: review load per analyst and period.
+pub fn oversight_analysts(s: &SignalTables) -> PolarsResult<DataFrame> {
+    let r = &s.analysts;
+    Frame::default()
+        .str("analyst_id", r.iter().map(|x| &x.analyst_id))
+        .date("period_start", r.iter().map(|x| x.period))?
+        .u64("n_reviews", r.iter().map(|x| x.n_reviews))
+        .u64("n_approvals", r.iter().map(|x| x.n_approvals))
+        .u64("n_fast_approvals", r.iter().map(|x| x.n_fast_approvals))
+        .opt_f64(
+            "rubber_stamp_share",
+            r.iter().map(|x| {
+                (x.n_approvals > 0).then(|| x.n_fast_approvals as f64 / x.n_approvals as f64)
+            }),
+        )
+        .opt_f64("median_delay_s", r.iter().map(|x| x.median_delay_s))
         .finish()
 }

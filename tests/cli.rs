@@ -658,3 +658,44 @@ fn manipulation_burst_is_flagged_exactly() {
     let m = read_parquet(&out.join("metrics/manipulation.parquet"));
     assert_eq!(m.height(), 0, "flagged without a burst: {m}");
 }
+
+/// Oversight load: the planted rubber-stamping analyst stands out, nobody else does; review
+/// counts add up to the verdict rows.
+#[test]
+fn oversight_finds_the_rubber_stamp() {
+    let f = fixture();
+    let who = f.truth["rubber_stamp"]["analyst"].as_str().unwrap();
+    let a = read_parquet(&f.run.join("metrics/oversight_analysts.parquet"));
+    let per = a
+        .lazy()
+        .group_by([col("analyst_id")])
+        .agg([col("n_approvals").sum(), col("n_fast_approvals").sum()])
+        .collect()
+        .unwrap();
+    let ids = per.column("analyst_id").unwrap().str().unwrap().clone();
+    let app = per.column("n_approvals").unwrap().u64().unwrap().clone();
+    let fast = per
+        .column("n_fast_approvals")
+        .unwrap()
+        .u64()
+        .unwrap()
+        .clone();
+    for i in 0..per.height() {
+        let share = fast.get(i).unwrap() as f64 / app.get(i).unwrap() as f64;
+        if ids.get(i) == Some(who) {
+            assert!(share > 0.8, "{who}: fast share {share}");
+        } else {
+            assert!(share < 0.05, "{:?}: fast share {share}", ids.get(i));
+        }
+    }
+    let o = read_parquet(&f.run.join("metrics/oversight.parquet"));
+    for c in [
+        "median_delay_s",
+        "p90_delay_s",
+        "timeout_rate",
+        "reviews_per_analyst",
+        "review_hours",
+    ] {
+        assert!(o.column(c).is_ok(), "oversight lacks {c}");
+    }
+}

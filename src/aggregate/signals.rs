@@ -6,7 +6,9 @@
 //!   target's count, Σ count², decisions on targets first seen that day) for the manipulation
 //!   signature (`readiness_metrics::manipulation`);
 //! - **reasoning**: per class and model version, decisions citing at least one invented or stale
-//!   ATT&CK ID (`readiness_metrics::reasoning`), and the most cited such IDs.
+//!   ATT&CK ID (`readiness_metrics::reasoning`), and the most cited such IDs;
+//! - **oversight**: per class and period, and per analyst and period, review counts, time from
+//!   decision to review (median, p90), timeouts and approvals faster than a plausible review.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +40,10 @@ pub struct CitedId {
 /// The signal inputs.
 #[derive(Clone, Debug, Default)]
 pub struct SignalTables {
+    /// Review load per class and period.
+    pub oversight: Vec<OversightRow>,
+    /// Review load per analyst and period.
+    pub analysts: Vec<AnalystRow>,
     /// Per class, its days in order.
     pub daily: BTreeMap<String, Vec<DayCounts>>,
     /// Per (class, model version).
@@ -351,4 +357,159 @@ pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, 
         });
     }
     Ok(out)
+}
+
+/// Review load of one class in one period (`metrics/oversight.parquet`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OversightRow {
+    pub action_class: String,
+    pub period: readiness_metrics::Period,
+    /// Verdict rows other than `timeout`.
+    pub n_reviews: u64,
+    /// Verdict rows `timeout`.
+    pub n_timeouts: u64,
+    /// Median and 90th percentile of the time from decision to review, seconds (reviews only).
+    pub median_delay_s: Option<f64>,
+    pub p90_delay_s: Option<f64>,
+    /// Distinct analysts who reviewed.
+    pub n_analysts: u64,
+    /// Approvals, and approvals given faster than `run.rubber_stamp_seconds`.
+    pub n_approvals: u64,
+    pub n_fast_approvals: u64,
+}
+
+/// Review load of one analyst in one period (`metrics/oversight_analysts.parquet`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AnalystRow {
+    pub analyst_id: String,
+    pub period: readiness_metrics::Period,
+    pub n_reviews: u64,
+    pub n_approvals: u64,
+    pub n_fast_approvals: u64,
+    pub median_delay_s: Option<f64>,
+}
+
+fn opt_f64_col(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, IngestError> {
+    let c = df
+        .column(name)
+        .map_err(pe(name))?
+        .cast(&DataType::Float64)
+        .map_err(pe(name))?;
+    Ok(c.f64().map_err(pe(name))?.iter().collect())
+}
+
+fn periods_col(df: &DataFrame) -> Result<Vec<readiness_metrics::Period>, IngestError> {
+    let c = df
+        .column("period")
+        .map_err(pe("period"))?
+        .cast(&DataType::Int32)
+        .map_err(pe("period"))?;
+    Ok(c.i32()
+        .map_err(pe("period"))?
+        .iter()
+        .map(|v| readiness_metrics::Period {
+            start: v.unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Oversight load per class and period, and per analyst and period, from every valid verdict
+/// row. Medians and percentiles are exact (linear interpolation), computed here because they
+/// are not mergeable statistics.
+pub fn oversight(
+    ing: &Ingested,
+    granularity: readiness_metrics::Granularity,
+    rubber_stamp_seconds: f64,
+) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
+    let fast_us = (rubber_stamp_seconds * 1e6).round() as i64;
+    let rows = ing
+        .verdict_rows
+        .clone()
+        .lazy()
+        .with_columns([
+            super::period_expr(col("decided_us"), granularity).alias("period"),
+            col("verdict").neq(lit("timeout")).alias("is_review"),
+            col("verdict").eq(lit("approve")).alias("is_approve"),
+            (col("delay_us").cast(DataType::Float64) / lit(1e6)).alias("delay_s"),
+        ])
+        .with_column(
+            col("is_approve")
+                .and(col("delay_us").lt(lit(fast_us)))
+                .alias("is_fast"),
+        );
+    let reviews_only = |e: Expr| e.filter(col("is_review"));
+    let by_class = rows
+        .clone()
+        .group_by([col("action_class"), col("period")])
+        .agg([
+            flag_sum(col("is_review")).alias("n_reviews"),
+            flag_sum(col("is_review").not()).alias("n_timeouts"),
+            reviews_only(col("delay_s"))
+                .median()
+                .alias("median_delay_s"),
+            reviews_only(col("delay_s"))
+                .quantile(lit(0.9), QuantileMethod::Linear)
+                .alias("p90_delay_s"),
+            reviews_only(col("analyst_id"))
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("n_analysts"),
+            flag_sum(col("is_approve")).alias("n_approvals"),
+            flag_sum(col("is_fast")).alias("n_fast_approvals"),
+        ])
+        .sort(["action_class", "period"], SortMultipleOptions::default())
+        .collect()
+        .map_err(pe("oversight per class"))?;
+    let by_analyst = rows
+        .filter(col("is_review"))
+        .group_by([col("analyst_id"), col("period")])
+        .agg([
+            len().cast(DataType::UInt64).alias("n_reviews"),
+            flag_sum(col("is_approve")).alias("n_approvals"),
+            flag_sum(col("is_fast")).alias("n_fast_approvals"),
+            col("delay_s").median().alias("median_delay_s"),
+        ])
+        .sort(["analyst_id", "period"], SortMultipleOptions::default())
+        .collect()
+        .map_err(pe("oversight per analyst"))?;
+
+    let classes = str_col(&by_class, "action_class")?;
+    let periods = periods_col(&by_class)?;
+    let n_reviews = u64_col(&by_class, "n_reviews")?;
+    let n_timeouts = u64_col(&by_class, "n_timeouts")?;
+    let median = opt_f64_col(&by_class, "median_delay_s")?;
+    let p90 = opt_f64_col(&by_class, "p90_delay_s")?;
+    let n_analysts = u64_col(&by_class, "n_analysts")?;
+    let n_app = u64_col(&by_class, "n_approvals")?;
+    let n_fast = u64_col(&by_class, "n_fast_approvals")?;
+    let class_rows = (0..by_class.height())
+        .map(|i| OversightRow {
+            action_class: classes[i].clone(),
+            period: periods[i],
+            n_reviews: n_reviews[i],
+            n_timeouts: n_timeouts[i],
+            median_delay_s: median[i],
+            p90_delay_s: p90[i],
+            n_analysts: n_analysts[i],
+            n_approvals: n_app[i],
+            n_fast_approvals: n_fast[i],
+        })
+        .collect();
+    let analysts = str_col(&by_analyst, "analyst_id")?;
+    let periods = periods_col(&by_analyst)?;
+    let n_reviews = u64_col(&by_analyst, "n_reviews")?;
+    let n_app = u64_col(&by_analyst, "n_approvals")?;
+    let n_fast = u64_col(&by_analyst, "n_fast_approvals")?;
+    let median = opt_f64_col(&by_analyst, "median_delay_s")?;
+    let analyst_rows = (0..by_analyst.height())
+        .map(|i| AnalystRow {
+            analyst_id: analysts[i].clone(),
+            period: periods[i],
+            n_reviews: n_reviews[i],
+            n_approvals: n_app[i],
+            n_fast_approvals: n_fast[i],
+            median_delay_s: median[i],
+        })
+        .collect();
+    Ok((class_rows, analyst_rows))
 }

@@ -292,6 +292,8 @@ pub struct RunSettings {
     pub fdr_level: f64,
     /// Reviews faster than this many seconds count as rubber stamps, > 0.
     pub rubber_stamp_seconds: f64,
+    /// Analyst minutes one review takes, for the hours a promotion would free, > 0.
+    pub review_minutes: f64,
 }
 
 impl Default for RunSettings {
@@ -303,6 +305,7 @@ impl Default for RunSettings {
             baseline: None,
             fdr_level: 0.05,
             rubber_stamp_seconds: 30.0,
+            review_minutes: 5.0,
         }
     }
 }
@@ -725,7 +728,7 @@ fn expectation(key: &str) -> Option<&'static str> {
             "baseline_periods" => Some(INT_GE1),
             "baseline_start" | "baseline_end" => Some(DATE),
             "fdr_level" => Some(OPEN01),
-            "rubber_stamp_seconds" => Some(POSITIVE),
+            "rubber_stamp_seconds" | "review_minutes" => Some(POSITIVE),
             _ => None,
         },
         ["defaults", k] | ["tiers", _, k] => knob(k),
@@ -828,6 +831,7 @@ struct RawRun {
     baseline_end: Option<Spanned<toml::Value>>,
     fdr_level: Option<Spanned<f64>>,
     rubber_stamp_seconds: Option<Spanned<f64>>,
+    review_minutes: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -1225,6 +1229,9 @@ fn check_run(raw: Option<RawRun>, cx: &Cx) -> Result<RunSettings, PolicyError> {
         cx,
     )? {
         run.rubber_stamp_seconds = x;
+    }
+    if let Some(x) = check_float("run.review_minutes", &r.review_minutes, Check::Positive, cx)? {
+        run.review_minutes = x;
     }
     run.baseline = match (&r.baseline_start, &r.baseline_end) {
         (None, None) => None,
