@@ -45,6 +45,8 @@ pub enum Command {
     Drift(DriftArgs),
     /// Print the full evidence chain of one class from a run directory.
     Explain(ExplainArgs),
+    /// Write the one-page quarterly board report (board.html, board.md).
+    Board(BoardArgs),
     /// Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -96,6 +98,18 @@ pub struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BoardArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The quarter, e.g. 2025Q3 (default: the latest complete quarter in the data).
+    #[arg(long)]
+    pub quarter: Option<String>,
+    /// The directory to write (replaced atomically when complete).
+    #[arg(long, default_value = "reports/board")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod analysis;
+pub mod board;
 pub mod cli;
 pub mod commands;
 pub mod generate;

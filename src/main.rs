@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use readiness::cli::{AnalyzeArgs, Cli, Command, Format, PolicyCommand};
 use readiness::pipeline::{self, exit, RunError};
-use readiness::{commands, generate};
+use readiness::{board, commands, generate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -60,6 +60,19 @@ fn run(cli: Cli) -> Result<i32, RunError> {
             } else {
                 exit::FLAGGED
             })
+        }
+        Command::Board(args) => {
+            generate::ensure_sample(&args.input, quiet)?;
+            let (out, quarter) = board::run_board(&board::BoardConfig {
+                input: args.input.to_config(),
+                quarter: args.quarter.clone(),
+                out: args.out.clone(),
+                quiet,
+            })?;
+            if !quiet {
+                println!("wrote the {quarter} board report to {}", out.display());
+            }
+            Ok(exit::OK)
         }
         Command::Explain(args) => {
             print!("{}", commands::explain(&args.run, &args.class)?);

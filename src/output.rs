@@ -36,7 +36,7 @@ impl RunDir {
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
         }
-        fs::create_dir_all(tmp.join("metrics")).map_err(|e| io_err(&tmp, e))?;
+        fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
         Ok(RunDir {
             tmp,
             dest: dest.to_path_buf(),

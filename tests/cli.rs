@@ -699,3 +699,49 @@ fn oversight_finds_the_rubber_stamp() {
         assert!(o.column(c).is_ok(), "oversight lacks {c}");
     }
 }
+
+#[test]
+fn board_report_for_a_quarter() {
+    let f = fixture();
+    let out = scratch("board").join("board");
+    let o = run(&[
+        "--quiet",
+        "board",
+        "--decisions",
+        f.data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        f.data.join("verdicts").to_str().unwrap(),
+        "--quarter",
+        "2025Q4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let md = std::fs::read_to_string(out.join("board.md")).unwrap();
+    assert!(md.contains("2025-Q4") && md.contains("2025-Q3"), "{md}");
+    // The burst is in October: a suspected manipulation is reported in plain words.
+    assert!(md.contains("Suspected manipulation"), "{md}");
+    assert!(md.contains("isolate\\_host"), "{md}");
+    let html = std::fs::read_to_string(out.join("board.html")).unwrap();
+    assert!(!html.contains("<script"));
+    // A quarter without data is an error naming the data's range.
+    let o = run(&[
+        "--quiet",
+        "board",
+        "--decisions",
+        f.data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        f.data.join("verdicts").to_str().unwrap(),
+        "--quarter",
+        "2019Q1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("2019-Q1") && err.contains("2025-01-01"),
+        "{err}"
+    );
+}

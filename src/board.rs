@@ -1,0 +1,315 @@
+//! The quarterly board report's model: quarter totals selected from the monthly results of the
+//! pipeline, and plain sentences for what went wrong and the top risks. Every number comes from
+//! the earlier stages; this module picks, sums counts and words them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use readiness_governance::recommend::Kind;
+use readiness_governance::Mode;
+use readiness_metrics::period::civil_from_days;
+use readiness_metrics::{Granularity, Period};
+use readiness_report::model::{AutonomyPoint, BoardModel};
+
+use crate::output::RunDir;
+use crate::pipeline::{compute, run_id, Computed, InputConfig, Progress, RunError};
+
+/// What `readiness board` needs.
+#[derive(Clone, Debug)]
+pub struct BoardConfig {
+    pub input: InputConfig,
+    /// `2025Q3` (or `2025-Q3`); `None` = the latest complete quarter in the data.
+    pub quarter: Option<String>,
+    pub out: PathBuf,
+    pub quiet: bool,
+}
+
+/// `2025-Q3` for the quarter starting at `p`.
+pub fn quarter_label(p: Period) -> String {
+    let (y, m, _) = civil_from_days(p.start);
+    format!("{y:04}-Q{}", (m - 1) / 3 + 1)
+}
+
+/// Parses `2025Q3`, `2025-Q3` or `2025q3` into the quarter's first day.
+pub fn parse_quarter(s: &str) -> Option<Period> {
+    let s = s.trim().to_ascii_uppercase().replace('-', "");
+    let (y, q) = s.split_once('Q')?;
+    let y: i32 = y.parse().ok()?;
+    let q: u32 = q.parse().ok()?;
+    if !(1..=4).contains(&q) || !(1970..=2100).contains(&y) {
+        return None;
+    }
+    Some(Period {
+        start: readiness_metrics::period::days_from_civil(y, 3 * (q - 1) + 1, 1),
+    })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// Builds the board model for `quarter` from a monthly (or weekly) analysis.
+pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
+    let a = &c.analysis;
+    let g = c.granularity;
+    let q = Granularity::Quarter;
+    let in_quarter = |p: Period| q.period_of(p.start) == quarter;
+    let previous = q.shift(quarter, -1);
+    let in_previous = |p: Period| q.period_of(p.start) == previous;
+    let stats = &c.aggregated.stats;
+    let now = stats.total(|k| in_quarter(k.period));
+    let before = stats.total(|k| in_previous(k.period));
+    let share = |x: u64, n: u64| (n > 0).then(|| x as f64 / n as f64);
+
+    // Classes by tier and current mode (as the policy states them).
+    let mut by_tier: BTreeMap<u8, (String, u64, u64)> = BTreeMap::new();
+    for cl in &a.classes {
+        let Some(s) = &cl.settings else { continue };
+        let e = by_tier
+            .entry(s.tier as u8)
+            .or_insert_with(|| (s.tier.as_str().to_string(), 0, 0));
+        match s.mode {
+            Mode::Hitl => e.1 += 1,
+            Mode::Hotl => e.2 += 1,
+        }
+    }
+
+    // Manipulation windows in the quarter, one sentence each.
+    let mut windows: BTreeMap<(String, u32), Vec<&crate::analysis::ManipulationRow>> =
+        BTreeMap::new();
+    for m in a.manipulation.iter().filter(|m| m.assessment.flagged) {
+        if in_quarter(g.period_of(m.assessment.day)) {
+            windows
+                .entry((m.action_class.clone(), m.assessment.window.unwrap_or(0)))
+                .or_default()
+                .push(m);
+        }
+    }
+    let day = |d: i32| {
+        let (y, m, dd) = civil_from_days(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let manipulation_signals: Vec<String> = windows
+        .iter()
+        .map(|((class, _), days)| {
+            let volume: u64 = days.iter().map(|d| d.assessment.volume).sum();
+            let usual: f64 = days
+                .iter()
+                .map(|d| d.assessment.baseline_mean.unwrap_or(0.0))
+                .sum();
+            format!(
+                "{class}: from {} to {}, {} actions where about {:.0} were usual, concentrated on few targets and mostly rejected by analysts.",
+                day(days[0].assessment.day),
+                day(days[days.len() - 1].assessment.day),
+                volume,
+                usual
+            )
+        })
+        .collect();
+
+    // Top risks, most important first.
+    let mut risks = Vec::new();
+    for cl in &a.classes {
+        let r = &cl.recommendation;
+        if r.recommendation == Kind::Demote {
+            let agreed = r
+                .evidence
+                .agreement
+                .map(|x| format!("analysts agreed with {} of its recent actions", pct(x)))
+                .unwrap_or_else(|| "its recent actions could not be checked".into());
+            risks.push(format!(
+                "{} runs on its own but should go back to human approval: {agreed}, against the {} required, or its behaviour changed.",
+                cl.action_class,
+                pct(cl.thresholds.target_agreement)
+            ));
+        }
+    }
+    if !windows.is_empty() {
+        risks.push(format!(
+            "Suspected attempts to steer the AI into acting against the organisation's own assets ({} this quarter); promotion of the affected classes is blocked until reviewed.",
+            windows.len()
+        ));
+    }
+    let limit = c.policy.policy.defaults().max_invented_share;
+    let mut invented: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let active: std::collections::BTreeSet<&str> = stats
+        .cells
+        .keys()
+        .filter(|k| in_quarter(k.period))
+        .map(|k| k.model_version.as_str())
+        .collect();
+    for r in a
+        .reasoning
+        .iter()
+        .filter(|r| active.contains(r.model_version.as_str()))
+    {
+        let e = invented.entry(r.model_version.as_str()).or_default();
+        e.0 += r.counts.n_unknown;
+        e.1 += r.counts.n_decisions;
+    }
+    for (version, (k, n)) in invented {
+        if n > 0 && k as f64 / n as f64 > limit {
+            risks.push(format!(
+                "Model version {version} cites attack techniques that do not exist in {} of its decisions: its explanations cannot be fully trusted.",
+                pct(k as f64 / n as f64)
+            ));
+        }
+    }
+    let run = c.policy.policy.run();
+    let mut stampers = 0;
+    let mut per_analyst: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for x in c.signals.analysts.iter().filter(|x| in_quarter(x.period)) {
+        let e = per_analyst.entry(x.analyst_id.as_str()).or_default();
+        e.0 += x.n_fast_approvals;
+        e.1 += x.n_approvals;
+    }
+    for (fast, all) in per_analyst.values() {
+        if *all >= 20 && *fast as f64 / *all as f64 > 0.5 {
+            stampers += 1;
+        }
+    }
+    if stampers > 0 {
+        risks.push(format!(
+            "{stampers} analyst(s) approved most reviews in under {:.0} seconds: human oversight of those reviews may be in name only.",
+            run.rubber_stamp_seconds
+        ));
+    }
+    let unowned: Vec<&str> = a
+        .classes
+        .iter()
+        .filter(|cl| cl.settings.is_none())
+        .map(|cl| cl.action_class.as_str())
+        .collect();
+    if !unowned.is_empty() {
+        risks.push(format!(
+            "{} kind(s) of AI action have no accountable owner in the policy: {}.",
+            unowned.len(),
+            unowned.join(", ")
+        ));
+    }
+
+    // Autonomy over time by tier (per reporting period, up to the quarter's end).
+    let tier_of: BTreeMap<&str, String> = a
+        .classes
+        .iter()
+        .map(|cl| {
+            (
+                cl.action_class.as_str(),
+                cl.recommendation
+                    .tier
+                    .clone()
+                    .unwrap_or_else(|| "unowned".into()),
+            )
+        })
+        .collect();
+    let mut points: BTreeMap<(Period, String), (u64, u64)> = BTreeMap::new();
+    for r in a
+        .agreement
+        .iter()
+        .filter(|r| q.period_of(r.period.start) <= quarter)
+    {
+        let tier = tier_of
+            .get(r.action_class.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let e = points.entry((r.period, tier)).or_default();
+        e.0 += r.n_executed;
+        e.1 += r.n_decisions;
+    }
+    let autonomy = points
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|((p, tier), (x, n))| AutonomyPoint {
+            period: crate::present::period_label(g, p),
+            tier,
+            share: x as f64 / n as f64,
+        })
+        .collect();
+
+    BoardModel {
+        quarter: quarter_label(quarter),
+        previous_quarter: (before.n_decisions() > 0).then(|| quarter_label(previous)),
+        autonomy_share: share(now.n_executed, now.n_decisions()).unwrap_or(0.0),
+        autonomy_share_previous: share(before.n_executed, before.n_decisions()),
+        classes_by_mode: by_tier.into_values().collect(),
+        reversed_actions: now.n_executed_reversed,
+        autonomous_actions: now.n_executed,
+        manipulation_signals,
+        hours_saved: now.n_executed as f64 * run.review_minutes / 60.0,
+        top_risks: risks,
+        autonomy,
+        engine_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: run_id.into(),
+    }
+}
+
+/// The latest quarter whose every month (or week) has data.
+fn latest_complete_quarter(c: &Computed) -> Option<Period> {
+    let a = &c.analysis;
+    let q = Granularity::Quarter;
+    let mut quarters: Vec<Period> = a.periods.iter().map(|p| q.period_of(p.start)).collect();
+    quarters.dedup();
+    quarters.into_iter().rev().find(|qs| {
+        let next = q.shift(*qs, 1);
+        // Complete when the data reaches the quarter's last period.
+        a.periods
+            .iter()
+            .any(|p| c.granularity.shift(*p, 1).start >= next.start)
+    })
+}
+
+/// `readiness board`: writes `board.html`, `board.md` and the chart into `out`.
+pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
+    let progress = Progress::new(cfg.quiet);
+    let c = compute(&cfg.input, progress, |_| Ok(()))?;
+    let quarter = match &cfg.quarter {
+        Some(s) => parse_quarter(s).ok_or_else(|| {
+            RunError::Other(format!("--quarter {s}: expected a quarter such as 2025Q3"))
+        })?,
+        None => latest_complete_quarter(&c)
+            .ok_or_else(|| RunError::Other("no complete quarter in the data".into()))?,
+    };
+    if !c
+        .analysis
+        .periods
+        .iter()
+        .any(|p| Granularity::Quarter.period_of(p.start) == quarter)
+    {
+        return Err(RunError::Other(format!(
+            "--quarter {}: no decisions in that quarter (the data covers {} to {})",
+            quarter_label(quarter),
+            c.analysis
+                .periods
+                .first()
+                .map(|p| p.date_string())
+                .unwrap_or_default(),
+            c.analysis.evaluated.date_string()
+        )));
+    }
+    let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
+    let model = board_model(&c, quarter, &id);
+    let dir = RunDir::create(&cfg.out)?;
+    readiness_report::render_board(&model, dir.root())?;
+    dir.json("board.json", &model)?;
+    let out = dir.commit()?;
+    Ok((out, model.quarter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarters_parse_and_label() {
+        let p = parse_quarter("2025Q3").unwrap();
+        assert_eq!(p.date_string(), "2025-07-01");
+        assert_eq!(quarter_label(p), "2025-Q3");
+        assert_eq!(
+            parse_quarter("2025-q4").unwrap().date_string(),
+            "2025-10-01"
+        );
+        assert!(parse_quarter("2025Q5").is_none());
+        assert!(parse_quarter("Q3").is_none());
+        assert!(parse_quarter("").is_none());
+    }
+}
