@@ -28,7 +28,9 @@ use readiness_governance::policy::{EffectiveSettings, Policy, Thresholds};
 use readiness_governance::recommend::{
     recommend, ClassEvidence, Gate, Recommendation, VersionRegression,
 };
-use readiness_metrics::calibration::{calibration, calibration_bins, Calibration, CalibrationBin};
+use readiness_metrics::calibration::{
+    calibration, calibration_bins, equal_mass_bins, Calibration, CalibrationBin, EqualMassBin,
+};
 use readiness_metrics::drift::{agreement_change, psi};
 use readiness_metrics::evidence::{promotion_evidence, reviews_to_promotion};
 use readiness_metrics::fdr::bh_adjust;
@@ -165,6 +167,10 @@ pub struct Analysis {
     pub agreement: Vec<AgreementRow>,
     pub calibration: Vec<CalibrationRow>,
     pub calibration_bins: Vec<(String, CalibrationBin)>,
+    /// Calibration per class and period.
+    pub calibration_periods: Vec<(String, Period, Calibration)>,
+    /// Ten groups of roughly equal reviewed count per class (whole input).
+    pub calibration_quantile_bins: Vec<(String, EqualMassBin)>,
     pub drift: Vec<DriftRow>,
     pub versions: Vec<VersionRow>,
     /// Every assessed day of the watched classes.
@@ -431,6 +437,15 @@ pub fn analyze(
         v.flagged = a < run.fdr_level && v.agreement_change.is_some_and(|c| c < 0.0);
     }
 
+    // Calibration per class and period, and the equal-mass variant of the whole input.
+    let mut calibration_periods = Vec::new();
+    for (&(class, period), cell) in &by_period {
+        if let Some(cal) = calibration(cell) {
+            calibration_periods.push((class.to_string(), period, cal));
+        }
+    }
+    let mut quantile_bins = Vec::new();
+
     // Whole-input calibration per class.
     let mut calibration_rows = Vec::new();
     let mut calibration_bin_rows = Vec::new();
@@ -445,6 +460,9 @@ pub fn analyze(
         }
         for b in calibration_bins(&cell).unwrap_or_default() {
             calibration_bin_rows.push((class.to_string(), b));
+        }
+        for b in equal_mass_bins(&cell, 10).unwrap_or_default() {
+            quantile_bins.push((class.to_string(), b));
         }
     }
     let adj = bh_adjust(
@@ -641,6 +659,8 @@ pub fn analyze(
         agreement,
         calibration: calibration_rows,
         calibration_bins: calibration_bin_rows,
+        calibration_periods,
+        calibration_quantile_bins: quantile_bins,
         drift,
         versions,
         manipulation,

@@ -358,6 +358,14 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         "metrics/calibration_bins.parquet",
         tables::calibration_bins(a),
     )?;
+    write(
+        "metrics/calibration_periods.parquet",
+        tables::calibration_periods(a),
+    )?;
+    write(
+        "metrics/calibration_quantile_bins.parquet",
+        tables::calibration_quantile_bins(a),
+    )?;
     write("metrics/drift.parquet", tables::drift(a))?;
     write("metrics/versions.parquet", tables::versions(a))?;
     write("metrics/gates.parquet", tables::gates(a))?;

@@ -137,6 +137,39 @@ pub fn calibration_bins(a: &Analysis) -> PolarsResult<DataFrame> {
         .finish()
 }
 
+/// `metrics/calibration_periods.parquet`: calibration per class and period.
+pub fn calibration_periods(a: &Analysis) -> PolarsResult<DataFrame> {
+    let r = &a.calibration_periods;
+    Frame::default()
+        .str("action_class", r.iter().map(|x| &x.0))
+        .date("period_start", r.iter().map(|x| x.1))?
+        .u64("n", r.iter().map(|x| x.2.n))
+        .f64("brier", r.iter().map(|x| x.2.brier))
+        .f64("ece", r.iter().map(|x| x.2.ece))
+        .f64("mce", r.iter().map(|x| x.2.mce))
+        .opt_f64("spiegelhalter_z", r.iter().map(|x| x.2.spiegelhalter_z))
+        .opt_f64("spiegelhalter_p", r.iter().map(|x| x.2.spiegelhalter_p))
+        .finish()
+}
+
+/// `metrics/calibration_quantile_bins.parquet`: the equal-mass variant of the reliability bins
+/// (ten groups of roughly equal reviewed count, built from the 0.01-wide fine bins).
+pub fn calibration_quantile_bins(a: &Analysis) -> PolarsResult<DataFrame> {
+    let r = &a.calibration_quantile_bins;
+    Frame::default()
+        .str("action_class", r.iter().map(|x| &x.0))
+        .u64("group", r.iter().map(|x| x.1.group as u64))
+        .f64("lower", r.iter().map(|x| x.1.lower))
+        .f64("upper", r.iter().map(|x| x.1.upper))
+        .u64("n", r.iter().map(|x| x.1.n))
+        .u64("approve", r.iter().map(|x| x.1.approve))
+        .f64(
+            "observed_agreement",
+            r.iter().map(|x| x.1.observed_agreement),
+        )
+        .finish()
+}
+
 /// `metrics/drift.parquet`: per class and period, against its baseline.
 pub fn drift(a: &Analysis) -> PolarsResult<DataFrame> {
     let r = &a.drift;

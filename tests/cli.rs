@@ -745,3 +745,20 @@ fn board_report_for_a_quarter() {
         "{err}"
     );
 }
+
+/// ECE, MCE, Brier, PSI and the chi-square p-values checked against numpy, scikit-learn and
+/// scipy on the raw inputs (`tests/reference/calibration_drift_reference.py`).
+#[test]
+fn calibration_and_psi_match_an_independent_implementation() {
+    let f = fixture();
+    let o = Command::new("python3")
+        .arg(root().join("tests/reference/calibration_drift_reference.py"))
+        .arg(f.data.join("decisions"))
+        .arg(f.data.join("verdicts"))
+        .arg(&f.run)
+        .output()
+        .expect("python3 runs");
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "reference failed:\n{out}\n{err}");
+    assert!(out.contains("calibration rows checked: 14"), "{out}");
+}

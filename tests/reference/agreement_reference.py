@@ -10,7 +10,6 @@ Usage: agreement_reference.py DECISIONS_DIR VERDICTS_DIR AGREEMENT_PARQUET
 Assumes clean inputs (the generator's), so no row is rejected.
 """
 
-import datetime as dt
 import math
 import pathlib
 import sys
@@ -19,37 +18,18 @@ from collections import defaultdict
 import pyarrow.parquet as pq
 from statsmodels.stats.proportion import proportion_confint
 
-SEVERITY = {"reject": 3, "override": 2, "approve": 1, "timeout": 0}
-
-
-def read_all(folder):
-    tables = [pq.read_table(p) for p in sorted(pathlib.Path(folder).rglob("*.parquet"))]
-    rows = []
-    for t in tables:
-        rows.extend(t.to_pylist())
-    return rows
-
-
-def month_start(ts):
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return dt.date(ts.year, ts.month, 1)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import final_verdicts, month_start, read_all  # noqa: E402
 
 
 def main():
     decisions_dir, verdicts_dir, agreement_path = sys.argv[1:4]
-    final = {}
-    for v in read_all(verdicts_dir):
-        key = (v["reviewed_at"], SEVERITY[v["verdict"].strip().lower()])
-        cur = final.get(v["decision_id"])
-        if cur is None or key > cur[0]:
-            final[v["decision_id"]] = (key, v["verdict"].strip().lower())
+    final = final_verdicts(verdicts_dir)
     counts = defaultdict(lambda: defaultdict(int))
     for d in read_all(decisions_dir):
         cell = counts[(d["action_class"], month_start(d["decided_at"]))]
         cell["n_decisions"] += 1
-        f = final.get(d["decision_id"])
-        outcome = f[1] if f else "unreviewed"
+        outcome = final.get(d["decision_id"], "unreviewed")
         cell["n_" + outcome] += 1
 
     engine = pq.read_table(agreement_path).to_pylist()
