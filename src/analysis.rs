@@ -65,7 +65,7 @@ pub struct ReasoningRow {
 
 /// Whether a class's tier calls for the manipulation signature: high and critical classes, and
 /// unowned classes (whose impact nobody has rated).
-fn manipulation_watched(settings: Option<&EffectiveSettings>) -> bool {
+pub fn manipulation_watched(settings: Option<&EffectiveSettings>) -> bool {
     settings.is_none_or(|s| s.tier >= Criticality::High)
 }
 

@@ -90,24 +90,36 @@ pub struct AnalyzeConfig {
     pub quiet: bool,
 }
 
-/// Stage messages on standard error, only when it is a terminal and not `--quiet`.
+/// Stage messages on standard error, only when it is a terminal and not `--quiet`. With the
+/// environment variable `READINESS_TIMINGS` set, every stage line carries the seconds elapsed
+/// since the start, whatever the terminal (for profiling; never in any output file).
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     on: bool,
+    start: Option<std::time::Instant>,
 }
 
 impl Progress {
     /// Progress that shows only on an interactive terminal, never under `--quiet`.
     pub fn new(quiet: bool) -> Progress {
+        let timings = std::env::var_os("READINESS_TIMINGS").is_some();
         Progress {
-            on: !quiet && std::io::stderr().is_terminal(),
+            on: timings || (!quiet && std::io::stderr().is_terminal()),
+            start: timings.then(std::time::Instant::now),
         }
     }
 
     /// Prints one stage line.
     pub fn stage(&self, msg: impl AsRef<str>) {
         if self.on {
-            eprintln!("readiness: {}", msg.as_ref());
+            match self.start {
+                Some(t) => eprintln!(
+                    "readiness: [{:7.2}s] {}",
+                    t.elapsed().as_secs_f64(),
+                    msg.as_ref()
+                ),
+                None => eprintln!("readiness: {}", msg.as_ref()),
+            }
         }
     }
 }
@@ -198,7 +210,15 @@ pub fn compute(
         ingested.counts.decisions_valid
     ));
     let aggregated = aggregate(&ingested, granularity)?;
-    let mut signal_tables = signals(&ingested, attack_catalog())?;
+    progress.stage("aggregating daily volumes and cited techniques");
+    let unwatched: Vec<String> = policy
+        .policy
+        .classes()
+        .filter(|c| !crate::analysis::manipulation_watched(Some(c)))
+        .map(|c| c.class.clone())
+        .collect();
+    let mut signal_tables = signals(&ingested, attack_catalog(), &unwatched)?;
+    progress.stage("aggregating oversight load");
     let (oversight_rows, analyst_rows) = oversight(
         &ingested,
         granularity,
@@ -399,6 +419,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
             outputs.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
+    progress.stage("writing manifest and ledger");
     outputs.push("manifest.json".into());
     outputs.sort();
     let run_settings = c.policy.policy.run();
@@ -461,6 +482,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         })
         .collect();
     let ledger_added = append_ledger(&cfg.ledger, &id, &records)?;
+    progress.stage("done");
     let mut counts = BTreeMap::new();
     for cl in &a.classes {
         *counts

@@ -91,8 +91,15 @@ fn flag_sum(e: Expr) -> Expr {
     e.cast(DataType::UInt32).sum().cast(DataType::UInt64)
 }
 
-/// Builds the signal inputs from the validated decisions and their final verdicts.
-pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, IngestError> {
+/// Builds the signal inputs from the validated decisions and their final verdicts. Daily
+/// tables are built only for classes not in `unwatched` (the manipulation signature watches
+/// high-impact and unowned classes; skipping the rest keeps the per-target pass small).
+pub fn signals(
+    ing: &Ingested,
+    catalog: &AttackCatalog,
+    unwatched: &[String],
+) -> Result<SignalTables, IngestError> {
+    let unwatched = lit(Series::new("unwatched".into(), unwatched)).implode(false);
     let outcomes = ing
         .final_verdicts
         .clone()
@@ -103,6 +110,7 @@ pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, 
         .decisions
         .clone()
         .lazy()
+        .filter(col("action_class").is_in(unwatched, false).not())
         .select([
             col("decision_id"),
             col("action_class"),
@@ -221,21 +229,31 @@ pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, 
             });
     }
 
-    // Reasoning: one row per cited ID, classified against the catalog by a join.
-    let (ids, stale): (Vec<&str>, Vec<bool>) = catalog.entries().unzip();
-    let known = DataFrame::new_infer_height(vec![
-        Column::new("technique_id".into(), ids),
-        Column::new("stale".into(), stale),
-    ])
-    .map_err(pe("ATT&CK list"))?
-    .lazy();
+    // Reasoning. Only the (few) non-current citations are grouped by decision; every
+    // decision is counted once per class and version without exploding its list.
+    let (stale_ids, current_ids): (Vec<&str>, Vec<&str>) = {
+        let (stale, current): (Vec<_>, Vec<_>) = catalog.entries().partition(|(_, s)| *s);
+        (
+            stale.into_iter().map(|(id, _)| id).collect(),
+            current.into_iter().map(|(id, _)| id).collect(),
+        )
+    };
+    let stale_set = lit(Series::new("stale".into(), stale_ids)).implode(false);
+    let current_set = lit(Series::new("current".into(), current_ids)).implode(false);
     let per_version = ing
         .decisions
         .clone()
         .lazy()
-        .select([col("action_class"), col("model_version")])
+        .select([
+            col("action_class"),
+            col("model_version"),
+            col("technique_ids").list().len().alias("n_ids"),
+        ])
         .group_by([col("action_class"), col("model_version")])
-        .agg([len().cast(DataType::UInt64).alias("n_decisions")]);
+        .agg([
+            len().cast(DataType::UInt64).alias("n_decisions"),
+            flag_sum(col("n_ids").fill_null(lit(0)).gt(lit(0))).alias("n_citing"),
+        ]);
     let cited = ing
         .decisions
         .clone()
@@ -262,37 +280,30 @@ pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, 
                 .to_uppercase()
                 .alias("technique_id"),
         )
-        .join(
-            known,
-            [col("technique_id")],
-            [col("technique_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .filter(col("technique_id").is_in(current_set, false).not())
         .with_column(
-            when(col("stale").is_null())
-                .then(lit("unknown"))
-                .when(col("stale"))
+            when(col("technique_id").is_in(stale_set, false))
                 .then(lit("stale"))
-                .otherwise(lit("current"))
+                .otherwise(lit("unknown"))
                 .alias("status"),
-        );
+        )
+        .collect()
+        .map_err(pe("reading cited ATT&CK IDs"))?
+        .lazy();
     let per_decision = cited
         .clone()
-        .group_by([col("__d")])
-        .agg([
-            col("action_class").first(),
-            col("model_version").first(),
-            col("status")
-                .eq(lit("unknown"))
-                .any(true)
-                .alias("any_unknown"),
-            col("status").eq(lit("stale")).any(true).alias("any_stale"),
-        ])
         .group_by([col("action_class"), col("model_version")])
         .agg([
-            len().cast(DataType::UInt64).alias("n_citing"),
-            flag_sum(col("any_unknown")).alias("n_unknown"),
-            flag_sum(col("any_stale")).alias("n_stale"),
+            col("__d")
+                .filter(col("status").eq(lit("unknown")))
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("n_unknown"),
+            col("__d")
+                .filter(col("status").eq(lit("stale")))
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("n_stale"),
         ]);
     let reasoning = per_version
         .join(
@@ -325,7 +336,6 @@ pub fn signals(ing: &Ingested, catalog: &AttackCatalog) -> Result<SignalTables, 
         );
     }
     let ids = cited
-        .filter(col("status").neq(lit("current")))
         .group_by([col("model_version"), col("technique_id"), col("status")])
         .agg([col("__d")
             .n_unique()
