@@ -262,7 +262,8 @@ pub struct Ingested {
     pub files: Vec<InputFile>,
     /// Valid decisions, one row per decision id: `decision_id`, `decided_us`, `action_class`,
     /// `confidence`, `model_version`, `asset_criticality`, `privileged`, `target_entity`,
-    /// `technique_ids`, `executed`.
+    /// `technique_ids`, `executed`, and `outcome` of the final verdict (0 approve, 1 override,
+    /// 2 reject, 3 timeout, 4 no verdict).
     pub decisions: DataFrame,
     /// Final verdict per reviewed decision: `decision_id`, `outcome` (0 approve, 1 override,
     /// 2 reject, 3 timeout), `reviewed_us`, `n_verdict_rows`.
@@ -822,6 +823,24 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         .collect()
         .map_err(pe("choosing final verdicts"))?;
 
+    // Every later stage needs each decision's final outcome (4 = no verdict): join it once.
+    let decisions = decisions
+        .lazy()
+        .join(
+            final_verdicts
+                .clone()
+                .lazy()
+                .select([col("decision_id"), col("outcome")]),
+            [col("decision_id")],
+            [col("decision_id")],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                ..JoinArgs::new(JoinType::Left)
+            },
+        )
+        .with_column(col("outcome").fill_null(lit(4i32)).alias("outcome"))
+        .collect()
+        .map_err(pe("attaching final verdicts"))?;
     let rejects = concat([dec_rejects, ver_rejects], UnionArgs::default())
         .map_err(pe("rejects"))?
         .sort(["table", "__file", "__row"], SortMultipleOptions::default())

@@ -32,6 +32,7 @@ impl RunDir {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| io_err(dest, "the output path needs a directory name"))?;
+        clean_leftovers(dest)?;
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
@@ -80,25 +81,113 @@ impl RunDir {
         fs::write(&path, bytes).map_err(|e| io_err(&path, e))
     }
 
-    /// Moves the finished directory into place, replacing a previous run at the same path.
+    /// Moves the finished directory into place. An existing run at the same path is swapped
+    /// out in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`), so at every instant `dest`
+    /// is either the previous run or this one, complete; the previous run, now under the
+    /// temporary name, is then removed. Where the exchange is not supported the previous run is
+    /// first renamed aside (a kill between the two renames leaves it under its hidden `.old-`
+    /// name, restored by the next run).
     pub fn commit(self) -> io::Result<PathBuf> {
-        let old = self.tmp.with_file_name(format!(
-            ".{}.old-{}",
-            self.dest
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("run"),
-            std::process::id()
-        ));
         if self.dest.exists() {
+            if exchange(&self.tmp, &self.dest).is_ok() {
+                fs::remove_dir_all(&self.tmp).map_err(|e| io_err(&self.tmp, e))?;
+                return Ok(self.dest.clone());
+            }
+            let old = sibling(&self.dest, "old");
             fs::rename(&self.dest, &old).map_err(|e| io_err(&self.dest, e))?;
-        }
-        fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
-        if old.exists() {
+            fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
             fs::remove_dir_all(&old).map_err(|e| io_err(&old, e))?;
+        } else {
+            fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
         }
         Ok(self.dest.clone())
     }
+}
+
+/// `.<name>.<kind>-<pid>` next to `path`.
+fn sibling(path: &Path, kind: &str) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+    path.with_file_name(format!(".{name}.{kind}-{}", std::process::id()))
+}
+
+/// Atomically swaps two directory entries (Linux only).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let cb = CString::new(b.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::Error::other(
+        "atomic exchange not supported on this platform",
+    ))
+}
+
+/// Whether a process with this id is running (Linux: `/proc/<pid>`); elsewhere, assume it is.
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes what killed runs left next to `path`: `.<name>.partial-<pid>`, `.<name>.tmp-<pid>`
+/// of processes no longer running, and restores `.<name>.old-<pid>` when `path` itself is
+/// missing (a kill between the two renames of the fallback commit).
+fn clean_leftovers(path: &Path) -> io::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(());
+    };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let Some(rest) = file.strip_prefix(&format!(".{name}.")) else {
+            continue;
+        };
+        let Some((kind, pid)) = rest.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() || alive(pid) {
+            continue;
+        }
+        let p = entry.path();
+        match kind {
+            "old" if !path.exists() => fs::rename(&p, path).map_err(|e| io_err(&p, e))?,
+            "partial" | "old" => fs::remove_dir_all(&p).map_err(|e| io_err(&p, e))?,
+            "tmp" => fs::remove_file(&p).map_err(|e| io_err(&p, e))?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Replaces `path` with `bytes` atomically: write a sibling temporary file, sync, rename.
@@ -108,6 +197,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| io_err(parent, e))?;
+    clean_leftovers(path)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     {

@@ -73,27 +73,15 @@ fn cal_bin_expr(c: Expr) -> Expr {
 
 /// Builds the long statistics table and the confidence samples.
 pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated, IngestError> {
-    let outcomes = ing
-        .final_verdicts
-        .clone()
-        .lazy()
-        .select([col("decision_id"), col("outcome")]);
     let c = col("confidence");
     let table = ing
         .decisions
         .clone()
         .lazy()
-        .join(
-            outcomes,
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Left),
-        )
         .with_columns([
             period_expr(col("decided_us"), granularity).alias("period"),
             cal_bin_expr(c.clone()).alias("cal_bin"),
             fine_bin_expr(c.clone()).alias("fine_bin"),
-            col("outcome").fill_null(lit(4i32)).alias("outcome"),
         ])
         .group_by([
             col("action_class"),

@@ -100,11 +100,6 @@ pub fn signals(
     unwatched: &[String],
 ) -> Result<SignalTables, IngestError> {
     let unwatched = lit(Series::new("unwatched".into(), unwatched)).implode(false);
-    let outcomes = ing
-        .final_verdicts
-        .clone()
-        .lazy()
-        .select([col("decision_id"), col("outcome")]);
     let high = Series::new("h".into(), ["high", "critical"]);
     let base = ing
         .decisions
@@ -112,27 +107,20 @@ pub fn signals(
         .lazy()
         .filter(col("action_class").is_in(unwatched, false).not())
         .select([
-            col("decision_id"),
             col("action_class"),
             col("decided_us"),
             col("confidence"),
             col("privileged"),
             col("asset_criticality"),
             col("target_entity"),
+            col("outcome"),
         ])
-        .join(
-            outcomes,
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
+        .with_column(
             col("decided_us")
                 .floor_div(lit(DAY_US))
                 .cast(DataType::Int32)
                 .alias("day"),
-            col("outcome").fill_null(lit(4i32)).alias("outcome"),
-        ]);
+        );
     let per_target = base
         .clone()
         .filter(col("target_entity").is_not_null())

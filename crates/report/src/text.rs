@@ -54,22 +54,22 @@ pub fn md(s: &str) -> String {
     let trimmed = cleaned.trim();
     let mut out = String::with_capacity(trimmed.len() + 8);
     for c in trimmed.chars() {
+        // Angle brackets become entities, not backslash escapes: every Markdown renderer shows
+        // `&lt;` as text, while some pass a backslash-escaped tag through as HTML.
+        match c {
+            '<' => {
+                out.push_str("&lt;");
+                continue;
+            }
+            '>' => {
+                out.push_str("&gt;");
+                continue;
+            }
+            _ => {}
+        }
         if matches!(
             c,
-            '\\' | '`'
-                | '*'
-                | '_'
-                | '['
-                | ']'
-                | '<'
-                | '>'
-                | '#'
-                | '|'
-                | '!'
-                | '~'
-                | '&'
-                | '{'
-                | '}'
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' | '&' | '{' | '}'
         ) {
             out.push('\\');
         }
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn markdown_escapes_active_characters() {
         assert_eq!(md("[x](http://e)"), "\\[x\\](http://e)");
-        assert_eq!(md("a|b *c* _d_ <b>"), "a\\|b \\*c\\* \\_d\\_ \\<b\\>");
+        assert_eq!(md("a|b *c* _d_ <b>"), "a\\|b \\*c\\* \\_d\\_ &lt;b&gt;");
         assert_eq!(md("- item"), "\\- item");
         assert_eq!(md("# title"), "\\# title");
         assert_eq!(md("2024. year"), "2024\\. year");
