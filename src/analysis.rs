@@ -211,6 +211,21 @@ pub fn analyze(
         .map(|k| k.action_class.as_str())
         .collect();
 
+    // Cells per class, so that per-class loops stay linear in the number of cells.
+    let mut cells_by_class: BTreeMap<&str, Vec<(&CellKey, &Cell)>> = BTreeMap::new();
+    for (k, c) in &stats.cells {
+        cells_by_class
+            .entry(k.action_class.as_str())
+            .or_default()
+            .push((k, c));
+    }
+    let class_cells = |class: &str| {
+        cells_by_class
+            .get(class)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+    };
+
     // Per class and period totals.
     let mut by_period: BTreeMap<(&str, Period), Cell> = BTreeMap::new();
     for (k, c) in &stats.cells {
@@ -392,7 +407,7 @@ pub fn analyze(
     for class in &classes {
         let mut first_seen: BTreeMap<&str, Period> = BTreeMap::new();
         let mut totals: BTreeMap<&str, Cell> = BTreeMap::new();
-        for (k, c) in stats.cells.iter().filter(|(k, _)| k.action_class == *class) {
+        for &(k, c) in class_cells(class) {
             let e = first_seen
                 .entry(k.model_version.as_str())
                 .or_insert(k.period);
@@ -437,6 +452,21 @@ pub fn analyze(
         v.flagged = a < run.fdr_level && v.agreement_change.is_some_and(|c| c < 0.0);
     }
 
+    let mut drift_by_class: BTreeMap<&str, Vec<&DriftRow>> = BTreeMap::new();
+    for d in &drift {
+        drift_by_class
+            .entry(d.action_class.as_str())
+            .or_default()
+            .push(d);
+    }
+    let mut versions_by_class: BTreeMap<&str, Vec<&VersionRow>> = BTreeMap::new();
+    for v in &versions {
+        versions_by_class
+            .entry(v.action_class.as_str())
+            .or_default()
+            .push(v);
+    }
+
     // Calibration per class and period, and the equal-mass variant of the whole input.
     let mut calibration_periods = Vec::new();
     for (&(class, period), cell) in &by_period {
@@ -450,7 +480,10 @@ pub fn analyze(
     let mut calibration_rows = Vec::new();
     let mut calibration_bin_rows = Vec::new();
     for class in &classes {
-        let cell = stats.total(|k| k.action_class == *class);
+        let mut cell = Cell::default();
+        for &(_, c) in class_cells(class) {
+            cell += c;
+        }
         if let Some(cal) = calibration(&cell) {
             calibration_rows.push(CalibrationRow {
                 action_class: class.to_string(),
@@ -479,17 +512,15 @@ pub fn analyze(
     let mut partial = Vec::new();
     for class in &classes {
         let (settings, t) = thresholds_of(class);
-        let latest = by_period
-            .keys()
-            .filter(|(c, _)| c == class)
-            .map(|(_, p)| *p)
+        let latest = class_cells(class)
+            .iter()
+            .map(|(k, _)| k.period)
             .max()
             .unwrap_or(evaluated);
         let mut volume: BTreeMap<&str, u64> = BTreeMap::new();
-        for (k, c) in stats
-            .cells
+        for (k, c) in class_cells(class)
             .iter()
-            .filter(|(k, _)| k.action_class == *class && k.period == latest)
+            .filter(|(k, _)| k.period == latest)
         {
             *volume.entry(k.model_version.as_str()).or_default() += c.n_decisions();
         }
@@ -506,8 +537,11 @@ pub fn analyze(
                 && Some(&k.model_version) == current_version.as_ref()
                 && window.contains(&k.period)
         };
-        let cells: Vec<(&CellKey, &Cell)> =
-            stats.cells.iter().filter(|(k, _)| in_window(k)).collect();
+        let cells: Vec<(&CellKey, &Cell)> = class_cells(class)
+            .iter()
+            .copied()
+            .filter(|(k, _)| in_window(k))
+            .collect();
         let mut ev_cell = Cell::default();
         for (_, c) in &cells {
             ev_cell += c;
@@ -531,20 +565,24 @@ pub fn analyze(
             .cloned()
             .collect();
         let selected = best_gate(&allowed);
+        let class_drift = drift_by_class
+            .get(*class)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
         let window_flag = |f: &dyn Fn(&DriftRow) -> bool| {
-            drift
+            class_drift
                 .iter()
-                .any(|d| d.action_class == *class && window.contains(&d.period) && f(d))
+                .any(|d| window.contains(&d.period) && f(d))
         };
-        let psi_latest = drift
+        let psi_latest = class_drift
             .iter()
-            .find(|d| d.action_class == *class && d.period == evaluated)
+            .find(|d| d.period == evaluated)
             .and_then(|d| d.psi);
-        let version_regression = versions
-            .iter()
-            .find(|v| {
-                v.action_class == *class && Some(&v.model_version) == current_version.as_ref()
-            })
+        let version_regression = versions_by_class
+            .get(*class)
+            .into_iter()
+            .flatten()
+            .find(|v| Some(&v.model_version) == current_version.as_ref())
             .map(|v| VersionRegression {
                 previous_version: v.previous_version.clone(),
                 current_version: v.model_version.clone(),

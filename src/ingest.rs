@@ -11,6 +11,7 @@
 //! | table | reason | rule |
 //! |---|---|---|
 //! | both | `null_<column>` | a required column is null |
+//! | both | `string_too_long` | an id, class, version, target or analyst longer than [`MAX_STRING_BYTES`] |
 //! | both | `timestamp_out_of_range` | a timestamp outside [2000-01-01, 2100-01-01) UTC |
 //! | decisions | `confidence_out_of_range` | confidence NaN, infinite, below 0 or above 1 |
 //! | decisions | `unknown_asset_criticality` | not `low`, `medium`, `high`, `critical` (after trimming and lower-casing) |
@@ -70,6 +71,15 @@ pub enum IngestError {
         share: f64,
         limit: f64,
     },
+    #[error("the inputs ({decisions} decisions, {verdicts} verdict rows) need about {need_gib:.1} GiB of memory and {have_gib:.1} GiB is available; analyse fewer periods at a time (a glob over some months), or set READINESS_SKIP_MEMORY_CHECK=1 to try anyway")]
+    TooLarge {
+        decisions: u64,
+        verdicts: u64,
+        need_gib: f64,
+        have_gib: f64,
+    },
+    #[error("{classes} distinct action classes, above the limit of {limit}; is action_class mapped to the right column?")]
+    TooManyClasses { classes: usize, limit: usize },
     #[error("nothing to analyse: {detail}")]
     Empty { detail: String },
     #[error("{context}: {source}")]
@@ -599,6 +609,66 @@ fn null_rules(cols: &[&'static str]) -> Vec<(Expr, &'static str)> {
         .collect()
 }
 
+/// Longest accepted identifier or name, in bytes (decision ids, classes, versions, targets,
+/// analysts). Longer values are quarantined as `string_too_long`: they are not identifiers, and
+/// they would bloat every table and report that repeats them.
+pub const MAX_STRING_BYTES: u32 = 1024;
+
+/// Most distinct action classes a run accepts.
+pub const MAX_CLASSES: usize = 100_000;
+
+/// Working memory per input row, bytes, measured at 10^7 decisions (peak RSS / rows, rounded
+/// up): the guard below refuses inputs that cannot fit rather than let the machine swap or the
+/// kernel kill the run.
+const BYTES_PER_DECISION: u64 = 700;
+const BYTES_PER_VERDICT: u64 = 250;
+
+fn too_long(cols: &[&str]) -> Expr {
+    cols.iter()
+        .map(|c| {
+            col(*c)
+                .str()
+                .len_bytes()
+                .gt(lit(MAX_STRING_BYTES))
+                .fill_null(lit(false))
+        })
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
+/// Available memory from `/proc/meminfo` (Linux), bytes.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses inputs whose estimated working set exceeds the available memory
+/// (`READINESS_SKIP_MEMORY_CHECK=1` skips the check).
+fn check_memory(files: &[InputFile]) -> Result<(), IngestError> {
+    if std::env::var_os("READINESS_SKIP_MEMORY_CHECK").is_some() {
+        return Ok(());
+    }
+    let (mut dec, mut ver) = (0u64, 0u64);
+    for f in files {
+        match f.table {
+            Table::Decisions => dec += f.rows,
+            Table::Verdicts => ver += f.rows,
+        }
+    }
+    let need = dec * BYTES_PER_DECISION + ver * BYTES_PER_VERDICT;
+    match available_memory() {
+        Some(have) if need > have => Err(IngestError::TooLarge {
+            decisions: dec,
+            verdicts: ver,
+            need_gib: need as f64 / (1u64 << 30) as f64,
+            have_gib: have as f64 / (1u64 << 30) as f64,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads, validates and de-duplicates both tables.
 pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
     let dec_files = resolve("decisions", opts.decisions)?;
@@ -611,6 +681,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         opts.columns,
     )?;
     files.extend(ver_meta);
+    check_memory(&files)?;
     let file_names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
 
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
@@ -629,6 +700,15 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         "asset_criticality",
         "privileged",
     ]);
+    rules.push((
+        too_long(&[
+            "decision_id",
+            "action_class",
+            "model_version",
+            "target_entity",
+        ]),
+        "string_too_long",
+    ));
     rules.push((
         col("decided_at").eq(lit(i64::MIN)),
         "timestamp_out_of_range",
@@ -722,6 +802,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         .str()
         .to_lowercase();
     let mut vrules = null_rules(&["decision_id", "reviewed_at", "analyst_id", "verdict"]);
+    vrules.push((too_long(&["decision_id", "analyst_id"]), "string_too_long"));
     vrules.push((
         col("reviewed_at").eq(lit(i64::MIN)),
         "timestamp_out_of_range",
@@ -930,6 +1011,17 @@ impl Ingested {
                         counts.decisions_read
                     )
                 },
+            });
+        }
+        let classes = self
+            .decisions
+            .column("action_class")
+            .and_then(|c| c.n_unique())
+            .unwrap_or(0);
+        if classes > MAX_CLASSES {
+            return Err(IngestError::TooManyClasses {
+                classes,
+                limit: MAX_CLASSES,
             });
         }
         for (table, read, rejected) in [

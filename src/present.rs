@@ -15,6 +15,37 @@ use readiness_report::model::{
 use crate::analysis::ClassResult;
 use crate::pipeline::Computed;
 
+/// Most classes given their own evidence section, charts and matrix row in the report. Every
+/// class the policy names is shown (policies are written by people and stay small), then the
+/// unowned classes with the most decisions up to this bound; the Parquet and JSON outputs
+/// always hold every class. Without the bound 10,000 classes would mean 80,000 chart files.
+pub const MAX_REPORT_CLASSES: usize = 40;
+
+/// Most unowned class names listed by name in the data-quality section.
+pub const MAX_LISTED: usize = 30;
+
+/// The classes the report shows individually (see [`MAX_REPORT_CLASSES`]).
+pub fn shown_classes(a: &crate::analysis::Analysis) -> std::collections::BTreeSet<&str> {
+    let mut shown: std::collections::BTreeSet<&str> = a
+        .classes
+        .iter()
+        .filter(|cl| cl.settings.is_some())
+        .map(|cl| cl.action_class.as_str())
+        .collect();
+    let mut volume: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &a.agreement {
+        *volume.entry(r.action_class.as_str()).or_default() += r.n_decisions;
+    }
+    let mut unowned: Vec<(&str, u64)> = volume
+        .into_iter()
+        .filter(|(c, _)| !shown.contains(c))
+        .collect();
+    unowned.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let room = MAX_REPORT_CLASSES.saturating_sub(shown.len());
+    shown.extend(unowned.into_iter().take(room).map(|(c, _)| c));
+    shown
+}
+
 /// The label of a period: `2025-10` (month), `2025-Q4` (quarter), `2025-10-06` (week).
 pub fn period_label(g: Granularity, p: Period) -> String {
     let (y, m, d) = civil_from_days(p.start);
@@ -259,12 +290,19 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         }
     }
     let all = c.aggregated.stats.total(|_| true);
-    let unowned_classes: Vec<String> = a
+    let mut unowned_classes: Vec<String> = a
         .classes
         .iter()
         .filter(|cl| cl.settings.is_none())
         .map(|cl| cl.action_class.clone())
         .collect();
+    if unowned_classes.len() > MAX_LISTED {
+        let more = unowned_classes.len() - MAX_LISTED;
+        unowned_classes.truncate(MAX_LISTED);
+        unowned_classes.push(format!(
+            "… and {more} more (metrics/evidence.parquet lists every class)"
+        ));
+    }
 
     let mut decision_classes: Vec<&ClassResult> = a
         .classes
@@ -291,7 +329,12 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         })
         .collect();
 
-    let mut ordered: Vec<&ClassResult> = a.classes.iter().collect();
+    let shown = shown_classes(a);
+    let mut ordered: Vec<&ClassResult> = a
+        .classes
+        .iter()
+        .filter(|cl| shown.contains(cl.action_class.as_str()))
+        .collect();
     ordered.sort_by(|x, y| {
         rank(x.recommendation.recommendation)
             .cmp(&rank(y.recommendation.recommendation))
@@ -300,16 +343,24 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
     let classes = ordered.iter().map(|cl| class_section(c, cl)).collect();
 
     let periods: Vec<String> = a.periods.iter().map(|p| period_label(g, *p)).collect();
+    let mut rows_by_class: BTreeMap<&str, Vec<&crate::analysis::AgreementRow>> = BTreeMap::new();
+    for r in &a.agreement {
+        rows_by_class
+            .entry(r.action_class.as_str())
+            .or_default()
+            .push(r);
+    }
     let matrix = a
         .classes
         .iter()
+        .filter(|cl| shown.contains(cl.action_class.as_str()))
         .map(|cl| {
             let mut cells = vec![None; a.periods.len()];
             let mut n = vec![0; a.periods.len()];
-            for row in a
-                .agreement
-                .iter()
-                .filter(|r| r.action_class == cl.action_class)
+            for row in rows_by_class
+                .get(cl.action_class.as_str())
+                .into_iter()
+                .flatten()
             {
                 if let Some(i) = a.periods.iter().position(|p| *p == row.period) {
                     cells[i] = row.agreement;
@@ -359,6 +410,27 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         })
         .collect();
 
+    // The manipulation timeline: classes with a flagged day, else the watched classes shown
+    // in the report; at most six panels.
+    let flagged: std::collections::BTreeSet<&str> = a
+        .manipulation
+        .iter()
+        .filter(|m| m.assessment.flagged)
+        .map(|m| m.action_class.as_str())
+        .collect();
+    let timeline: std::collections::BTreeSet<&str> = if flagged.is_empty() {
+        a.manipulation
+            .iter()
+            .map(|m| m.action_class.as_str())
+            .filter(|c| shown.contains(c))
+            .collect()
+    } else {
+        flagged
+    }
+    .into_iter()
+    .take(6)
+    .collect();
+
     ReportModel {
         title: "Autonomy readiness review".into(),
         period_label: period_label(g, a.evaluated),
@@ -394,6 +466,7 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         manipulation: a
             .manipulation
             .iter()
+            .filter(|m| timeline.contains(m.action_class.as_str()))
             .map(|m| {
                 let (y, mo, d) = civil_from_days(m.assessment.day);
                 ManipulationDay {

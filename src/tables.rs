@@ -474,11 +474,19 @@ pub fn oversight(
     run: &readiness_governance::RunSettings,
 ) -> PolarsResult<DataFrame> {
     let r = &s.oversight;
+    let rates: std::collections::BTreeMap<(&str, Period), f64> = a
+        .agreement
+        .iter()
+        .filter(|g| g.n_decisions > 0)
+        .map(|g| {
+            (
+                (g.action_class.as_str(), g.period),
+                g.n_timeout as f64 / g.n_decisions as f64,
+            )
+        })
+        .collect();
     let timeout_rate = |x: &crate::aggregate::signals::OversightRow| {
-        a.agreement
-            .iter()
-            .find(|g| g.action_class == x.action_class && g.period == x.period)
-            .and_then(|g| (g.n_decisions > 0).then(|| g.n_timeout as f64 / g.n_decisions as f64))
+        rates.get(&(x.action_class.as_str(), x.period)).copied()
     };
     Frame::default()
         .str("action_class", r.iter().map(|x| &x.action_class))

@@ -322,3 +322,54 @@ fn a_killed_run_leaves_the_previous_run_and_the_ledger_intact() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn overlong_strings_are_quarantined() {
+    let dir = scratch("long");
+    let mut x = Inputs::valid(400);
+    x.action_class[7] = Some("a".repeat(100_000));
+    x.analyst_id[9] = Some("b".repeat(2_000));
+    let (d, v) = x.write(&dir);
+    let out = dir.join("run");
+    let o = analyze(&d, &v, &out, &[]);
+    assert_no_panic(&o);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let rejects = read_parquet(&out.join("rejects.parquet"));
+    let reason = rejects.column("reason").unwrap().str().unwrap().clone();
+    let table = rejects.column("table").unwrap().str().unwrap().clone();
+    let got: Vec<(String, String)> = (0..rejects.height())
+        .map(|i| (table.get(i).unwrap().into(), reason.get(i).unwrap().into()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("decisions".into(), "string_too_long".into()),
+            ("verdicts".into(), "decision_rejected".into()),
+            ("verdicts".into(), "string_too_long".into()),
+        ]
+    );
+}
+
+/// 5,000 distinct classes: the run completes, every class is in the outputs, and the report
+/// stays bounded (40 classes with their own charts).
+#[test]
+fn thousands_of_classes_stay_bounded() {
+    let dir = scratch("many");
+    let mut x = Inputs::valid(10_000);
+    for (i, c) in x.action_class.iter_mut().enumerate() {
+        *c = Some(format!("class_{:05}", i % 5000));
+    }
+    let (d, v) = x.write(&dir);
+    let out = dir.join("run");
+    let o = analyze(&d, &v, &out, &[]);
+    assert_no_panic(&o);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let recs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("recommendations.json")).unwrap())
+            .unwrap();
+    assert_eq!(recs.as_array().unwrap().len(), 5000);
+    let charts = std::fs::read_dir(out.join("charts")).unwrap().count();
+    assert!(charts <= 40 * 8 + 6, "{charts} chart files");
+    let html = std::fs::metadata(out.join("report.html")).unwrap().len();
+    assert!(html < 20 << 20, "report.html is {html} bytes");
+}
