@@ -350,14 +350,14 @@ fn overlong_strings_are_quarantined() {
     );
 }
 
-/// 5,000 distinct classes: the run completes, every class is in the outputs, and the report
+/// 10,000 distinct classes: the run completes, every class is in the outputs, and the report
 /// stays bounded (40 classes with their own charts).
 #[test]
 fn thousands_of_classes_stay_bounded() {
     let dir = scratch("many");
-    let mut x = Inputs::valid(10_000);
+    let mut x = Inputs::valid(20_000);
     for (i, c) in x.action_class.iter_mut().enumerate() {
-        *c = Some(format!("class_{:05}", i % 5000));
+        *c = Some(format!("class_{:05}", i % 10_000));
     }
     let (d, v) = x.write(&dir);
     let out = dir.join("run");
@@ -367,7 +367,7 @@ fn thousands_of_classes_stay_bounded() {
     let recs: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("recommendations.json")).unwrap())
             .unwrap();
-    assert_eq!(recs.as_array().unwrap().len(), 5000);
+    assert_eq!(recs.as_array().unwrap().len(), 10_000);
     let charts = std::fs::read_dir(out.join("charts")).unwrap().count();
     assert!(charts <= 40 * 8 + 6, "{charts} chart files");
     let html = std::fs::metadata(out.join("report.html")).unwrap().len();

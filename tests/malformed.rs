@@ -254,19 +254,29 @@ fn nulls_in_required_columns() {
             x.action_class[11] = None;
             x.confidence[12] = None;
             x.privileged[13] = None;
+            x.decided_at[14] = None;
+            x.model_version[15] = None;
+            x.asset_criticality[16] = None;
             x.verdict[20] = None;
             x.analyst_id[21] = None;
+            x.reviewed_at[22] = None;
+            x.v_decision_id[23] = None;
         },
         Expect::Quarantine(&[
             ("decisions", "null_decision_id", 1),
+            ("decisions", "null_decided_at", 1),
             ("decisions", "null_action_class", 1),
             ("decisions", "null_confidence", 1),
+            ("decisions", "null_model_version", 1),
+            ("decisions", "null_asset_criticality", 1),
             ("decisions", "null_privileged", 1),
             ("verdicts", "null_verdict", 1),
             ("verdicts", "null_analyst_id", 1),
+            ("verdicts", "null_reviewed_at", 1),
+            ("verdicts", "null_decision_id", 1),
             // d000010's verdict: its decision row had no id, so the verdict matches nothing.
             ("verdicts", "unknown_decision", 1),
-            ("verdicts", "decision_rejected", 3),
+            ("verdicts", "decision_rejected", 6),
         ]),
     );
 }
