@@ -9,7 +9,7 @@ use readiness_governance::recommend::Kind;
 use readiness_governance::Mode;
 use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Granularity, Period};
-use readiness_report::model::{AutonomyPoint, BoardModel};
+use readiness_report::model::BoardModel;
 
 use crate::output::RunDir;
 use crate::pipeline::{compute, run_id, Computed, InputConfig, Progress, RunError};
@@ -188,43 +188,8 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
         ));
     }
 
-    // Autonomy over time by tier (per reporting period, up to the quarter's end).
-    let tier_of: BTreeMap<&str, String> = a
-        .classes
-        .iter()
-        .map(|cl| {
-            (
-                cl.action_class.as_str(),
-                cl.recommendation
-                    .tier
-                    .clone()
-                    .unwrap_or_else(|| "unowned".into()),
-            )
-        })
-        .collect();
-    let mut points: BTreeMap<(Period, String), (u64, u64)> = BTreeMap::new();
-    for r in a
-        .agreement
-        .iter()
-        .filter(|r| q.period_of(r.period.start) <= quarter)
-    {
-        let tier = tier_of
-            .get(r.action_class.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let e = points.entry((r.period, tier)).or_default();
-        e.0 += r.n_executed;
-        e.1 += r.n_decisions;
-    }
-    let autonomy = points
-        .into_iter()
-        .filter(|(_, (_, n))| *n > 0)
-        .map(|((p, tier), (x, n))| AutonomyPoint {
-            period: crate::present::period_label(g, p),
-            tier,
-            share: x as f64 / n as f64,
-        })
-        .collect();
+    // Autonomy over time by tier, up to the quarter's end.
+    let autonomy = crate::present::autonomy_points(a, g, |p| q.period_of(p.start) <= quarter);
 
     BoardModel {
         quarter: quarter_label(quarter),

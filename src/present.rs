@@ -278,6 +278,47 @@ fn rank(k: Kind) -> u8 {
     }
 }
 
+/// Share of decisions executed without prior approval, per period (those `keep` accepts) and
+/// impact tier (`unowned` for classes the policy does not name).
+pub fn autonomy_points(
+    a: &crate::analysis::Analysis,
+    g: Granularity,
+    keep: impl Fn(Period) -> bool,
+) -> Vec<AutonomyPoint> {
+    let tier_of: BTreeMap<&str, String> = a
+        .classes
+        .iter()
+        .map(|cl| {
+            (
+                cl.action_class.as_str(),
+                cl.recommendation
+                    .tier
+                    .clone()
+                    .unwrap_or_else(|| "unowned".into()),
+            )
+        })
+        .collect();
+    let mut by_tier: BTreeMap<(Period, String), (u64, u64)> = BTreeMap::new();
+    for r in a.agreement.iter().filter(|r| keep(r.period)) {
+        let tier = tier_of
+            .get(r.action_class.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let e = by_tier.entry((r.period, tier)).or_default();
+        e.0 += r.n_executed;
+        e.1 += r.n_decisions;
+    }
+    by_tier
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|((p, tier), (x, n))| AutonomyPoint {
+            period: period_label(g, p),
+            tier,
+            share: x as f64 / n as f64,
+        })
+        .collect()
+}
+
 /// The monthly readiness report's model.
 pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
     let a = &c.analysis;
@@ -376,39 +417,7 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         })
         .collect();
 
-    // Share of decisions executed without prior approval, per period and impact tier.
-    let tier_of: BTreeMap<&str, String> = a
-        .classes
-        .iter()
-        .map(|cl| {
-            (
-                cl.action_class.as_str(),
-                cl.recommendation
-                    .tier
-                    .clone()
-                    .unwrap_or_else(|| "unowned".into()),
-            )
-        })
-        .collect();
-    let mut by_tier: BTreeMap<(Period, String), (u64, u64)> = BTreeMap::new();
-    for r in &a.agreement {
-        let tier = tier_of
-            .get(r.action_class.as_str())
-            .cloned()
-            .unwrap_or_default();
-        let e = by_tier.entry((r.period, tier)).or_default();
-        e.0 += r.n_executed;
-        e.1 += r.n_decisions;
-    }
-    let autonomy = by_tier
-        .into_iter()
-        .filter(|(_, (_, n))| *n > 0)
-        .map(|((p, tier), (x, n))| AutonomyPoint {
-            period: period_label(g, p),
-            tier,
-            share: x as f64 / n as f64,
-        })
-        .collect();
+    let autonomy = autonomy_points(a, g, |_| true);
 
     // The manipulation timeline: classes with a flagged day, else the watched classes shown
     // in the report; at most six panels.

@@ -55,6 +55,19 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Runs a Python reference script from `tests/reference/` and returns its standard output;
+/// fails the test with its output when it exits non-zero.
+fn python(script: &str, args: &[&Path]) -> String {
+    let o = Command::new("python3")
+        .arg(root().join("tests/reference").join(script))
+        .args(args)
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 0, "{script} failed:\n{out}\n{err}");
+    out
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -534,16 +547,14 @@ fn validate_reports_counts() {
 #[test]
 fn agreement_matches_an_independent_implementation() {
     let f = fixture();
-    let script = root().join("tests/reference/agreement_reference.py");
-    let o = Command::new("python3")
-        .arg(&script)
-        .arg(f.data.join("decisions"))
-        .arg(f.data.join("verdicts"))
-        .arg(f.run.join("metrics/agreement.parquet"))
-        .output()
-        .expect("python3 runs (install requirements-dev.txt)");
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "reference check failed:\n{out}\n{err}");
+    let out = python(
+        "agreement_reference.py",
+        &[
+            &f.data.join("decisions"),
+            &f.data.join("verdicts"),
+            &f.run.join("metrics/agreement.parquet"),
+        ],
+    );
     assert!(out.contains("rows checked: 168"), "{out}");
 }
 
@@ -551,14 +562,7 @@ fn agreement_matches_an_independent_implementation() {
 #[test]
 fn notebooks_execute_against_a_run() {
     let f = fixture();
-    let script = root().join("tests/reference/run_notebooks.py");
-    let o = Command::new("python3")
-        .arg(&script)
-        .arg(&f.run)
-        .output()
-        .expect("python3 runs (install requirements-dev.txt)");
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "notebooks failed:\n{out}\n{err}");
+    let out = python("run_notebooks.py", &[&f.run]);
     assert!(out.contains("notebooks executed: 1"), "{out}");
 }
 
@@ -567,15 +571,14 @@ fn notebooks_execute_against_a_run() {
 #[test]
 fn reasoning_matches_an_independent_implementation_and_the_plant() {
     let f = fixture();
-    let o = Command::new("python3")
-        .arg(root().join("tests/reference/reasoning_reference.py"))
-        .arg(f.data.join("decisions"))
-        .arg(f.run.join("metrics/reasoning.parquet"))
-        .arg(root().join("data/attack"))
-        .output()
-        .expect("python3 runs");
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "reasoning reference failed:\n{out}\n{err}");
+    python(
+        "reasoning_reference.py",
+        &[
+            &f.data.join("decisions"),
+            &f.run.join("metrics/reasoning.parquet"),
+            &root().join("data/attack"),
+        ],
+    );
 
     let fab = &f.truth["fabricated_reasoning"];
     let bad_version = fab["model_version"].as_str().unwrap();
@@ -751,14 +754,9 @@ fn board_report_for_a_quarter() {
 #[test]
 fn calibration_and_psi_match_an_independent_implementation() {
     let f = fixture();
-    let o = Command::new("python3")
-        .arg(root().join("tests/reference/calibration_drift_reference.py"))
-        .arg(f.data.join("decisions"))
-        .arg(f.data.join("verdicts"))
-        .arg(&f.run)
-        .output()
-        .expect("python3 runs");
-    let (code, out, err) = outcome(&o);
-    assert_eq!(code, 0, "reference failed:\n{out}\n{err}");
+    let out = python(
+        "calibration_drift_reference.py",
+        &[&f.data.join("decisions"), &f.data.join("verdicts"), &f.run],
+    );
     assert!(out.contains("calibration rows checked: 14"), "{out}");
 }
