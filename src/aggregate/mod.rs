@@ -7,6 +7,13 @@
 //! calibration bin, fine bin, final outcome, executed); the measures are the row count and the
 //! sums of confidence to the fourth power. Summing two such tables key by key gives the table of
 //! the union of their inputs, so partitions, months and engines can be aggregated separately.
+//!
+//! The sums are **fixed-point integers** in units of 2⁻³³ ([`FIXED_SCALE`]): each power of the
+//! confidence is rounded to the nearest 2⁻³³ (an error below 6·10⁻¹¹ per decision) and summed as
+//! a 64-bit integer, which cannot overflow below 10⁹ decisions per cell. Integer addition does
+//! not depend on order, so the statistics — and every output — are bit-identical whatever the
+//! thread count, the engine (in-memory or streaming) or the partitioning; floating-point sums
+//! would differ in their last bits from run to run.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +21,7 @@ use polars::prelude::*;
 use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
 use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
 
-use crate::ingest::{IngestError, Ingested};
+use crate::ingest::{CollectStreaming, IngestError, Ingested};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -71,6 +78,17 @@ fn cal_bin_expr(c: Expr) -> Expr {
     i.clip(lit(0.0), lit(9.0)).cast(DataType::Int32)
 }
 
+/// Units of the fixed-point sums: 2³³ per unit of confidence.
+pub const FIXED_SCALE: f64 = 8_589_934_592.0;
+
+/// Σ round(x · 2³³) as an Int64: an order-independent sum of values in [0, 1].
+pub fn fixed_sum(x: Expr) -> Expr {
+    (x * lit(FIXED_SCALE) + lit(0.5))
+        .floor()
+        .cast(DataType::Int64)
+        .sum()
+}
+
 /// Builds the long statistics table and the confidence samples.
 pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated, IngestError> {
     let c = col("confidence");
@@ -96,12 +114,10 @@ pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated,
         ])
         .agg([
             len().cast(DataType::UInt64).alias("n"),
-            c.clone().sum().alias("sum_conf"),
-            (c.clone() * c.clone()).sum().alias("sum_conf2"),
-            (c.clone() * c.clone() * c.clone()).sum().alias("sum_conf3"),
-            (c.clone() * c.clone() * c.clone() * c.clone())
-                .sum()
-                .alias("sum_conf4"),
+            fixed_sum(c.clone()).alias("sum_conf"),
+            fixed_sum(c.clone() * c.clone()).alias("sum_conf2"),
+            fixed_sum(c.clone() * c.clone() * c.clone()).alias("sum_conf3"),
+            fixed_sum(c.clone() * c.clone() * c.clone() * c.clone()).alias("sum_conf4"),
         ])
         .sort(
             [
@@ -117,7 +133,7 @@ pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated,
             ],
             SortMultipleOptions::default(),
         )
-        .collect()
+        .collect_streaming()
         .map_err(pe("aggregating decisions and verdicts"))?;
     let stats = stats_from_table(&table)?;
 
@@ -132,7 +148,7 @@ pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated,
         ])
         .group_by([col("action_class"), col("period")])
         .agg([col("confidence").sort(SortOptions::default())])
-        .collect()
+        .collect_streaming()
         .map_err(pe("collecting confidence samples"))?;
     let mut samples = ConfidenceSamples::new();
     let classes = sample_df
@@ -210,15 +226,18 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
     let executed = get("executed")?.bool().map_err(err("executed"))?.clone();
     let n = get("n")?.cast(&DataType::UInt64).map_err(err("n"))?;
     let n = n.u64().map_err(err("n"))?.clone();
+    // Fixed-point sums (see the module docs) back to confidence units.
     let sums: Vec<Float64Chunked> = ["sum_conf", "sum_conf2", "sum_conf3", "sum_conf4"]
         .iter()
         .map(|name| {
-            get(name)?
+            let fixed = get(name)?.cast(&DataType::Int64).map_err(err(name))?;
+            let units = fixed
                 .cast(&DataType::Float64)
                 .map_err(err(name))?
-                .f64()
-                .map_err(err(name))
-                .cloned()
+                .as_materialized_series()
+                .clone()
+                / FIXED_SCALE;
+            units.f64().map_err(err(name)).cloned()
         })
         .collect::<Result<_, _>>()?;
     let mut stats = SuffStats::default();

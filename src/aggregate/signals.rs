@@ -16,7 +16,7 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
-use crate::ingest::{IngestError, Ingested};
+use crate::ingest::{CollectStreaming, IngestError, Ingested};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -159,7 +159,7 @@ pub fn signals(
                     .or(col("asset_criticality").is_in(lit(high).implode(false), false)),
             )
             .alias("n_priv_crit"),
-            col("confidence").sum().alias("sum_conf"),
+            super::fixed_sum(col("confidence")).alias("sum_conf"),
             flag_sum(col("outcome").lt(lit(3i32))).alias("n_reviewed"),
             flag_sum(
                 col("outcome")
@@ -175,7 +175,7 @@ pub fn signals(
             JoinArgs::new(JoinType::Left),
         )
         .sort(["action_class", "day"], SortMultipleOptions::default())
-        .collect()
+        .collect_streaming()
         .map_err(pe("aggregating daily volumes"))?;
 
     let mut out = SignalTables::default();
@@ -190,7 +190,10 @@ pub fn signals(
         .collect();
     let n = u64_col(&daily, "n")?;
     let n_priv = u64_col(&daily, "n_priv_crit")?;
-    let sum_conf = f64_col(&daily, "sum_conf")?;
+    let sum_conf: Vec<f64> = f64_col(&daily, "sum_conf")?
+        .into_iter()
+        .map(|x| x / super::FIXED_SCALE)
+        .collect();
     let n_rev = u64_col(&daily, "n_reviewed")?;
     let n_dis = u64_col(&daily, "n_disagree")?;
     let n_wt = u64_col(&daily, "n_with_target")?;
@@ -275,7 +278,7 @@ pub fn signals(
                 .otherwise(lit("unknown"))
                 .alias("status"),
         )
-        .collect()
+        .collect_streaming()
         .map_err(pe("reading cited ATT&CK IDs"))?
         .lazy();
     let per_decision = cited
@@ -304,7 +307,7 @@ pub fn signals(
             ["action_class", "model_version"],
             SortMultipleOptions::default(),
         )
-        .collect()
+        .collect_streaming()
         .map_err(pe("classifying cited ATT&CK IDs"))?;
     let rc = str_col(&reasoning, "action_class")?;
     let rv = str_col(&reasoning, "model_version")?;
@@ -334,7 +337,7 @@ pub fn signals(
             SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
         )
         .limit(200)
-        .collect()
+        .collect_streaming()
         .map_err(pe("counting invented and stale IDs"))?;
     let iv = str_col(&ids, "model_version")?;
     let it = str_col(&ids, "technique_id")?;
@@ -456,7 +459,7 @@ pub fn oversight(
             flag_sum(col("is_fast")).alias("n_fast_approvals"),
         ])
         .sort(["action_class", "period"], SortMultipleOptions::default())
-        .collect()
+        .collect_streaming()
         .map_err(pe("oversight per class"))?;
     let by_analyst = rows
         .filter(col("is_review"))
@@ -468,7 +471,7 @@ pub fn oversight(
             col("delay_s").median().alias("median_delay_s"),
         ])
         .sort(["analyst_id", "period"], SortMultipleOptions::default())
-        .collect()
+        .collect_streaming()
         .map_err(pe("oversight per analyst"))?;
 
     let classes = str_col(&by_class, "action_class")?;
