@@ -11,7 +11,10 @@
 //!   recommendation, gates and reversal rates use only this window;
 //! - drift compares each period with its baseline: the `baseline_periods` calendar periods before
 //!   it, or the policy's fixed baseline window;
-//! - `calibration.parquet` describes each class over the whole input.
+//! - `calibration.parquet` describes each class over the whole input;
+//! - periods holding a flagged manipulation window are left out of the drift baselines of other
+//!   periods and of the model-version comparisons, so that an attack is reported as an attack
+//!   and not as the new normal or as a model regression.
 //!
 //! Drift flags: `psi_flag` = PSI above the class's `max_psi` **and** the chi-square test on the
 //! same bins significant after Benjamini–Hochberg (PSI alone is noisy on small samples: its
@@ -412,7 +415,12 @@ pub fn analyze(
                 .entry(k.model_version.as_str())
                 .or_insert(k.period);
             *e = (*e).min(k.period);
-            *totals.entry(k.model_version.as_str()).or_default() += c;
+            // A period holding a flagged manipulation window would charge the attack to the
+            // model version: leave it out of the comparison (it is reported on its own).
+            let total = totals.entry(k.model_version.as_str()).or_default();
+            if !contaminated.contains(&(class.to_string(), k.period)) {
+                *total += c;
+            }
         }
         let mut order: Vec<(&str, Period)> = first_seen.into_iter().collect();
         order.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)));

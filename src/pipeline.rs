@@ -582,10 +582,11 @@ pub struct DriftLine {
 
 /// `readiness drift`: the drift and model-version signals of the evaluated period.
 ///
-/// A class is flagged when, in the evaluated period, its confidence PSI exceeds its `max_psi`,
-/// its agreement dropped significantly against the baseline (Benjamini–Hochberg across all
-/// classes × periods at `run.fdr_level`), or its current model version's agreement dropped
-/// significantly against its predecessor.
+/// A class is flagged when, in the evaluated period, its confidence PSI exceeds its `max_psi`
+/// with a significant chi-square test, its agreement dropped significantly against the baseline
+/// (Benjamini–Hochberg across all classes × periods at `run.fdr_level`), a manipulation window
+/// was flagged, or its current model version's agreement dropped significantly against its
+/// predecessor.
 pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunError> {
     let c = compute(input, Progress::new(quiet), |_| Ok(()))?;
     let a = &c.analysis;
@@ -627,6 +628,30 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
                     ),
                 });
             }
+        }
+        let flagged_days: Vec<&crate::analysis::ManipulationRow> = a
+            .manipulation
+            .iter()
+            .filter(|m| {
+                m.action_class == cl.action_class
+                    && m.assessment.flagged
+                    && c.granularity.period_of(m.assessment.day) == a.evaluated
+            })
+            .collect();
+        if let (Some(first), Some(last)) = (flagged_days.first(), flagged_days.last()) {
+            line_flag = true;
+            let volume: u64 = flagged_days.iter().map(|m| m.assessment.volume).sum();
+            flagged.push(DriftFinding {
+                action_class: cl.action_class.clone(),
+                period_start: period.clone(),
+                signal: "manipulation",
+                detail: format!(
+                    "{} flagged day(s) from {} to {}, {volume} decisions (see metrics/manipulation.parquet)",
+                    flagged_days.len(),
+                    readiness_metrics::Period { start: first.assessment.day }.date_string(),
+                    readiness_metrics::Period { start: last.assessment.day }.date_string(),
+                ),
+            });
         }
         if let Some(v) = version.filter(|v| v.flagged) {
             line_flag = true;

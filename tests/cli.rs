@@ -760,3 +760,43 @@ fn calibration_and_psi_match_an_independent_implementation() {
     );
     assert!(out.contains("calibration rows checked: 14"), "{out}");
 }
+
+/// The drift watch reports a manipulation window of the evaluated period (the burst month is
+/// the last month of this history) and exits 3.
+#[test]
+fn drift_watch_reports_manipulation_in_the_latest_period() {
+    let dir = scratch("drift-burst");
+    let data = dir.join("data");
+    let o = run(&[
+        "--quiet",
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--decisions",
+        "50000",
+        "--months",
+        "10",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let o = run(&[
+        "--quiet",
+        "drift",
+        "--decisions",
+        data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        data.join("verdicts").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 3, "{out}{err}");
+    let watch: Value = serde_json::from_str(&out).unwrap();
+    let found = watch["flagged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["signal"] == "manipulation" && f["action_class"] == "isolate_host");
+    assert!(found, "{watch}");
+}

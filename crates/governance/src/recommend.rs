@@ -96,9 +96,9 @@ pub struct ClassEvidence {
     pub calibration_p: Option<f64>,
     /// PSI of the latest period against the baseline.
     pub psi_latest: Option<f64>,
-    /// Whether the confidence distribution drifted.
+    /// Whether the confidence distribution drifted in a period of the evidence window.
     pub psi_flagged: bool,
-    /// Significant agreement drop in the latest period (FDR-controlled).
+    /// Significant agreement drop in a period of the evidence window (FDR-controlled).
     pub agreement_drift_flagged: bool,
     /// The current version against its predecessor, when there is one.
     pub version_regression: Option<VersionRegression>,
@@ -425,13 +425,15 @@ fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Fail,
             text: format!(
-                "confidence drift: PSI {p:.3} in the latest period (max_psi {max}, {cite})"
+                "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}); latest period PSI {p:.3}"
             ),
         },
         (true, None) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Fail,
-            text: format!("confidence drift flagged in the latest period (max_psi {max}, {cite})"),
+            text: format!(
+                "confidence drift flagged in the evidence window (max_psi {max}, {cite})"
+            ),
         },
         (false, Some(p)) => Rule {
             id: "drift.psi",
@@ -451,9 +453,9 @@ fn drift_agreement(ev: &ClassEvidence) -> Rule {
         id: "drift.agreement",
         outcome: pass_fail(ev.agreement_drift_flagged),
         text: if ev.agreement_drift_flagged {
-            "agreement drift: significant drop in the latest period against the baseline (FDR-controlled)".to_string()
+            "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled)".to_string()
         } else {
-            "no significant agreement drop in the latest period".to_string()
+            "no significant agreement drop in the evidence window".to_string()
         },
     }
 }
