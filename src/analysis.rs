@@ -108,6 +108,8 @@ pub struct DriftRow {
     pub period: Period,
     pub baseline_start: Option<Period>,
     pub baseline_end: Option<Period>,
+    /// The baseline periods actually used (periods with a flagged manipulation window left out).
+    pub baseline_periods: Vec<Period>,
     pub n_current: u64,
     pub n_baseline: u64,
     pub psi: Option<f64>,
@@ -360,6 +362,7 @@ pub fn analyze(
             period,
             baseline_start: baseline.first().copied(),
             baseline_end: baseline.last().copied(),
+            baseline_periods: baseline.clone(),
             n_current: current.len() as u64,
             n_baseline: base_samples.iter().map(|s| s.len() as u64).sum(),
             psi: psi_value,

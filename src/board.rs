@@ -97,12 +97,23 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
                 .iter()
                 .map(|d| d.assessment.baseline_mean.unwrap_or(0.0))
                 .sum();
+            let mut what = Vec::new();
+            if days.iter().any(|d| d.assessment.concentration) {
+                what.push("concentrated on a few targets");
+            }
+            if days.iter().any(|d| d.assessment.privilege_shift) {
+                what.push("aimed at privileged or critical assets more than usual");
+            }
+            if days.iter().any(|d| d.assessment.disagreement) {
+                what.push("often rejected by analysts");
+            }
             format!(
-                "{class}: from {} to {}, {} actions where about {:.0} were usual, concentrated on few targets and mostly rejected by analysts.",
+                "{class}: from {} to {}, {} actions where about {:.0} were usual, {}.",
                 day(days[0].assessment.day),
                 day(days[days.len() - 1].assessment.day),
                 volume,
-                usual
+                usual,
+                what.join(", ")
             )
         })
         .collect();
@@ -126,7 +137,7 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
     }
     if !windows.is_empty() {
         risks.push(format!(
-            "Suspected attempts to steer the AI into acting against the organisation's own assets ({} this quarter); promotion of the affected classes is blocked until reviewed.",
+            "Suspected attempts to steer the AI into acting against the organisation's own assets ({} this quarter); while such a window is in a class's recent evidence, the class is not promoted.",
             windows.len()
         ));
     }
@@ -215,22 +226,30 @@ fn latest_complete_quarter(c: &Computed) -> Option<Period> {
     let mut quarters: Vec<Period> = a.periods.iter().map(|p| q.period_of(p.start)).collect();
     quarters.dedup();
     quarters.into_iter().rev().find(|qs| {
+        // Complete when every period of the quarter is in the data.
         let next = q.shift(*qs, 1);
-        // Complete when the data reaches the quarter's last period.
-        a.periods
-            .iter()
-            .any(|p| c.granularity.shift(*p, 1).start >= next.start)
+        let mut p = c.granularity.period_of(qs.start);
+        let mut all = true;
+        while p.start < next.start {
+            all &= a.periods.contains(&p) && c.analysis.agreement.iter().any(|r| r.period == p);
+            p = c.granularity.shift(p, 1);
+        }
+        all
     })
 }
 
 /// `readiness board`: writes `board.html`, `board.md` and the chart into `out`.
 pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
     let progress = Progress::new(cfg.quiet);
+    let asked = match &cfg.quarter {
+        Some(s) => Some(parse_quarter(s).ok_or_else(|| {
+            RunError::Usage(format!("--quarter {s}: expected a quarter such as 2025Q3"))
+        })?),
+        None => None,
+    };
     let c = compute(&cfg.input, progress, |_| Ok(()))?;
-    let quarter = match &cfg.quarter {
-        Some(s) => parse_quarter(s).ok_or_else(|| {
-            RunError::Other(format!("--quarter {s}: expected a quarter such as 2025Q3"))
-        })?,
+    let quarter = match asked {
+        Some(q) => q,
         None => latest_complete_quarter(&c)
             .ok_or_else(|| RunError::Other("no complete quarter in the data".into()))?,
     };

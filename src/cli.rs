@@ -185,25 +185,29 @@ impl GenerateArgs {
     /// The library's view of the generate flags.
     pub fn to_config(&self) -> Result<crate::generate::GenerateConfig, RunError> {
         let bad = || {
-            RunError::Other(format!(
-                "--start {}: expected YYYY-MM, e.g. 2025-01",
+            RunError::Usage(format!(
+                "--start {}: expected YYYY-MM from 2000-01, e.g. 2025-01",
                 self.start
             ))
         };
         let (y, m) = self.start.split_once('-').ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u32 = m.parse().map_err(|_| bad())?;
-        if !(1..=12).contains(&month) || !(1970..=2099).contains(&year) {
+        if !(1..=12).contains(&month) || !(2000..=2099).contains(&year) {
             return Err(bad());
         }
-        if self.months == 0 || self.months > 240 {
-            return Err(RunError::Other(format!(
-                "--months {}: expected 1 to 240",
+        let last = year as u32 * 12 + month - 1 + self.months.saturating_sub(1);
+        if self.months == 0 || self.months > 240 || last / 12 >= 2100 {
+            return Err(RunError::Usage(format!(
+                "--months {}: expected 1 to 240, ending before 2100 (timestamps outside 2000–2099 are rejected on input)",
                 self.months
             )));
         }
-        if self.decisions == 0 {
-            return Err(RunError::Other("--decisions must be at least 1".into()));
+        if self.decisions == 0 || self.decisions > 1_000_000_000 {
+            return Err(RunError::Usage(format!(
+                "--decisions {}: expected 1 to 1,000,000,000",
+                self.decisions
+            )));
         }
         Ok(crate::generate::GenerateConfig {
             seed: self.seed,

@@ -109,8 +109,15 @@ pub fn generate(
         burst: cfg.burst,
         fabricated_reasoning: cfg.fabricated_reasoning,
     });
+    let generated_before = out.join("truth.json").is_file();
     for sub in ["decisions", "verdicts"] {
         let d = out.join(sub);
+        if d.exists() && !generated_before {
+            return Err(io_err(
+                &d,
+                "exists but was not written by `readiness generate` (no truth.json next to it); refusing to replace it: choose another --out",
+            ));
+        }
         if d.exists() {
             fs::remove_dir_all(&d).map_err(|e| io_err(&d, e))?;
         }

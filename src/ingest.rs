@@ -669,11 +669,14 @@ fn check_memory(files: &[InputFile]) -> Result<(), IngestError> {
     let (mut dec, mut ver) = (0u64, 0u64);
     for f in files {
         match f.table {
-            Table::Decisions => dec += f.rows,
-            Table::Verdicts => ver += f.rows,
+            Table::Decisions => dec = dec.saturating_add(f.rows),
+            Table::Verdicts => ver = ver.saturating_add(f.rows),
         }
     }
-    let need = dec * BYTES_PER_DECISION + ver * BYTES_PER_VERDICT;
+    // Row counts come from the files' footers: saturate rather than trust them not to overflow.
+    let need = dec
+        .saturating_mul(BYTES_PER_DECISION)
+        .saturating_add(ver.saturating_mul(BYTES_PER_VERDICT));
     match available_memory() {
         Some(have) if need > have => Err(IngestError::TooLarge {
             decisions: dec,
@@ -1017,16 +1020,9 @@ impl Ingested {
     /// reasons are on disk when the run stops.
     pub fn check(&self, limit: f64) -> Result<(), IngestError> {
         let counts = &self.counts;
-        if counts.decisions_valid == 0 {
+        if counts.decisions_read == 0 {
             return Err(IngestError::Empty {
-                detail: if counts.decisions_read == 0 {
-                    "the decisions input has no rows".into()
-                } else {
-                    format!(
-                        "all {} decision rows were rejected; see rejects.parquet",
-                        counts.decisions_read
-                    )
-                },
+                detail: "the decisions input has no rows".into(),
             });
         }
         let classes = self
@@ -1066,6 +1062,14 @@ impl Ingested {
                     limit: limit * 100.0,
                 });
             }
+        }
+        if counts.decisions_valid == 0 {
+            return Err(IngestError::Empty {
+                detail: format!(
+                    "all {} decision rows were rejected (see the reasons in the rejects file)",
+                    counts.decisions_read
+                ),
+            });
         }
         Ok(())
     }

@@ -32,6 +32,7 @@ impl RunDir {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| io_err(dest, "the output path needs a directory name"))?;
+        refuse_foreign(dest)?;
         clean_leftovers(dest)?;
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if tmp.exists() {
@@ -101,6 +102,35 @@ impl RunDir {
             fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
         }
         Ok(self.dest.clone())
+    }
+}
+
+/// Files that mark a directory as one this program wrote (a run or a board report).
+const RUN_MARKERS: [&str; 2] = ["manifest.json", "board.json"];
+
+/// Refuses to replace `dest` unless it is absent, empty, or a directory this program wrote:
+/// `--out ~/work` must never delete someone's work.
+fn refuse_foreign(dest: &Path) -> io::Result<()> {
+    if !dest.exists() {
+        return Ok(());
+    }
+    if !dest.is_dir() {
+        return Err(io_err(
+            dest,
+            "exists and is not a directory; choose another output path",
+        ));
+    }
+    let empty = fs::read_dir(dest)
+        .map_err(|e| io_err(dest, e))?
+        .next()
+        .is_none();
+    if empty || RUN_MARKERS.iter().any(|m| dest.join(m).is_file()) {
+        Ok(())
+    } else {
+        Err(io_err(
+            dest,
+            "exists and is not a readiness output directory (no manifest.json or board.json); refusing to replace it: choose another output path",
+        ))
     }
 }
 

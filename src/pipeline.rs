@@ -53,6 +53,9 @@ pub enum RunError {
     /// Too many rejected rows; the message says where the rejects were written.
     #[error("{0}")]
     Rejected(String),
+    /// A command-line value the parser accepted but the command cannot use.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl RunError {
@@ -62,6 +65,7 @@ impl RunError {
             RunError::Ingest(IngestError::TooManyRejected { .. }) | RunError::Rejected(_) => {
                 exit::TOO_MANY_REJECTED
             }
+            RunError::Usage(_) => exit::USAGE,
             _ => exit::ERROR,
         }
     }
@@ -341,7 +345,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     let c = match c {
         Ok(c) => c,
         Err(e) => {
-            if let RunError::Ingest(IngestError::TooManyRejected { .. }) = e {
+            let keep_rejects = matches!(
+                e,
+                RunError::Ingest(IngestError::TooManyRejected { .. })
+                    | RunError::Ingest(IngestError::Empty { .. })
+            ) && run.root().join("rejects.parquet").is_file();
+            if keep_rejects {
                 // Keep the evidence of what was rejected beside the previous run.
                 let dest = cfg.out.with_file_name(format!(
                     "{}.rejects.parquet",
@@ -352,10 +361,16 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
                 ));
                 let _ = std::fs::rename(run.root().join("rejects.parquet"), &dest);
                 let _ = std::fs::remove_dir_all(run.root());
-                return Err(RunError::Rejected(format!(
+                let msg = format!(
                     "{e}\nthe rejected rows and their reasons are in {}",
                     dest.display()
-                )));
+                );
+                return Err(match e {
+                    RunError::Ingest(IngestError::TooManyRejected { .. }) => {
+                        RunError::Rejected(msg)
+                    }
+                    _ => RunError::Other(msg),
+                });
             }
             let _ = std::fs::remove_dir_all(run.root());
             return Err(e);

@@ -181,13 +181,9 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
     let stats = &c.aggregated.stats;
     let current = stats.total(|k| k.action_class == cl.action_class && k.period == a.evaluated);
     let baseline = drift_row
-        .and_then(|d| Some((d.baseline_start?, d.baseline_end?)))
-        .map(|(s, e)| {
+        .map(|d| {
             stats.total(|k| {
-                k.action_class == cl.action_class
-                    && k.period >= s
-                    && k.period <= e
-                    && k.period != a.evaluated
+                k.action_class == cl.action_class && d.baseline_periods.contains(&k.period)
             })
         })
         .unwrap_or_default();

@@ -373,3 +373,86 @@ fn thousands_of_classes_stay_bounded() {
     let html = std::fs::metadata(out.join("report.html")).unwrap().len();
     assert!(html < 20 << 20, "report.html is {html} bytes");
 }
+
+/// `--out` never replaces a directory this program did not write, and `generate` never replaces
+/// input folders it did not make.
+#[test]
+fn foreign_directories_are_never_replaced() {
+    let dir = scratch("foreign");
+    let (d, v) = Inputs::valid(200).write(&dir);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("thesis.txt"), "years of work").unwrap();
+    let o = analyze(&d, &v, &work, &[]);
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a readiness output directory"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("thesis.txt")).unwrap(),
+        "years of work"
+    );
+
+    let lake = dir.join("lake");
+    std::fs::create_dir_all(lake.join("decisions")).unwrap();
+    std::fs::write(lake.join("decisions/keep.parquet"), "data").unwrap();
+    let o = run(&[
+        "--quiet",
+        "generate",
+        "--out",
+        lake.to_str().unwrap(),
+        "--decisions",
+        "100",
+    ]);
+    assert_no_panic(&o);
+    assert_eq!(outcome(&o).0, 1, "{}", outcome(&o).2);
+    assert!(lake.join("decisions/keep.parquet").is_file());
+}
+
+#[test]
+fn all_rows_rejected_keeps_the_reasons() {
+    let dir = scratch("all-rejected");
+    let mut x = Inputs::valid(50);
+    x.confidence.iter_mut().for_each(|c| *c = Some(7.0));
+    let (d, v) = x.write(&dir);
+    let out = dir.join("run");
+    let o = analyze(&d, &v, &out, &[]);
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 4, "{err}");
+    let kept = dir.join("run.rejects.parquet");
+    assert!(err.contains("run.rejects.parquet"), "{err}");
+    assert_eq!(read_parquet(&kept).height(), 100);
+}
+
+#[test]
+fn unusable_values_are_usage_errors() {
+    for args in [
+        vec!["board", "--quarter", "2025Q5"],
+        vec![
+            "generate",
+            "--out",
+            "/tmp/never-written",
+            "--decisions",
+            "0",
+        ],
+        vec![
+            "generate",
+            "--out",
+            "/tmp/never-written",
+            "--start",
+            "1990-01",
+        ],
+        vec![
+            "generate",
+            "--out",
+            "/tmp/never-written",
+            "--decisions",
+            "30000000000",
+        ],
+    ] {
+        let o = run(&args);
+        assert_no_panic(&o);
+        assert_eq!(outcome(&o).0, 2, "{args:?}: {}", outcome(&o).2);
+    }
+}

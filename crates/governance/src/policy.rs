@@ -701,7 +701,10 @@ impl PolicyError {
 // What each key takes, in words (also used for the deserializer's type errors).
 const OPEN01: &str = "a number in (0, 1)";
 const CLOSED01: &str = "a number in [0, 1]";
-const INT_GE1: &str = "an integer ≥ 1";
+const INT_GE1: &str = "an integer from 1 to 1000";
+
+/// Longest evidence or baseline window, in periods (over 19 years of weeks).
+pub const MAX_WINDOW_PERIODS: u32 = 1000;
 const POSITIVE: &str = "a number > 0";
 const CRITICALITY: &str = "one of \"low\", \"medium\", \"high\", \"critical\"";
 const BOOL: &str = "true or false";
@@ -965,7 +968,7 @@ const KNOBS: [KnobSpec; 11] = [
     KnobSpec {
         key: "evidence_periods",
         check: Check::IntAtLeast1 {
-            max: u32::MAX as u64,
+            max: MAX_WINDOW_PERIODS as u64,
         },
     },
     KnobSpec {
@@ -1214,7 +1217,7 @@ fn check_run(raw: Option<RawRun>, cx: &Cx) -> Result<RunSettings, PolicyError> {
     }
     if let Some(b) = &r.baseline_periods {
         let x = *b.get_ref();
-        if x < 1 || x > u32::MAX as i64 {
+        if x < 1 || x > MAX_WINDOW_PERIODS as i64 {
             return Err(cx.invalid("run.baseline_periods", &b.span(), INT_GE1));
         }
         run.baseline_periods = x as u32;

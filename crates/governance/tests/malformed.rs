@@ -97,7 +97,9 @@ fn min_reviewed_negative() {
     assert!(matches!(e, PolicyError::Invalid { .. }), "{e}");
     assert_at(&e, "tiers.medium.min_reviewed", 2);
     assert!(
-        e.to_string().contains("= -5") && e.to_string().ends_with("expected an integer ≥ 1"),
+        e.to_string().contains("= -5")
+            && e.to_string()
+                .ends_with("expected an integer from 1 to 1000"),
         "{e}"
     );
 }
