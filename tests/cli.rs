@@ -25,17 +25,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let dir = scratch("e2e");
         let data = dir.join("data");
-        let o = run(&[
-            "--quiet",
-            "generate",
-            "--out",
-            data.to_str().unwrap(),
-            "--decisions",
-            "60000",
-            "--seed",
-            "11",
-        ]);
-        assert_eq!(outcome(&o).0, 0, "generate: {}", outcome(&o).2);
+        generate(&data, 60000, 11, &[]);
         let run_dir = dir.join("run");
         let o = analyze(
             &data.join("decisions"),
@@ -643,18 +633,7 @@ fn manipulation_burst_is_flagged_exactly() {
     // Same seed, no burst: nothing flagged.
     let dir = scratch("no-burst");
     let data = dir.join("data");
-    let o = run(&[
-        "--quiet",
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--decisions",
-        "60000",
-        "--seed",
-        "11",
-        "--no-burst",
-    ]);
-    assert_eq!(outcome(&o).0, 0);
+    generate(&data, 60000, 11, &["--no-burst"]);
     let out = dir.join("run");
     let o = analyze(&data.join("decisions"), &data.join("verdicts"), &out, &[]);
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
@@ -767,19 +746,7 @@ fn calibration_and_psi_match_an_independent_implementation() {
 fn drift_watch_reports_manipulation_in_the_latest_period() {
     let dir = scratch("drift-burst");
     let data = dir.join("data");
-    let o = run(&[
-        "--quiet",
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--decisions",
-        "50000",
-        "--months",
-        "10",
-        "--seed",
-        "4",
-    ]);
-    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    generate(&data, 50000, 4, &["--months", "10"]);
     let o = run(&[
         "--quiet",
         "drift",

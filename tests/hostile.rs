@@ -232,17 +232,7 @@ fn duplicate_ids_across_files_keep_the_first_file() {
 fn a_killed_run_leaves_the_previous_run_and_the_ledger_intact() {
     let dir = scratch("kill");
     let data = dir.join("data");
-    let o = run(&[
-        "--quiet",
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--decisions",
-        "200000",
-        "--seed",
-        "5",
-    ]);
-    assert_eq!(outcome(&o).0, 0);
+    generate(&data, 200000, 5, &[]);
     let out = dir.join("run");
     let ledger = dir.join("ledger.jsonl");
     // A long history makes the ledger rewrite take a while.

@@ -26,17 +26,7 @@ fn close(a: f64, b: f64) -> bool {
 fn halves_merge_to_the_whole() {
     let dir = scratch("merge");
     let data = dir.join("data");
-    let o = run(&[
-        "--quiet",
-        "generate",
-        "--out",
-        data.to_str().unwrap(),
-        "--decisions",
-        "30000",
-        "--seed",
-        "3",
-    ]);
-    assert_eq!(outcome(&o).0, 0);
+    generate(&data, 30000, 3, &[]);
     let month = |m: u32| {
         data.join("decisions")
             .join(format!("month=2025-{m:02}"))

@@ -185,3 +185,21 @@ pub fn analyze(decisions: &Path, verdicts: &Path, out: &Path, extra: &[&str]) ->
     args.extend_from_slice(extra);
     run(&args)
 }
+
+/// `readiness generate` into `out` (asserting success).
+pub fn generate(out: &Path, decisions: u64, seed: u64, extra: &[&str]) {
+    let (n, s) = (decisions.to_string(), seed.to_string());
+    let mut args = vec![
+        "--quiet",
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--decisions",
+        &n,
+        "--seed",
+        &s,
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(outcome(&o).0, 0, "generate: {}", outcome(&o).2);
+}
