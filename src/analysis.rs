@@ -239,13 +239,13 @@ pub fn analyze(
             .or_default() += c;
     }
 
-    let thresholds_of = |class: &str| -> (Option<EffectiveSettings>, Thresholds) {
-        match policy.effective(class) {
-            Some(s) => {
-                let t = s.thresholds.clone();
-                (Some(s), t)
-            }
-            None => (None, policy.defaults().clone()),
+    // Each class's effective settings, resolved once (unowned classes get `[defaults]`).
+    let settings: BTreeMap<&str, Option<EffectiveSettings>> =
+        classes.iter().map(|c| (*c, policy.effective(c))).collect();
+    let thresholds_of = |class: &str| -> (Option<&EffectiveSettings>, &Thresholds) {
+        match settings.get(class).and_then(|s| s.as_ref()) {
+            Some(s) => (Some(s), &s.thresholds),
+            None => (None, policy.defaults()),
         }
     };
 
@@ -253,28 +253,28 @@ pub fn analyze(
     // other periods' drift baselines (a burst must not become the normal).
     let mcfg = ManipulationConfig::default();
     let mut manipulation = Vec::new();
-    let mut contaminated: BTreeSet<(String, Period)> = BTreeSet::new();
-    let mut flagged_days: BTreeMap<String, Vec<(i32, u32)>> = BTreeMap::new();
     for (class, days) in &signals.daily {
-        if !classes.contains(class.as_str())
-            || !manipulation_watched(policy.effective(class).as_ref())
-        {
+        if !classes.contains(class.as_str()) || !manipulation_watched(thresholds_of(class).0) {
             continue;
         }
-        for a in assess(days, &mcfg) {
-            if a.flagged {
-                contaminated.insert((class.clone(), granularity.period_of(a.day)));
-                flagged_days
-                    .entry(class.clone())
-                    .or_default()
-                    .push((a.day, a.window.unwrap_or(0)));
-            }
-            manipulation.push(ManipulationRow {
-                action_class: class.clone(),
-                assessment: a,
-            });
-        }
+        manipulation.extend(assess(days, &mcfg).into_iter().map(|a| ManipulationRow {
+            action_class: class.clone(),
+            assessment: a,
+        }));
     }
+    let flagged: Vec<&ManipulationRow> = manipulation
+        .iter()
+        .filter(|m| m.assessment.flagged)
+        .collect();
+    let contaminated: BTreeSet<(String, Period)> = flagged
+        .iter()
+        .map(|m| {
+            (
+                m.action_class.clone(),
+                granularity.period_of(m.assessment.day),
+            )
+        })
+        .collect();
 
     // Reasoning: shares per class and model version.
     let mut reasoning = Vec::new();
@@ -630,14 +630,14 @@ pub fn analyze(
             agreement_drift_flagged: window_flag(&|d| d.agreement_flag),
             version_regression,
             manipulation_windows: {
-                let mut ids: Vec<u32> = flagged_days
-                    .get(*class)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(day, _)| window.contains(&granularity.period_of(*day)))
-                    .map(|(_, w)| *w)
+                let ids: BTreeSet<u32> = flagged
+                    .iter()
+                    .filter(|m| {
+                        m.action_class == *class
+                            && window.contains(&granularity.period_of(m.assessment.day))
+                    })
+                    .filter_map(|m| m.assessment.window)
                     .collect();
-                ids.dedup();
                 ids.len() as u32
             },
             invented_share: current_version.as_ref().and_then(|v| {
@@ -687,12 +687,12 @@ pub fn analyze(
         partial.into_iter().zip(adj)
     {
         ev.calibration_p = a.is_finite().then_some(a);
-        let recommendation = recommend(settings.as_ref(), &ev);
+        let recommendation = recommend(settings, &ev);
         let bins = calibration_bins(&ev_cell).unwrap_or_default();
         class_results.push(ClassResult {
             action_class: class,
-            settings,
-            thresholds: t,
+            settings: settings.cloned(),
+            thresholds: t.clone(),
             evidence_cell: ev_cell,
             evidence_calibration: ev_cal,
             bins,
