@@ -71,10 +71,6 @@ impl RunError {
     }
 }
 
-fn polars_err(context: &str) -> impl FnOnce(polars::prelude::PolarsError) -> RunError + '_ {
-    move |e| RunError::Other(format!("{context}: {e}"))
-}
-
 /// Where the inputs are and which policy applies.
 #[derive(Clone, Debug)]
 pub struct InputConfig {
@@ -151,12 +147,13 @@ pub fn load_policy(path: &Path) -> Result<LoadedPolicy, RunError> {
             "cannot read policy {shown}: {e}; give one with --policy FILE"
         ))
     })?;
-    let text = String::from_utf8(bytes.clone())
+    let sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8(bytes)
         .map_err(|_| RunError::Other(format!("policy {shown} is not UTF-8 text")))?;
     let policy = Policy::from_toml_str(&text, &shown)?;
     Ok(LoadedPolicy {
         policy,
-        sha256: sha256_hex(&bytes),
+        sha256,
         path: shown,
     })
 }
@@ -317,10 +314,6 @@ pub fn run_id(inputs: &[InputFile], policy_sha: &str, granularity: Granularity) 
         .collect()
 }
 
-fn run_settings_of(c: &Computed) -> &readiness_governance::RunSettings {
-    c.policy.policy.run()
-}
-
 /// What `analyze` wrote.
 pub struct AnalyzeSummary {
     pub out: PathBuf,
@@ -380,9 +373,8 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
     progress.stage("writing metrics");
     let mut outputs: Vec<String> = vec!["rejects.parquet".into()];
-    let pe = polars_err;
     let mut write = |rel: &str, df: polars::prelude::PolarsResult<polars::prelude::DataFrame>| {
-        let mut df = df.map_err(pe(rel))?;
+        let mut df = df.map_err(|e| RunError::Other(format!("{rel}: {e}")))?;
         run.parquet(rel, &mut df)?;
         outputs.push(rel.to_string());
         Ok::<(), RunError>(())
@@ -410,7 +402,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     write("metrics/reasoning.parquet", tables::reasoning(a))?;
     write(
         "metrics/oversight.parquet",
-        tables::oversight(a, &c.signals, run_settings_of(&c)),
+        tables::oversight(a, &c.signals, c.policy.policy.run()),
     )?;
     write(
         "metrics/oversight_analysts.parquet",
@@ -605,76 +597,80 @@ pub struct DriftLine {
 pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunError> {
     let c = compute(input, Progress::new(quiet), |_| Ok(()))?;
     let a = &c.analysis;
+    let period = a.evaluated.date_string();
+    // The evaluated period's drift row and flagged manipulation days, by class (one pass each).
+    let latest: BTreeMap<&str, &crate::analysis::DriftRow> = a
+        .drift
+        .iter()
+        .filter(|d| d.period == a.evaluated)
+        .map(|d| (d.action_class.as_str(), d))
+        .collect();
+    let mut manipulated: BTreeMap<&str, Vec<&crate::analysis::ManipulationRow>> = BTreeMap::new();
+    for m in a.manipulation.iter().filter(|m| {
+        m.assessment.flagged && c.granularity.period_of(m.assessment.day) == a.evaluated
+    }) {
+        manipulated
+            .entry(m.action_class.as_str())
+            .or_default()
+            .push(m);
+    }
     let mut classes = Vec::new();
     let mut flagged = Vec::new();
     for cl in &a.classes {
-        let d = a
-            .drift
-            .iter()
-            .find(|d| d.action_class == cl.action_class && d.period == a.evaluated);
-        let version = cl.recommendation.evidence.version_regression.as_ref();
-        let period = a.evaluated.date_string();
-        let mut line_flag = false;
-        if let Some(d) = d {
-            if d.psi_flag {
-                line_flag = true;
-                flagged.push(DriftFinding {
-                    action_class: cl.action_class.clone(),
-                    period_start: period.clone(),
-                    signal: "confidence_psi",
-                    detail: format!(
-                        "PSI {:.3} > max_psi {:.3}",
-                        d.psi.unwrap_or(f64::NAN),
-                        d.max_psi
-                    ),
-                });
-            }
-            if d.agreement_flag {
-                line_flag = true;
-                flagged.push(DriftFinding {
-                    action_class: cl.action_class.clone(),
-                    period_start: period.clone(),
-                    signal: "agreement_drop",
-                    detail: format!(
-                        "agreement {:.2}% vs baseline {:.2}% (BH-adjusted p {:.2e})",
-                        100.0 * d.agreement_current.unwrap_or(f64::NAN),
-                        100.0 * d.agreement_baseline.unwrap_or(f64::NAN),
-                        d.agreement_p_adjusted.unwrap_or(f64::NAN)
-                    ),
-                });
-            }
-        }
-        let flagged_days: Vec<&crate::analysis::ManipulationRow> = a
-            .manipulation
-            .iter()
-            .filter(|m| {
-                m.action_class == cl.action_class
-                    && m.assessment.flagged
-                    && c.granularity.period_of(m.assessment.day) == a.evaluated
+        let d = latest.get(cl.action_class.as_str()).copied();
+        let before = flagged.len();
+        let mut flag = |signal: &'static str, detail: String| {
+            flagged.push(DriftFinding {
+                action_class: cl.action_class.clone(),
+                period_start: period.clone(),
+                signal,
+                detail,
             })
-            .collect();
-        if let (Some(first), Some(last)) = (flagged_days.first(), flagged_days.last()) {
-            line_flag = true;
-            let volume: u64 = flagged_days.iter().map(|m| m.assessment.volume).sum();
-            flagged.push(DriftFinding {
-                action_class: cl.action_class.clone(),
-                period_start: period.clone(),
-                signal: "manipulation",
-                detail: format!(
-                    "{} flagged day(s) from {} to {}, {volume} decisions (see metrics/manipulation.parquet)",
-                    flagged_days.len(),
-                    readiness_metrics::Period { start: first.assessment.day }.date_string(),
-                    readiness_metrics::Period { start: last.assessment.day }.date_string(),
+        };
+        if let Some(d) = d.filter(|d| d.psi_flag) {
+            flag(
+                "confidence_psi",
+                format!(
+                    "PSI {:.3} > max_psi {:.3}",
+                    d.psi.unwrap_or(f64::NAN),
+                    d.max_psi
                 ),
-            });
+            );
         }
+        if let Some(d) = d.filter(|d| d.agreement_flag) {
+            flag(
+                "agreement_drop",
+                format!(
+                    "agreement {:.2}% vs baseline {:.2}% (BH-adjusted p {:.2e})",
+                    100.0 * d.agreement_current.unwrap_or(f64::NAN),
+                    100.0 * d.agreement_baseline.unwrap_or(f64::NAN),
+                    d.agreement_p_adjusted.unwrap_or(f64::NAN)
+                ),
+            );
+        }
+        if let Some(days) = manipulated.get(cl.action_class.as_str()) {
+            let day = |m: &crate::analysis::ManipulationRow| {
+                readiness_metrics::Period {
+                    start: m.assessment.day,
+                }
+                .date_string()
+            };
+            let volume: u64 = days.iter().map(|m| m.assessment.volume).sum();
+            flag(
+                "manipulation",
+                format!(
+                    "{} flagged day(s) from {} to {}, {volume} decisions (see metrics/manipulation.parquet)",
+                    days.len(),
+                    day(days[0]),
+                    day(days[days.len() - 1]),
+                ),
+            );
+        }
+        let version = cl.recommendation.evidence.version_regression.as_ref();
         if let Some(v) = version.filter(|v| v.flagged) {
-            line_flag = true;
-            flagged.push(DriftFinding {
-                action_class: cl.action_class.clone(),
-                period_start: period.clone(),
-                signal: "version_regression",
-                detail: format!(
+            flag(
+                "version_regression",
+                format!(
                     "{} agreement {:.2}% vs {} {:.2}% (BH-adjusted p {:.2e})",
                     v.current_version,
                     100.0 * v.current_agreement,
@@ -682,7 +678,7 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
                     100.0 * v.previous_agreement,
                     v.p_adjusted
                 ),
-            });
+            );
         }
         classes.push(DriftLine {
             action_class: cl.action_class.clone(),
@@ -694,7 +690,7 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
             agreement_baseline: d.and_then(|d| d.agreement_baseline),
             agreement_p_adjusted: d.and_then(|d| d.agreement_p_adjusted),
             model_version: cl.recommendation.evidence.current_version.clone(),
-            flagged: line_flag,
+            flagged: flagged.len() > before,
         });
     }
     Ok(DriftWatch {
