@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use readiness_governance::recommend::Kind;
 use readiness_governance::Mode;
-use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Granularity, Period};
 use readiness_report::model::BoardModel;
 
@@ -26,8 +25,7 @@ pub struct BoardConfig {
 
 /// `2025-Q3` for the quarter starting at `p`.
 pub fn quarter_label(p: Period) -> String {
-    let (y, m, _) = civil_from_days(p.start);
-    format!("{y:04}-Q{}", (m - 1) / 3 + 1)
+    crate::present::period_label(Granularity::Quarter, p)
 }
 
 /// Parses `2025Q3`, `2025-Q3` or `2025q3` into the quarter's first day.
@@ -85,10 +83,7 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
                 .push(m);
         }
     }
-    let day = |d: i32| {
-        let (y, m, dd) = civil_from_days(d);
-        format!("{y:04}-{m:02}-{dd:02}")
-    };
+    let day = |d: i32| Period { start: d }.date_string();
     let manipulation_signals: Vec<String> = windows
         .iter()
         .map(|((class, _), days)| {

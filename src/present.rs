@@ -472,15 +472,15 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
             .manipulation
             .iter()
             .filter(|m| timeline.contains(m.action_class.as_str()))
-            .map(|m| {
-                let (y, mo, d) = civil_from_days(m.assessment.day);
-                ManipulationDay {
-                    action_class: m.action_class.clone(),
-                    day: format!("{y:04}-{mo:02}-{d:02}"),
-                    volume: m.assessment.volume,
-                    baseline: m.assessment.baseline_mean.unwrap_or(0.0),
-                    flagged: m.assessment.flagged,
+            .map(|m| ManipulationDay {
+                action_class: m.action_class.clone(),
+                day: Period {
+                    start: m.assessment.day,
                 }
+                .date_string(),
+                volume: m.assessment.volume,
+                baseline: m.assessment.baseline_mean.unwrap_or(f64::NAN),
+                flagged: m.assessment.flagged,
             })
             .collect(),
         autonomy,

@@ -194,7 +194,8 @@ pub struct ManipulationDay {
     pub day: String,
     /// Decisions that day.
     pub volume: u64,
-    /// Trailing baseline volume for that day.
+    /// Trailing baseline volume for that day; NaN while there is not enough history (the
+    /// baseline line is not drawn there).
     pub baseline: f64,
     /// Whether the day is inside a flagged manipulation window.
     pub flagged: bool,
