@@ -183,7 +183,7 @@ impl InputArgs {
 
 impl GenerateArgs {
     /// The library's view of the generate flags.
-    pub fn to_config(&self) -> Result<crate::generate::GenerateConfig, RunError> {
+    pub fn to_config(&self) -> Result<readiness_simulate::SimConfig, RunError> {
         let bad = || {
             RunError::Usage(format!(
                 "--start {}: expected YYYY-MM from 2000-01, e.g. 2025-01",
@@ -209,7 +209,7 @@ impl GenerateArgs {
                 self.decisions
             )));
         }
-        Ok(crate::generate::GenerateConfig {
+        Ok(readiness_simulate::SimConfig {
             seed: self.seed,
             decisions: self.decisions,
             start_year: year,

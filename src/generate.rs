@@ -28,41 +28,24 @@ pub fn ensure_sample(input: &InputArgs, quiet: bool) -> Result<(), RunError> {
     if !quiet {
         eprintln!("readiness: generating the bundled sample into {SAMPLE_DIR} (first run only)");
     }
-    run(&GenerateConfig::sample(), dir, quiet)?;
+    run(&sample_config(), dir, quiet)?;
     Ok(())
 }
 
 /// `readiness generate` with progress.
-pub fn run(cfg: &GenerateConfig, out: &Path, quiet: bool) -> Result<Generated, RunError> {
+pub fn run(cfg: &SimConfig, out: &Path, quiet: bool) -> Result<Generated, RunError> {
     let progress = Progress::new(quiet);
     Ok(generate(cfg, out, |m, n| {
         progress.stage(format!("generating month {} of {n}", m + 1))
     })?)
 }
 
-/// What to generate.
-pub struct GenerateConfig {
-    pub seed: u64,
-    pub decisions: u64,
-    pub start_year: i32,
-    pub start_month: u32,
-    pub months: u32,
-    pub burst: bool,
-    pub fabricated_reasoning: bool,
-}
-
-impl GenerateConfig {
-    /// The bundled sample's configuration.
-    pub fn sample() -> GenerateConfig {
-        GenerateConfig {
-            seed: 7,
-            decisions: 100_000,
-            start_year: 2025,
-            start_month: 1,
-            months: 12,
-            burst: true,
-            fabricated_reasoning: true,
-        }
+/// The bundled sample's configuration: the simulator's defaults (seed 7, 2025, every planted
+/// effect) at 100,000 decisions.
+pub fn sample_config() -> SimConfig {
+    SimConfig {
+        decisions: 100_000,
+        ..SimConfig::default()
     }
 }
 
@@ -91,7 +74,7 @@ fn write(path: &Path, df: &mut DataFrame) -> io::Result<()> {
 
 /// Generates the history into `out` (replacing `decisions/`, `verdicts/` and `truth.json`).
 pub fn generate(
-    cfg: &GenerateConfig,
+    cfg: &SimConfig,
     out: &Path,
     mut progress: impl FnMut(usize, usize),
 ) -> io::Result<Generated> {
@@ -100,15 +83,7 @@ pub fn generate(
             "--start must be YYYY-MM and --months at least 1",
         ));
     }
-    let sim = Simulator::new(SimConfig {
-        seed: cfg.seed,
-        decisions: cfg.decisions,
-        start_year: cfg.start_year,
-        start_month: cfg.start_month,
-        months: cfg.months,
-        burst: cfg.burst,
-        fabricated_reasoning: cfg.fabricated_reasoning,
-    });
+    let sim = Simulator::new(cfg.clone());
     let generated_before = out.join("truth.json").is_file();
     for sub in ["decisions", "verdicts"] {
         let d = out.join(sub);
