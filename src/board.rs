@@ -11,7 +11,7 @@ use readiness_metrics::{Granularity, Period};
 use readiness_report::model::BoardModel;
 
 use crate::output::RunDir;
-use crate::pipeline::{compute, run_id, Computed, InputConfig, Progress, RunError};
+use crate::pipeline::{add_oversight, compute, run_id, Computed, InputConfig, Progress, RunError};
 
 /// What `readiness board` needs.
 #[derive(Clone, Debug)]
@@ -242,7 +242,8 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
         })?),
         None => None,
     };
-    let c = compute(&cfg.input, progress, |_| Ok(()))?;
+    let mut c = compute(&cfg.input, progress, |_| Ok(()))?;
+    add_oversight(&mut c, progress)?;
     let quarter = match asked {
         Some(q) => q,
         None => latest_complete_quarter(&c)

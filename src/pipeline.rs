@@ -218,15 +218,7 @@ pub fn compute(
         .filter(|c| !crate::analysis::manipulation_watched(Some(c)))
         .map(|c| c.class.clone())
         .collect();
-    let mut signal_tables = signals(&ingested, attack_catalog(), &unwatched)?;
-    progress.stage("aggregating oversight load");
-    let (oversight_rows, analyst_rows) = oversight(
-        &ingested,
-        granularity,
-        policy.policy.run().rubber_stamp_seconds,
-    )?;
-    signal_tables.oversight = oversight_rows;
-    signal_tables.analysts = analyst_rows;
+    let signal_tables = signals(&ingested, attack_catalog(), &unwatched)?;
     progress.stage("computing metrics and recommendations");
     let analysis = analyze(
         &aggregated.stats,
@@ -244,6 +236,20 @@ pub fn compute(
         analysis,
         granularity,
     })
+}
+
+/// Adds the oversight load (review delays, per-analyst counts) to a computed run: `analyze`
+/// and `board` report it, `drift` does not need the extra pass over every verdict row.
+pub fn add_oversight(c: &mut Computed, progress: Progress) -> Result<(), RunError> {
+    progress.stage("aggregating oversight load");
+    let (rows, analysts) = oversight(
+        &c.ingested,
+        c.granularity,
+        c.policy.policy.run().rubber_stamp_seconds,
+    )?;
+    c.signals.oversight = rows;
+    c.signals.analysts = analysts;
+    Ok(())
 }
 
 /// `manifest.json`: what the run read, with which policy and parameters. No clock.
@@ -335,7 +341,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         run.parquet("rejects.parquet", &mut rejects)?;
         Ok(())
     });
-    let c = match c {
+    let mut c = match c {
         Ok(c) => c,
         Err(e) => {
             let keep_rejects = matches!(
@@ -369,6 +375,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
             return Err(e);
         }
     };
+    add_oversight(&mut c, progress)?;
     let a = &c.analysis;
     let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
     progress.stage("writing metrics");
