@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use readiness_report::text::clean;
 use serde_json::Value;
 
 use crate::pipeline::{load_policy, AnalyzeSummary, DriftWatch, RunError};
@@ -36,13 +37,6 @@ fn opt_pct(x: Option<f64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// Keeps terminal output on one line per class whatever the class name holds.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 /// The drift watch as a table for platform owners.
 pub fn drift_text(w: &DriftWatch) -> String {
     let mut out = String::new();
@@ -60,7 +54,7 @@ pub fn drift_text(w: &DriftWatch) -> String {
         "class", "n", "psi", "chi2 p*", "agree", "baseline", "p*", "version"
     );
     for c in &w.classes {
-        let mut name = printable(&c.action_class);
+        let mut name = clean(&c.action_class);
         if name.chars().count() > width {
             name = name.chars().take(width - 1).collect::<String>() + "…";
         }
@@ -78,7 +72,7 @@ pub fn drift_text(w: &DriftWatch) -> String {
             c.agreement_p_adjusted
                 .map(|p| format!("{p:.1e}"))
                 .unwrap_or_else(|| "-".into()),
-            printable(c.model_version.as_deref().unwrap_or("-")),
+            clean(c.model_version.as_deref().unwrap_or("-")),
             if c.flagged { "FLAGGED" } else { "" }
         );
     }
@@ -94,9 +88,9 @@ pub fn drift_text(w: &DriftWatch) -> String {
             let _ = writeln!(
                 out,
                 "  {} {}: {}",
-                printable(&f.action_class),
+                clean(&f.action_class),
                 f.signal,
-                printable(&f.detail)
+                clean(&f.detail)
             );
         }
     }
@@ -134,20 +128,20 @@ pub fn explain(run: &Path, class: &str) -> Result<String, RunError> {
             .collect();
         return Err(RunError::Other(format!(
             "class '{}' is not in {}; classes in this run: {}",
-            printable(class),
+            clean(class),
             run.display(),
             known.join(", ")
         )));
     };
     let s = |v: &Value, k: &str| -> String {
         match v.get(k) {
-            Some(Value::String(x)) => printable(x),
+            Some(Value::String(x)) => clean(x),
             Some(Value::Null) | None => "-".into(),
             Some(x) => x.to_string(),
         }
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {}", printable(class), s(rec, "recommendation"));
+    let _ = writeln!(out, "{}: {}", clean(class), s(rec, "recommendation"));
     let _ = writeln!(
         out,
         "owner {}, tier {}, mode {}, ceiling {}",
@@ -214,7 +208,7 @@ pub fn explain(run: &Path, class: &str) -> Result<String, RunError> {
                 continue;
             }
             let shown = match v {
-                Value::String(x) => printable(x),
+                Value::String(x) => clean(x),
                 other => other.to_string(),
             };
             let _ = writeln!(out, "  {k}: {shown}");
@@ -242,7 +236,7 @@ pub fn explain(run: &Path, class: &str) -> Result<String, RunError> {
         .into_iter()
         .flatten()
     {
-        let _ = writeln!(out, "  - {}", r.as_str().map(printable).unwrap_or_default());
+        let _ = writeln!(out, "  - {}", r.as_str().map(clean).unwrap_or_default());
     }
     if let Some(h) = rec.get("hold").filter(|h| !h.is_null()) {
         let _ = writeln!(out, "\nhold: {}", s(h, "text"));
