@@ -284,7 +284,7 @@ pub fn analyze(
             action_class: class.clone(),
             model_version: version.clone(),
             counts: counts.clone(),
-            shares: reasoning_shares(counts, level(&t)),
+            shares: reasoning_shares(counts, level(t)),
         });
     }
 
@@ -292,7 +292,7 @@ pub fn analyze(
     let mut agreement = Vec::new();
     for (&(class, period), cell) in &by_period {
         let (_, t) = thresholds_of(class);
-        let lv = level(&t);
+        let lv = level(t);
         let (k, n) = (cell.n_approve, cell.n_reviewed());
         let w = wilson(k, n, lv);
         let e = clopper_pearson(k, n, lv);
@@ -558,7 +558,7 @@ pub fn analyze(
             ev_cell += c;
         }
         let (k, n) = (ev_cell.n_approve, ev_cell.n_reviewed());
-        let lv = level(&t);
+        let lv = level(t);
         let w = wilson(k, n, lv);
         let evidence = promotion_evidence(k, n, t.target_agreement, t.confidence_level).ok();
         let p_hat = ratio(k, n);
