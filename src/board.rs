@@ -11,7 +11,7 @@ use readiness_metrics::{Granularity, Period};
 use readiness_report::model::BoardModel;
 
 use crate::output::RunDir;
-use crate::pipeline::{add_oversight, compute, run_id, Computed, InputConfig, Progress, RunError};
+use crate::pipeline::{compute, run_id, Computed, InputConfig, Passes, Progress, RunError};
 
 /// What `readiness board` needs.
 #[derive(Clone, Debug)]
@@ -242,8 +242,7 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
         })?),
         None => None,
     };
-    let mut c = compute(&cfg.input, progress, |_| Ok(()))?;
-    add_oversight(&mut c, progress)?;
+    let c = compute(&cfg.input, progress, Passes { oversight: true }, |_| Ok(()))?;
     let quarter = match asked {
         Some(q) => q,
         None => latest_complete_quarter(&c)
@@ -266,7 +265,7 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
             c.analysis.evaluated.date_string()
         )));
     }
-    let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
+    let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);
     let model = board_model(&c, quarter, &id);
     let dir = RunDir::create(&cfg.out)?;
     readiness_report::render_board(&model, dir.root())?;

@@ -41,6 +41,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Check the inputs against the contract and print the findings (no metrics).
     Validate(InputArgs),
+    /// Write the statistics set of raw inputs (for --stats and incremental runs), or print
+    /// the same aggregation as SQL for another engine (--emit-sql).
+    Aggregate(AggregateArgs),
     /// Print the drift and manipulation table; exit 3 when anything is flagged.
     Drift(DriftArgs),
     /// Print the full evidence chain of one class from a run directory.
@@ -65,12 +68,19 @@ pub enum PolicyCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Decisions: Parquet files, directories (hive partitions welcome) or globs.
-    #[arg(long, num_args = 1.., default_values_t = vec![SAMPLE_DECISIONS.to_string()])]
+    /// Decisions: Parquet files, directories (hive partitions welcome) or globs
+    /// [default: the bundled sample, unless --stats is given].
+    #[arg(long, num_args = 1..)]
     pub decisions: Vec<String>,
-    /// Verdicts: Parquet files, directories or globs.
-    #[arg(long, num_args = 1.., default_values_t = vec![SAMPLE_VERDICTS.to_string()])]
+    /// Verdicts: Parquet files, directories or globs [default: the bundled sample, unless
+    /// --stats is given].
+    #[arg(long, num_args = 1..)]
     pub verdicts: Vec<String>,
+    /// A statistics directory (a run's stats/, or built by the SQL of `aggregate --emit-sql`)
+    /// read instead of raw inputs; with --decisions and --verdicts too, the raw inputs' periods
+    /// replace the stored ones (an incremental run). Repeat to sum several.
+    #[arg(long, value_name = "DIR")]
+    pub stats: Vec<PathBuf>,
     /// The policy file (TOML).
     #[arg(long, default_value = DEFAULT_POLICY)]
     pub policy: PathBuf,
@@ -89,6 +99,33 @@ pub struct AnalyzeArgs {
     /// The ledger (JSON lines) this run appends one record per class to.
     #[arg(long, default_value = "reports/ledger.jsonl")]
     pub ledger: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AggregateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The statistics directory to write (or, with --emit-sql, the directory the SQL writes).
+    #[arg(long, default_value = "reports/stats")]
+    pub out: PathBuf,
+    /// Print the aggregation as SQL for this engine instead of running it.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub emit_sql: Option<SqlEngine>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlEngine {
+    Duckdb,
+    Spark,
+}
+
+impl From<SqlEngine> for crate::sql::Dialect {
+    fn from(e: SqlEngine) -> crate::sql::Dialect {
+        match e {
+            SqlEngine::Duckdb => crate::sql::Dialect::DuckDb,
+            SqlEngine::Spark => crate::sql::Dialect::Spark,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -171,13 +208,27 @@ impl From<PeriodArg> for Granularity {
 
 impl InputArgs {
     /// The library's view of the input flags.
-    pub fn to_config(&self) -> InputConfig {
-        InputConfig {
-            decisions: self.decisions.clone(),
-            verdicts: self.verdicts.clone(),
+    pub fn to_config(&self) -> Result<InputConfig, RunError> {
+        let (mut decisions, mut verdicts) = (self.decisions.clone(), self.verdicts.clone());
+        match (decisions.is_empty(), verdicts.is_empty()) {
+            (true, true) if self.stats.is_empty() => {
+                decisions.push(SAMPLE_DECISIONS.to_string());
+                verdicts.push(SAMPLE_VERDICTS.to_string());
+            }
+            (true, false) | (false, true) => {
+                return Err(RunError::Usage(
+                    "give both --decisions and --verdicts (or neither, with --stats)".into(),
+                ))
+            }
+            _ => {}
+        }
+        Ok(InputConfig {
+            decisions,
+            verdicts,
             policy: self.policy.clone(),
             period: self.period.map(Granularity::from),
-        }
+            stats: self.stats.clone(),
+        })
     }
 }
 
@@ -237,12 +288,12 @@ impl AnalyzeArgs {
     }
 
     /// The library's view of the analyze flags.
-    pub fn to_config(&self, quiet: bool) -> AnalyzeConfig {
-        AnalyzeConfig {
-            input: self.input.to_config(),
+    pub fn to_config(&self, quiet: bool) -> Result<AnalyzeConfig, RunError> {
+        Ok(AnalyzeConfig {
+            input: self.input.to_config()?,
             out: self.out.clone(),
             ledger: self.ledger.clone(),
             quiet,
-        }
+        })
     }
 }

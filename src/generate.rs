@@ -10,7 +10,8 @@ use std::path::Path;
 use polars::prelude::*;
 use readiness_simulate::{decision_id, target_name, SimConfig, Simulator, CRITICALITY, VERDICTS};
 
-use crate::cli::{InputArgs, SAMPLE_DECISIONS, SAMPLE_VERDICTS};
+use crate::cli::{SAMPLE_DECISIONS, SAMPLE_VERDICTS};
+use crate::pipeline::InputConfig;
 use crate::pipeline::{Progress, RunError};
 
 /// Where the bundled sample lives and how it is made: `readiness generate` with its defaults.
@@ -19,7 +20,7 @@ pub const SAMPLE_DIR: &str = "data/sample";
 /// Makes the bundled sample on first use: when the inputs are the sample's default paths and the
 /// sample is not there yet, generate it (seed 7, 100,000 decisions, 2025). Other inputs are left
 /// alone.
-pub fn ensure_sample(input: &InputArgs, quiet: bool) -> Result<(), RunError> {
+pub fn ensure_sample(input: &InputConfig, quiet: bool) -> Result<(), RunError> {
     let is_sample = input.decisions == [SAMPLE_DECISIONS] && input.verdicts == [SAMPLE_VERDICTS];
     let dir = Path::new(SAMPLE_DIR);
     if !is_sample || (dir.join("decisions").is_dir() && dir.join("verdicts").is_dir()) {

@@ -117,6 +117,8 @@ fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
 pub enum Table {
     Decisions,
     Verdicts,
+    /// A table of a statistics set read with `--stats`.
+    Stats,
 }
 
 impl Table {
@@ -124,6 +126,7 @@ impl Table {
         match self {
             Table::Decisions => "decisions",
             Table::Verdicts => "verdicts",
+            Table::Stats => "stats",
         }
     }
 }
@@ -302,6 +305,19 @@ pub struct Ingested {
     pub counts: RowCounts,
 }
 
+/// A rejects table without rows (`table`, `file`, `row`, `decision_id`, `reason`), for runs
+/// that read no raw rows.
+pub fn empty_rejects() -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        Column::new_empty("table".into(), &DataType::String),
+        Column::new_empty("file".into(), &DataType::String),
+        Column::new_empty("row".into(), &DataType::UInt64),
+        Column::new_empty("decision_id".into(), &DataType::String),
+        Column::new_empty("reason".into(), &DataType::String),
+    ])
+    .unwrap_or_default()
+}
+
 /// Rows read, kept and rejected per table, and rejects by reason.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RowCounts {
@@ -407,7 +423,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ResolvedFile>) -> Result<(), Inge
     Ok(())
 }
 
-fn fingerprint(path: &Path) -> Result<(String, u64), IngestError> {
+/// SHA-256 (hex) and size of a file.
+pub fn fingerprint(path: &Path) -> Result<(String, u64), IngestError> {
     let io = |e: std::io::Error| IngestError::Io {
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -460,6 +477,7 @@ fn scan_file(
     let specs: &[Spec] = match table {
         Table::Decisions => &DECISION_COLUMNS,
         Table::Verdicts => &VERDICT_COLUMNS,
+        Table::Stats => &[],
     };
     let mut exprs = Vec::with_capacity(specs.len() + 2);
     for spec in specs {
@@ -671,6 +689,7 @@ fn check_memory(files: &[InputFile]) -> Result<(), IngestError> {
         match f.table {
             Table::Decisions => dec = dec.saturating_add(f.rows),
             Table::Verdicts => ver = ver.saturating_add(f.rows),
+            Table::Stats => {}
         }
     }
     // Row counts come from the files' footers: saturate rather than trust them not to overflow.

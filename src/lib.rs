@@ -14,4 +14,5 @@ pub mod ingest;
 pub mod output;
 pub mod pipeline;
 pub mod present;
+pub mod sql;
 pub mod tables;

@@ -35,22 +35,44 @@ fn run(cli: Cli) -> Result<i32, RunError> {
         .unwrap_or(Command::Analyze(AnalyzeArgs::sample()))
     {
         Command::Analyze(args) => {
-            generate::ensure_sample(&args.input, quiet)?;
-            let s = pipeline::run_analyze(&args.to_config(quiet))?;
+            let cfg = args.to_config(quiet)?;
+            generate::ensure_sample(&cfg.input, quiet)?;
+            let s = pipeline::run_analyze(&cfg)?;
             if !quiet {
                 println!("{}", commands::analyze_summary(&s));
             }
             Ok(exit::OK)
         }
         Command::Validate(args) => {
-            generate::ensure_sample(&args, quiet)?;
-            let (text, code) = pipeline::run_validate(&args.to_config())?;
+            if !args.stats.is_empty() {
+                return Err(RunError::Usage(
+                    "validate checks raw inputs; --stats does not apply".into(),
+                ));
+            }
+            let cfg = args.to_config()?;
+            generate::ensure_sample(&cfg, quiet)?;
+            let (text, code) = pipeline::run_validate(&cfg)?;
             print!("{text}");
             Ok(code)
         }
+        Command::Aggregate(args) => {
+            let input = args.input.to_config()?;
+            match args.emit_sql {
+                Some(engine) => print!("{}", pipeline::emit_sql(&input, engine.into(), &args.out)?),
+                None => {
+                    generate::ensure_sample(&input, quiet)?;
+                    let (out, n) = pipeline::run_aggregate(&input, &args.out, quiet)?;
+                    if !quiet {
+                        println!("wrote the statistics of {n} decisions to {}", out.display());
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Drift(args) => {
-            generate::ensure_sample(&args.input, quiet)?;
-            let watch = pipeline::drift_watch(&args.input.to_config(), quiet)?;
+            let cfg = args.input.to_config()?;
+            generate::ensure_sample(&cfg, quiet)?;
+            let watch = pipeline::drift_watch(&cfg, quiet)?;
             match args.format {
                 Format::Json => println!("{}", commands::drift_json(&watch)?),
                 Format::Text => print!("{}", commands::drift_text(&watch)),
@@ -62,9 +84,10 @@ fn run(cli: Cli) -> Result<i32, RunError> {
             })
         }
         Command::Board(args) => {
-            generate::ensure_sample(&args.input, quiet)?;
+            let input = args.input.to_config()?;
+            generate::ensure_sample(&input, quiet)?;
             let (out, quarter) = board::run_board(&board::BoardConfig {
-                input: args.input.to_config(),
+                input,
                 quarter: args.quarter.clone(),
                 out: args.out.clone(),
                 quiet,

@@ -106,7 +106,7 @@ impl RunDir {
 }
 
 /// Files that mark a directory as one this program wrote (a run or a board report).
-const RUN_MARKERS: [&str; 2] = ["manifest.json", "board.json"];
+const RUN_MARKERS: [&str; 3] = ["manifest.json", "board.json", "meta.parquet"];
 
 /// Refuses to replace `dest` unless it is absent, empty, or a directory this program wrote:
 /// `--out ~/work` must never delete someone's work.
@@ -129,7 +129,7 @@ fn refuse_foreign(dest: &Path) -> io::Result<()> {
     } else {
         Err(io_err(
             dest,
-            "exists and is not a readiness output directory (no manifest.json or board.json); refusing to replace it: choose another output path",
+            "exists and is not a readiness output directory (no manifest.json, board.json or meta.parquet); refusing to replace it: choose another output path",
         ))
     }
 }

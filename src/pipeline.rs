@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::aggregate::signals::{oversight, signals, SignalTables};
-use crate::aggregate::{aggregate, Aggregated};
+use crate::aggregate::{samples_from_table, stats_from_table, Aggregated, StatsSet};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
     ingest, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
@@ -79,6 +79,9 @@ pub struct InputConfig {
     pub policy: PathBuf,
     /// Overrides the policy's `run.period`.
     pub period: Option<Granularity>,
+    /// Statistics directories read instead of (or, for an incremental run, besides) raw
+    /// inputs.
+    pub stats: Vec<PathBuf>,
 }
 
 /// Everything `analyze` needs.
@@ -186,39 +189,111 @@ pub fn run_ingest(input: &InputConfig, policy: &Policy) -> Result<Ingested, RunE
 /// The result of the stages up to recommend, shared by `analyze` and `drift`.
 pub struct Computed {
     pub policy: LoadedPolicy,
-    pub ingested: Ingested,
+    /// Raw input files and statistics files read, fingerprinted.
+    pub inputs: Vec<InputFile>,
+    /// Raw rows read, kept and rejected (zero when only statistics were read).
+    pub counts: RowCounts,
+    /// The statistics set every number comes from (written to `stats/`).
+    pub set: StatsSet,
     pub aggregated: Aggregated,
     pub signals: SignalTables,
     pub analysis: Analysis,
     pub granularity: Granularity,
 }
 
-/// Runs ingest → aggregate → metrics → recommend. `before_check` sees the ingested data before
-/// the rejected-share limit is applied (so `analyze` can write the rejects file first).
-pub fn compute(
-    input: &InputConfig,
-    progress: Progress,
-    before_check: impl FnOnce(&Ingested) -> Result<(), RunError>,
-) -> Result<Computed, RunError> {
-    let policy = load_policy(&input.policy)?;
-    let granularity = input.period.unwrap_or(policy.policy.run().period);
-    progress.stage("reading and validating inputs");
-    let ingested = run_ingest(input, &policy.policy)?;
-    before_check(&ingested)?;
-    ingested.check(policy.policy.run().max_rejected_share)?;
-    progress.stage(format!(
-        "aggregating {} decisions",
-        ingested.counts.decisions_valid
-    ));
-    let aggregated = aggregate(&ingested, granularity)?;
-    progress.stage("aggregating daily volumes and cited techniques");
-    let unwatched: Vec<String> = policy
-        .policy
+/// Classes the manipulation signature does not watch: the policy's classes of low and medium
+/// tier (unowned classes are watched).
+pub fn unwatched_classes(policy: &Policy) -> std::collections::BTreeSet<String> {
+    policy
         .classes()
         .filter(|c| !crate::analysis::manipulation_watched(Some(c)))
         .map(|c| c.class.clone())
-        .collect();
-    let signal_tables = signals(&ingested, attack_catalog(), &unwatched)?;
+        .collect()
+}
+
+/// Which passes [`compute`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Passes {
+    /// The per-verdict review statistics and the oversight load (not needed by `drift`).
+    pub oversight: bool,
+}
+
+/// Runs ingest → aggregate → metrics → recommend. `before_check` sees the rejected rows before
+/// the rejected-share limit is applied (so `analyze` can write the rejects file first).
+///
+/// Raw inputs are validated and aggregated into a statistics set; statistics directories
+/// (`--stats`) are read, checked against the policy and summed. With both, the raw inputs'
+/// periods replace the stored ones (an incremental run).
+pub fn compute(
+    input: &InputConfig,
+    progress: Progress,
+    passes: Passes,
+    before_check: impl FnOnce(&polars::prelude::DataFrame) -> Result<(), RunError>,
+) -> Result<Computed, RunError> {
+    let policy = load_policy(&input.policy)?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    let unwatched = unwatched_classes(&policy.policy);
+    let mut inputs = Vec::new();
+    let mut stored = Vec::new();
+    for dir in &input.stats {
+        progress.stage(format!("reading statistics {}", dir.display()));
+        let (set, files) = StatsSet::read(dir)?;
+        set.meta
+            .check(granularity, &unwatched, &dir.display().to_string())?;
+        inputs.extend(files);
+        stored.push(set);
+    }
+    let stored = if stored.is_empty() {
+        None
+    } else {
+        Some(StatsSet::sum(stored)?)
+    };
+    let mut counts = RowCounts::default();
+    let set = if input.decisions.is_empty() && input.verdicts.is_empty() {
+        before_check(&crate::ingest::empty_rejects())?;
+        stored.ok_or_else(|| {
+            RunError::Usage("no inputs: give --decisions and --verdicts, or --stats".into())
+        })?
+    } else {
+        progress.stage("reading and validating inputs");
+        let ingested = run_ingest(input, &policy.policy)?;
+        before_check(&ingested.rejects)?;
+        ingested.check(policy.policy.run().max_rejected_share)?;
+        progress.stage(format!(
+            "aggregating {} decisions",
+            ingested.counts.decisions_valid
+        ));
+        let built = StatsSet::build(
+            &ingested,
+            granularity,
+            attack_catalog(),
+            &unwatched,
+            passes.oversight,
+        )?;
+        let mut files = ingested.files;
+        files.append(&mut inputs);
+        inputs = files;
+        counts = ingested.counts;
+        match stored {
+            Some(stored) => {
+                progress.stage("merging with the stored statistics");
+                stored.merge(built)?
+            }
+            None => built,
+        }
+    };
+    progress.stage("decoding statistics and signals");
+    let aggregated = Aggregated {
+        stats: stats_from_table(&set.cells)?,
+        samples: samples_from_table(&set.confidence)?,
+    };
+    let mut signal_tables = signals(&set, attack_catalog())?;
+    if passes.oversight {
+        progress.stage("aggregating oversight load");
+        let (rows, analysts) = oversight(&set, policy.policy.run().rubber_stamp_seconds)?;
+        signal_tables.oversight = rows;
+        signal_tables.analysts = analysts;
+    }
     progress.stage("computing metrics and recommendations");
     let analysis = analyze(
         &aggregated.stats,
@@ -230,26 +305,14 @@ pub fn compute(
     .ok_or_else(|| RunError::Other("nothing to analyse: no valid decisions".into()))?;
     Ok(Computed {
         policy,
-        ingested,
+        inputs,
+        counts,
+        set,
         aggregated,
         signals: signal_tables,
         analysis,
         granularity,
     })
-}
-
-/// Adds the oversight load (review delays, per-analyst counts) to a computed run: `analyze`
-/// and `board` report it, `drift` does not need the extra pass over every verdict row.
-pub fn add_oversight(c: &mut Computed, progress: Progress) -> Result<(), RunError> {
-    progress.stage("aggregating oversight load");
-    let (rows, analysts) = oversight(
-        &c.ingested,
-        c.granularity,
-        c.policy.policy.run().rubber_stamp_seconds,
-    )?;
-    c.signals.oversight = rows;
-    c.signals.analysts = analysts;
-    Ok(())
 }
 
 /// `manifest.json`: what the run read, with which policy and parameters. No clock.
@@ -334,14 +397,19 @@ pub struct AnalyzeSummary {
 pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     let progress = Progress::new(cfg.quiet);
     let run = RunDir::create(&cfg.out)?;
-    let c = compute(&cfg.input, progress, |ing| {
-        // The rejects go next to the (failed) run so that the reasons are on disk; the run
-        // directory itself is only renamed into place on success.
-        let mut rejects = ing.rejects.clone();
-        run.parquet("rejects.parquet", &mut rejects)?;
-        Ok(())
-    });
-    let mut c = match c {
+    let c = compute(
+        &cfg.input,
+        progress,
+        Passes { oversight: true },
+        |rejects| {
+            // The rejects go next to the (failed) run so that the reasons are on disk; the run
+            // directory itself is only renamed into place on success.
+            let mut rejects = rejects.clone();
+            run.parquet("rejects.parquet", &mut rejects)?;
+            Ok(())
+        },
+    );
+    let c = match c {
         Ok(c) => c,
         Err(e) => {
             let keep_rejects = matches!(
@@ -375,9 +443,8 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
             return Err(e);
         }
     };
-    add_oversight(&mut c, progress)?;
     let a = &c.analysis;
-    let id = run_id(&c.ingested.files, &c.policy.sha256, c.granularity);
+    let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);
     progress.stage("writing metrics");
     let mut outputs: Vec<String> = vec!["rejects.parquet".into()];
     let mut write = |rel: &str, df: polars::prelude::PolarsResult<polars::prelude::DataFrame>| {
@@ -419,7 +486,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         "metrics/reasoning_ids.parquet",
         tables::reasoning_ids(&c.signals.cited),
     )?;
-    write("stats/suffstats.parquet", Ok(c.aggregated.table.clone()))?;
+    c.set.write(|rel, df| write(rel, Ok(df)))?;
 
     let recs: Vec<_> = a.classes.iter().map(|cl| &cl.recommendation).collect();
     run.json("recommendations.json", &recs)?;
@@ -464,8 +531,8 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
             max_rejected_share: run_settings.max_rejected_share,
             defaults: c.policy.policy.defaults().clone(),
         },
-        inputs: c.ingested.files.clone(),
-        rows: c.ingested.counts.clone(),
+        inputs: c.inputs.clone(),
+        rows: c.counts.clone(),
         outputs,
     };
     run.json("manifest.json", &manifest)?;
@@ -507,10 +574,63 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         out,
         run_id: id,
         recommendations: counts,
-        decisions_valid: c.ingested.counts.decisions_valid,
-        rows_rejected: c.ingested.counts.decisions_rejected + c.ingested.counts.verdicts_rejected,
+        decisions_valid: c.aggregated.stats.total(|_| true).n_decisions(),
+        rows_rejected: c.counts.decisions_rejected + c.counts.verdicts_rejected,
         ledger_added,
     })
+}
+
+/// `readiness aggregate --emit-sql`: the aggregation as SQL for another engine, writing the
+/// statistics directory `out`.
+pub fn emit_sql(
+    input: &InputConfig,
+    dialect: crate::sql::Dialect,
+    out: &Path,
+) -> Result<String, RunError> {
+    if !input.stats.is_empty() {
+        return Err(RunError::Usage(
+            "--emit-sql aggregates raw inputs; --stats does not apply".into(),
+        ));
+    }
+    let policy = load_policy(&input.policy)?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    let unwatched = unwatched_classes(&policy.policy);
+    let columns = ColumnMap {
+        map: policy.policy.columns().entries().clone(),
+    };
+    Ok(crate::sql::emit(&crate::sql::SqlOptions {
+        dialect,
+        decisions: &input.decisions,
+        verdicts: &input.verdicts,
+        out: &out.display().to_string(),
+        granularity,
+        unwatched: &unwatched,
+        columns: &columns,
+        catalog: attack_catalog(),
+    }))
+}
+
+/// `readiness aggregate`: validates raw inputs (merged with any `--stats`, as in an
+/// incremental run) and writes the statistics directory `out` atomically. Returns where and
+/// how many decisions the statistics hold.
+pub fn run_aggregate(
+    input: &InputConfig,
+    out: &Path,
+    quiet: bool,
+) -> Result<(PathBuf, u64), RunError> {
+    let c = compute(
+        input,
+        Progress::new(quiet),
+        Passes { oversight: true },
+        |_| Ok(()),
+    )?;
+    let dir = RunDir::create(out)?;
+    c.set.write(|rel, mut df| {
+        let rel = rel.strip_prefix("stats/").unwrap_or(rel);
+        Ok(dir.parquet(rel, &mut df)?)
+    })?;
+    let n = c.aggregated.stats.total(|_| true).n_decisions();
+    Ok((dir.commit()?, n))
 }
 
 /// `readiness validate`: the ingest stage only; returns the findings as text and whether the
@@ -602,7 +722,12 @@ pub struct DriftLine {
 /// was flagged, or its current model version's agreement dropped significantly against its
 /// predecessor.
 pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunError> {
-    let c = compute(input, Progress::new(quiet), |_| Ok(()))?;
+    let c = compute(
+        input,
+        Progress::new(quiet),
+        Passes { oversight: false },
+        |_| Ok(()),
+    )?;
     let a = &c.analysis;
     let period = a.evaluated.date_string();
     // The evaluated period's drift row and flagged manipulation days, by class (one pass each).

@@ -319,7 +319,7 @@ pub fn autonomy_points(
 pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
     let a = &c.analysis;
     let g = c.granularity;
-    let counts = &c.ingested.counts;
+    let counts = &c.counts;
     let mut rejects_by_reason = Vec::new();
     for (table, reasons) in &counts.rejected_by_reason {
         for (reason, n) in reasons {
@@ -444,8 +444,7 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
         policy_path: c.policy.path.clone(),
         policy_hash: c.policy.sha256.clone(),
         inputs: c
-            .ingested
-            .files
+            .inputs
             .iter()
             .map(|f| InputFile {
                 table: f.table.as_str().into(),

@@ -1,21 +1,71 @@
 //! Mergeable sufficient statistics: aggregating two halves of the input separately and merging
-//! gives the statistics of the whole (counts exactly, confidence sums to rounding).
+//! gives the statistics of the whole (counts exactly, confidence sums to rounding), and the
+//! summed statistics set equals the whole's table for table.
 
 mod util;
 
-use readiness::aggregate::aggregate;
+use std::collections::BTreeSet;
+
+use readiness::aggregate::{stats_from_table, StatsSet};
 use readiness::ingest::{ingest, ColumnMap, IngestOptions};
+use readiness::pipeline::attack_catalog;
 use readiness_metrics::{Granularity, SuffStats};
 use util::*;
 
-fn stats(decisions: Vec<String>, verdicts: &str) -> SuffStats {
+fn set(decisions: Vec<String>, verdicts: &str) -> StatsSet {
     let ing = ingest(&IngestOptions {
         decisions: &decisions,
         verdicts: &[verdicts.to_string()],
         columns: &ColumnMap::default(),
     })
     .unwrap();
-    aggregate(&ing, Granularity::Month).unwrap().stats
+    let unwatched: BTreeSet<String> = ["enrich_alert".to_string()].into();
+    StatsSet::build(&ing, Granularity::Month, attack_catalog(), &unwatched, true).unwrap()
+}
+
+fn stats(decisions: Vec<String>, verdicts: &str) -> SuffStats {
+    stats_from_table(&set(decisions, verdicts).cells).unwrap()
+}
+
+#[test]
+fn summed_statistics_sets_equal_the_whole() {
+    let dir = scratch("merge-set");
+    let data = dir.join("data");
+    generate(&data, 20000, 5, &[]);
+    let month = |m: u32| {
+        data.join("decisions")
+            .join(format!("month=2025-{m:02}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let verdicts = data.join("verdicts").to_string_lossy().into_owned();
+    let whole = set((1..=12).map(month).collect(), &verdicts);
+    let parts = vec![
+        set((1..=4).map(month).collect(), &verdicts),
+        set((5..=12).map(month).collect(), &verdicts),
+    ];
+    let summed = StatsSet::sum(parts).unwrap();
+    for (name, a, b) in [
+        ("cells", &whole.cells, &summed.cells),
+        ("confidence", &whole.confidence, &summed.confidence),
+        ("daily", &whole.daily, &summed.daily),
+        ("reasoning", &whole.reasoning, &summed.reasoning),
+        ("cited", &whole.cited, &summed.cited),
+        ("reviews", &whole.reviews, &summed.reviews),
+    ] {
+        assert!(a.height() > 0, "{name} is empty");
+        assert!(a.equals_missing(b), "{name} differs:\n{a}\n{b}");
+    }
+    // The unwatched class has no daily rows; a watched one has.
+    let classes = whole
+        .daily
+        .column("action_class")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(!classes.iter().any(|c| c == Some("enrich_alert")));
+    assert!(classes.iter().any(|c| c == Some("isolate_host")));
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -21,7 +21,7 @@ use polars::prelude::*;
 use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
 use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
 
-use crate::ingest::{CollectStreaming, IngestError, Ingested};
+use crate::ingest::IngestError;
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -31,12 +31,10 @@ fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
 /// Sorted confidences of all decisions of one class in one period.
 pub type ConfidenceSamples = BTreeMap<(String, Period), Vec<f64>>;
 
-/// The output of the aggregate stage.
+/// The statistics the metrics are computed from, decoded from the statistics set.
 pub struct Aggregated {
     pub stats: SuffStats,
     pub samples: ConfidenceSamples,
-    /// The long statistics table as written to `stats/suffstats.parquet`.
-    pub table: DataFrame,
 }
 
 /// Period start (days since epoch, i32) of a microsecond timestamp column.
@@ -89,29 +87,29 @@ pub fn fixed_sum(x: Expr) -> Expr {
         .sum()
 }
 
-/// Builds the long statistics table and the confidence samples.
-pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated, IngestError> {
+/// The grouping key of the cell statistics, in their sort order.
+pub const CELL_KEYS: [&str; 9] = [
+    "action_class",
+    "period",
+    "model_version",
+    "asset_criticality",
+    "privileged",
+    "cal_bin",
+    "fine_bin",
+    "outcome",
+    "executed",
+];
+
+/// The cell statistics of validated decisions (with their `outcome`): the `cells` table.
+pub fn cells_query(decisions: LazyFrame, granularity: Granularity) -> LazyFrame {
     let c = col("confidence");
-    let table = ing
-        .decisions
-        .clone()
-        .lazy()
+    decisions
         .with_columns([
             period_expr(col("decided_us"), granularity).alias("period"),
             cal_bin_expr(c.clone()).alias("cal_bin"),
             fine_bin_expr(c.clone()).alias("fine_bin"),
         ])
-        .group_by([
-            col("action_class"),
-            col("period"),
-            col("model_version"),
-            col("asset_criticality"),
-            col("privileged"),
-            col("cal_bin"),
-            col("fine_bin"),
-            col("outcome"),
-            col("executed"),
-        ])
+        .group_by(CELL_KEYS.map(col))
         .agg([
             len().cast(DataType::UInt64).alias("n"),
             fixed_sum(c.clone()).alias("sum_conf"),
@@ -119,71 +117,38 @@ pub fn aggregate(ing: &Ingested, granularity: Granularity) -> Result<Aggregated,
             fixed_sum(c.clone() * c.clone() * c.clone()).alias("sum_conf3"),
             fixed_sum(c.clone() * c.clone() * c.clone() * c.clone()).alias("sum_conf4"),
         ])
-        .sort(
-            [
-                "action_class",
-                "period",
-                "model_version",
-                "asset_criticality",
-                "privileged",
-                "cal_bin",
-                "fine_bin",
-                "outcome",
-                "executed",
-            ],
-            SortMultipleOptions::default(),
-        )
-        .collect_streaming()
-        .map_err(pe("aggregating decisions and verdicts"))?;
-    let stats = stats_from_table(&table)?;
+}
 
-    let sample_df = ing
-        .decisions
-        .clone()
-        .lazy()
-        .select([
-            col("action_class"),
-            period_expr(col("decided_us"), granularity).alias("period"),
-            col("confidence"),
-        ])
-        .group_by([col("action_class"), col("period")])
-        .agg([col("confidence").sort(SortOptions::default())])
-        .collect_streaming()
-        .map_err(pe("collecting confidence samples"))?;
+/// Sorted confidences per class and period from the `confidence` table (value, count).
+pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, IngestError> {
+    let get = |name: &str| table.column(name).map_err(pe("confidence table"));
+    let classes = get("action_class")?.str().map_err(pe("action_class"))?;
+    let periods = get("period")?.i32().map_err(pe("period"))?;
+    let values = get("confidence")?.f64().map_err(pe("confidence"))?;
+    let counts = get("n")?.u64().map_err(pe("n"))?;
     let mut samples = ConfidenceSamples::new();
-    let classes = sample_df
-        .column("action_class")
-        .map_err(pe("samples"))?
-        .str()
-        .map_err(pe("samples"))?;
-    let periods = sample_df
-        .column("period")
-        .map_err(pe("samples"))?
-        .i32()
-        .map_err(pe("samples"))?;
-    let lists = sample_df
-        .column("confidence")
-        .map_err(pe("samples"))?
-        .list()
-        .map_err(pe("samples"))?;
-    for i in 0..sample_df.height() {
-        let (Some(class), Some(period), Some(values)) =
-            (classes.get(i), periods.get(i), lists.get_as_series(i))
+    let mut current: Option<((String, Period), Vec<f64>)> = None;
+    for i in 0..table.height() {
+        let (Some(class), Some(period), Some(value), Some(n)) =
+            (classes.get(i), periods.get(i), values.get(i), counts.get(i))
         else {
             continue;
         };
-        let values: Vec<f64> = values
-            .f64()
-            .map_err(pe("samples"))?
-            .into_no_null_iter()
-            .collect();
-        samples.insert((class.to_string(), Period { start: period }), values);
+        let key_matches = matches!(&current, Some(((c, p), _)) if c == class && p.start == period);
+        if !key_matches {
+            if let Some((key, v)) = current.take() {
+                samples.insert(key, v);
+            }
+            current = Some(((class.to_string(), Period { start: period }), Vec::new()));
+        }
+        if let Some((_, v)) = current.as_mut() {
+            v.extend(std::iter::repeat_n(value, n as usize));
+        }
     }
-    Ok(Aggregated {
-        stats,
-        samples,
-        table,
-    })
+    if let Some((key, v)) = current {
+        samples.insert(key, v);
+    }
+    Ok(samples)
 }
 
 /// Reads a long statistics table (as written by [`aggregate`] or produced by an SQL engine)
@@ -294,3 +259,6 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
 }
 
 pub mod signals;
+pub mod store;
+
+pub use store::StatsSet;

@@ -16,15 +16,13 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
-use crate::ingest::{CollectStreaming, IngestError, Ingested};
+use super::StatsSet;
+use crate::ingest::{CollectStreaming, IngestError};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
     move |source| IngestError::Polars { context, source }
 }
-
-/// Microseconds per day.
-const DAY_US: i64 = 86_400_000_000;
 
 /// A cited ID that is not current, with how often one model version cited it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -87,45 +85,20 @@ fn str_col(df: &DataFrame, name: &str) -> Result<Vec<String>, IngestError> {
         .collect())
 }
 
-fn flag_sum(e: Expr) -> Expr {
-    e.cast(DataType::UInt32).sum().cast(DataType::UInt64)
-}
-
-/// Builds the signal inputs from the validated decisions and their final verdicts. Daily
-/// tables are built only for classes not in `unwatched` (the manipulation signature watches
-/// high-impact and unowned classes; skipping the rest keeps the per-target pass small).
-pub fn signals(
-    ing: &Ingested,
-    catalog: &AttackCatalog,
-    unwatched: &[String],
-) -> Result<SignalTables, IngestError> {
-    let unwatched = lit(Series::new("unwatched".into(), unwatched)).implode(false);
-    let high = Series::new("h".into(), ["high", "critical"]);
-    let base = ing
-        .decisions
+/// Decodes the signal inputs (daily volumes and targets, reasoning counts, the most cited
+/// invented and stale IDs) from the statistics set.
+pub fn signals(set: &StatsSet, catalog: &AttackCatalog) -> Result<SignalTables, IngestError> {
+    let per_target = set
+        .daily
         .clone()
         .lazy()
-        .filter(col("action_class").is_in(unwatched, false).not())
+        .filter(col("target_entity").is_not_null())
         .select([
             col("action_class"),
-            col("decided_us"),
-            col("confidence"),
-            col("privileged"),
-            col("asset_criticality"),
+            col("day"),
             col("target_entity"),
-            col("outcome"),
-        ])
-        .with_column(
-            col("decided_us")
-                .floor_div(lit(DAY_US))
-                .cast(DataType::Int32)
-                .alias("day"),
-        );
-    let per_target = base
-        .clone()
-        .filter(col("target_entity").is_not_null())
-        .group_by([col("action_class"), col("day"), col("target_entity")])
-        .agg([len().cast(DataType::UInt64).alias("c")]);
+            col("n").alias("c"),
+        ]);
     let first_seen = per_target
         .clone()
         .group_by([col("action_class"), col("target_entity")])
@@ -150,23 +123,17 @@ pub fn signals(
                 .sum()
                 .alias("n_new_target"),
         ]);
-    let daily = base
+    let daily = set
+        .daily
+        .clone()
+        .lazy()
         .group_by([col("action_class"), col("day")])
         .agg([
-            len().cast(DataType::UInt64).alias("n"),
-            flag_sum(
-                col("privileged")
-                    .or(col("asset_criticality").is_in(lit(high).implode(false), false)),
-            )
-            .alias("n_priv_crit"),
-            super::fixed_sum(col("confidence")).alias("sum_conf"),
-            flag_sum(col("outcome").lt(lit(3i32))).alias("n_reviewed"),
-            flag_sum(
-                col("outcome")
-                    .eq(lit(1i32))
-                    .or(col("outcome").eq(lit(2i32))),
-            )
-            .alias("n_disagree"),
+            col("n").sum(),
+            col("n_priv_crit").sum(),
+            col("sum_conf").sum(),
+            col("n_reviewed").sum(),
+            col("n_disagree").sum(),
         ])
         .join(
             targets,
@@ -220,89 +187,17 @@ pub fn signals(
             });
     }
 
-    // Reasoning. Only the (few) non-current citations are grouped by decision; every
-    // decision is counted once per class and version without exploding its list.
-    let (stale_ids, current_ids): (Vec<&str>, Vec<&str>) = {
-        let (stale, current): (Vec<_>, Vec<_>) = catalog.entries().partition(|(_, s)| *s);
-        (
-            stale.into_iter().map(|(id, _)| id).collect(),
-            current.into_iter().map(|(id, _)| id).collect(),
-        )
-    };
-    let stale_set = lit(Series::new("stale".into(), stale_ids)).implode(false);
-    let current_set = lit(Series::new("current".into(), current_ids)).implode(false);
-    let per_version = ing
-        .decisions
+    let reasoning = set
+        .reasoning
         .clone()
         .lazy()
-        .select([
-            col("action_class"),
-            col("model_version"),
-            col("technique_ids").list().len().alias("n_ids"),
-        ])
         .group_by([col("action_class"), col("model_version")])
         .agg([
-            len().cast(DataType::UInt64).alias("n_decisions"),
-            flag_sum(col("n_ids").fill_null(lit(0)).gt(lit(0))).alias("n_citing"),
-        ]);
-    let cited = ing
-        .decisions
-        .clone()
-        .lazy()
-        .select([
-            col("action_class"),
-            col("model_version"),
-            col("technique_ids"),
+            col("n_decisions").sum(),
+            col("n_citing").sum(),
+            col("n_unknown").sum(),
+            col("n_stale").sum(),
         ])
-        .with_row_index("__d", None)
-        .explode(
-            cols(["technique_ids"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        )
-        .filter(col("technique_ids").is_not_null())
-        .with_column(
-            col("technique_ids")
-                .str()
-                .strip_chars(lit(NULL))
-                .str()
-                .to_uppercase()
-                .alias("technique_id"),
-        )
-        .filter(col("technique_id").is_in(current_set, false).not())
-        .with_column(
-            when(col("technique_id").is_in(stale_set, false))
-                .then(lit("stale"))
-                .otherwise(lit("unknown"))
-                .alias("status"),
-        )
-        .collect_streaming()
-        .map_err(pe("reading cited ATT&CK IDs"))?
-        .lazy();
-    let per_decision = cited
-        .clone()
-        .group_by([col("action_class"), col("model_version")])
-        .agg([
-            col("__d")
-                .filter(col("status").eq(lit("unknown")))
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("n_unknown"),
-            col("__d")
-                .filter(col("status").eq(lit("stale")))
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("n_stale"),
-        ]);
-    let reasoning = per_version
-        .join(
-            per_decision,
-            [col("action_class"), col("model_version")],
-            [col("action_class"), col("model_version")],
-            JoinArgs::new(JoinType::Left),
-        )
         .sort(
             ["action_class", "model_version"],
             SortMultipleOptions::default(),
@@ -326,12 +221,12 @@ pub fn signals(
             },
         );
     }
-    let ids = cited
+    let ids = set
+        .cited
+        .clone()
+        .lazy()
         .group_by([col("model_version"), col("technique_id"), col("status")])
-        .agg([col("__d")
-            .n_unique()
-            .cast(DataType::UInt64)
-            .alias("decisions")])
+        .agg([col("decisions").sum()])
         .sort(
             ["decisions", "model_version", "technique_id"],
             SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
@@ -390,15 +285,6 @@ pub struct AnalystRow {
     pub median_delay_s: Option<f64>,
 }
 
-fn opt_f64_col(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, IngestError> {
-    let c = df
-        .column(name)
-        .map_err(pe(name))?
-        .cast(&DataType::Float64)
-        .map_err(pe(name))?;
-    Ok(c.f64().map_err(pe(name))?.iter().collect())
-}
-
 fn periods_col(df: &DataFrame) -> Result<Vec<readiness_metrics::Period>, IngestError> {
     let c = df
         .column("period")
@@ -414,86 +300,156 @@ fn periods_col(df: &DataFrame) -> Result<Vec<readiness_metrics::Period>, IngestE
         .collect())
 }
 
-/// Oversight load per class and period, and per analyst and period, from every valid verdict
-/// row. Medians and percentiles are exact (linear interpolation), computed here because they
-/// are not mergeable statistics.
+/// Exact quantile with linear interpolation (as polars' `Linear`) of the values of sorted
+/// (value, count) pairs.
+fn weighted_quantile(pairs: &[(f64, u64)], q: f64) -> Option<f64> {
+    let total: u64 = pairs.iter().map(|p| p.1).sum();
+    if total == 0 {
+        return None;
+    }
+    let h = (total - 1) as f64 * q;
+    let lo = h.floor() as u64;
+    let hi = h.ceil() as u64;
+    let at = |idx: u64| {
+        let mut seen = 0u64;
+        for (v, n) in pairs {
+            seen += n;
+            if idx < seen {
+                return *v;
+            }
+        }
+        pairs.last().map(|p| p.0).unwrap_or(f64::NAN)
+    };
+    let (a, b) = (at(lo), at(hi));
+    Some(if lo == hi {
+        a
+    } else {
+        a + (h - lo as f64) * (b - a)
+    })
+}
+
+/// (key, period start) → (median, p90) of review delays, seconds.
+type DelayQuantiles = BTreeMap<(String, i32), (Option<f64>, Option<f64>)>;
+
+/// Median and p90 of review delays (seconds) per group of a table sorted by `keys` and
+/// `delay_us`, with counts `n`.
+fn delay_quantiles(df: &DataFrame, key: &str) -> Result<DelayQuantiles, IngestError> {
+    let keys = str_col(df, key)?;
+    let periods = periods_col(df)?;
+    let delays = df
+        .column("delay_us")
+        .map_err(pe("delay_us"))?
+        .i64()
+        .map_err(pe("delay_us"))?
+        .clone();
+    let n = u64_col(df, "n")?;
+    let mut out = BTreeMap::new();
+    let mut start = 0;
+    for i in 0..=df.height() {
+        let boundary = i == df.height()
+            || (i > start && (keys[i] != keys[start] || periods[i] != periods[start]));
+        if boundary && i > start {
+            let pairs: Vec<(f64, u64)> = (start..i)
+                .map(|j| (delays.get(j).unwrap_or(0) as f64 / 1e6, n[j]))
+                .collect();
+            out.insert(
+                (keys[start].clone(), periods[start].start),
+                (
+                    weighted_quantile(&pairs, 0.5),
+                    weighted_quantile(&pairs, 0.9),
+                ),
+            );
+            start = i;
+        }
+    }
+    Ok(out)
+}
+
+/// Oversight load per class and period, and per analyst and period, from the `reviews` table
+/// of the statistics set. Medians and percentiles are exact (linear interpolation): the table
+/// keeps every distinct delay with its count.
 pub fn oversight(
-    ing: &Ingested,
-    granularity: readiness_metrics::Granularity,
+    set: &StatsSet,
     rubber_stamp_seconds: f64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
     let fast_us = (rubber_stamp_seconds * 1e6).round() as i64;
-    let rows = ing
-        .verdict_rows
-        .clone()
-        .lazy()
-        .with_columns([
-            super::period_expr(col("decided_us"), granularity).alias("period"),
-            col("verdict").neq(lit("timeout")).alias("is_review"),
-            col("verdict").eq(lit("approve")).alias("is_approve"),
-            (col("delay_us").cast(DataType::Float64) / lit(1e6)).alias("delay_s"),
-        ])
-        .with_column(
-            col("is_approve")
-                .and(col("delay_us").lt(lit(fast_us)))
-                .alias("is_fast"),
-        );
-    let reviews_only = |e: Expr| e.filter(col("is_review"));
+    let rows = set.reviews.clone().lazy().with_columns([
+        col("verdict").neq(lit("timeout")).alias("is_review"),
+        col("verdict").eq(lit("approve")).alias("is_approve"),
+    ]);
+    let weighted = |e: Expr| {
+        when(e)
+            .then(col("n"))
+            .otherwise(lit(0u64).cast(DataType::UInt64))
+            .sum()
+            .cast(DataType::UInt64)
+    };
+    let fast = col("is_approve").and(col("delay_us").lt(lit(fast_us)));
     let by_class = rows
         .clone()
         .group_by([col("action_class"), col("period")])
         .agg([
-            flag_sum(col("is_review")).alias("n_reviews"),
-            flag_sum(col("is_review").not()).alias("n_timeouts"),
-            reviews_only(col("delay_s"))
-                .median()
-                .alias("median_delay_s"),
-            reviews_only(col("delay_s"))
-                .quantile(lit(0.9), QuantileMethod::Linear)
-                .alias("p90_delay_s"),
-            reviews_only(col("analyst_id"))
+            weighted(col("is_review")).alias("n_reviews"),
+            weighted(col("is_review").not()).alias("n_timeouts"),
+            col("analyst_id")
+                .filter(col("is_review"))
                 .n_unique()
                 .cast(DataType::UInt64)
                 .alias("n_analysts"),
-            flag_sum(col("is_approve")).alias("n_approvals"),
-            flag_sum(col("is_fast")).alias("n_fast_approvals"),
+            weighted(col("is_approve")).alias("n_approvals"),
+            weighted(fast.clone()).alias("n_fast_approvals"),
         ])
         .sort(["action_class", "period"], SortMultipleOptions::default())
         .collect_streaming()
         .map_err(pe("oversight per class"))?;
+    let delays_by = |key: &str| {
+        rows.clone()
+            .filter(col("is_review"))
+            .group_by([col(key), col("period"), col("delay_us")])
+            .agg([col("n").sum()])
+            .sort([key, "period", "delay_us"], SortMultipleOptions::default())
+            .collect_streaming()
+            .map_err(pe("review delays"))
+    };
+    let class_delays = delay_quantiles(&delays_by("action_class")?, "action_class")?;
     let by_analyst = rows
+        .clone()
         .filter(col("is_review"))
         .group_by([col("analyst_id"), col("period")])
         .agg([
-            len().cast(DataType::UInt64).alias("n_reviews"),
-            flag_sum(col("is_approve")).alias("n_approvals"),
-            flag_sum(col("is_fast")).alias("n_fast_approvals"),
-            col("delay_s").median().alias("median_delay_s"),
+            col("n").sum().cast(DataType::UInt64).alias("n_reviews"),
+            weighted(col("is_approve")).alias("n_approvals"),
+            weighted(fast).alias("n_fast_approvals"),
         ])
         .sort(["analyst_id", "period"], SortMultipleOptions::default())
         .collect_streaming()
         .map_err(pe("oversight per analyst"))?;
+    let analyst_delays = delay_quantiles(&delays_by("analyst_id")?, "analyst_id")?;
 
     let classes = str_col(&by_class, "action_class")?;
     let periods = periods_col(&by_class)?;
     let n_reviews = u64_col(&by_class, "n_reviews")?;
     let n_timeouts = u64_col(&by_class, "n_timeouts")?;
-    let median = opt_f64_col(&by_class, "median_delay_s")?;
-    let p90 = opt_f64_col(&by_class, "p90_delay_s")?;
     let n_analysts = u64_col(&by_class, "n_analysts")?;
     let n_app = u64_col(&by_class, "n_approvals")?;
     let n_fast = u64_col(&by_class, "n_fast_approvals")?;
     let class_rows = (0..by_class.height())
-        .map(|i| OversightRow {
-            action_class: classes[i].clone(),
-            period: periods[i],
-            n_reviews: n_reviews[i],
-            n_timeouts: n_timeouts[i],
-            median_delay_s: median[i],
-            p90_delay_s: p90[i],
-            n_analysts: n_analysts[i],
-            n_approvals: n_app[i],
-            n_fast_approvals: n_fast[i],
+        .map(|i| {
+            let (median, p90) = class_delays
+                .get(&(classes[i].clone(), periods[i].start))
+                .copied()
+                .unwrap_or((None, None));
+            OversightRow {
+                action_class: classes[i].clone(),
+                period: periods[i],
+                n_reviews: n_reviews[i],
+                n_timeouts: n_timeouts[i],
+                median_delay_s: median,
+                p90_delay_s: p90,
+                n_analysts: n_analysts[i],
+                n_approvals: n_app[i],
+                n_fast_approvals: n_fast[i],
+            }
         })
         .collect();
     let analysts = str_col(&by_analyst, "analyst_id")?;
@@ -501,7 +457,6 @@ pub fn oversight(
     let n_reviews = u64_col(&by_analyst, "n_reviews")?;
     let n_app = u64_col(&by_analyst, "n_approvals")?;
     let n_fast = u64_col(&by_analyst, "n_fast_approvals")?;
-    let median = opt_f64_col(&by_analyst, "median_delay_s")?;
     let analyst_rows = (0..by_analyst.height())
         .map(|i| AnalystRow {
             analyst_id: analysts[i].clone(),
@@ -509,8 +464,27 @@ pub fn oversight(
             n_reviews: n_reviews[i],
             n_approvals: n_app[i],
             n_fast_approvals: n_fast[i],
-            median_delay_s: median[i],
+            median_delay_s: analyst_delays
+                .get(&(analysts[i].clone(), periods[i].start))
+                .and_then(|d| d.0),
         })
         .collect();
     Ok((class_rows, analyst_rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_quantile;
+
+    #[test]
+    fn weighted_quantiles_match_the_expanded_sample() {
+        // Expanded: 1, 1, 2, 5, 5, 5, 9 (n = 7). By hand, h = (n − 1)·q: median h = 3 → 5;
+        // p90 h = 5.4 → x₅ + 0.4·(x₆ − x₅) = 5 + 0.4·4 = 6.6.
+        let pairs = [(1.0, 2), (2.0, 1), (5.0, 3), (9.0, 1)];
+        assert_eq!(weighted_quantile(&pairs, 0.5), Some(5.0));
+        assert!((weighted_quantile(&pairs, 0.9).unwrap() - 6.6).abs() < 1e-12);
+        // Even count: 1, 3 → median 2.
+        assert_eq!(weighted_quantile(&[(1.0, 1), (3.0, 1)], 0.5), Some(2.0));
+        assert_eq!(weighted_quantile(&[], 0.5), None);
+    }
 }

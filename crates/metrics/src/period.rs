@@ -27,6 +27,13 @@ impl Granularity {
         }
     }
 
+    /// The inverse of [`Granularity::as_str`].
+    pub fn parse(s: &str) -> Option<Granularity> {
+        [Granularity::Week, Granularity::Month, Granularity::Quarter]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+
     /// The period containing `day` (days since 1970-01-01).
     pub fn period_of(self, day: i32) -> Period {
         match self {

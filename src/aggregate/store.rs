@@ -1,0 +1,818 @@
+//! The statistics set: every table the metrics, signals and oversight load are computed from,
+//! as mergeable group-by results.
+//!
+//! | table | key | measures |
+//! |---|---|---|
+//! | `suffstats` | [`super::CELL_KEYS`] | `n`, `sum_conf` … `sum_conf4` (fixed point) |
+//! | `confidence` | `action_class`, `period`, `confidence` | `n` |
+//! | `daily` | `action_class`, `day`, `target_entity` | `n`, `n_priv_crit`, `sum_conf` (fixed point), `n_reviewed`, `n_disagree` |
+//! | `reasoning` | `action_class`, `period`, `model_version` | `n_decisions`, `n_citing`, `n_unknown`, `n_stale` |
+//! | `cited` | `period`, `model_version`, `technique_id`, `status` | `decisions` |
+//! | `reviews` | `action_class`, `period`, `analyst_id`, `verdict`, `delay_us` | `n` |
+//! | `meta` | `key`, `value` | the period granularity, the format version and the classes without daily rows |
+//!
+//! Every measure is a count or a fixed-point sum, so the table of a union of inputs is the
+//! key-wise sum of the tables of its parts: months, partitions of a cluster and engines can be
+//! aggregated apart and merged here ([`StatsSet::merge`], [`StatsSet::sum`]). Every run writes
+//! its set to `stats/`; `analyze --stats DIR` reads one instead of (or besides) raw inputs, and
+//! `readiness aggregate --emit-sql` prints the queries that build it on another engine.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use polars::prelude::*;
+use readiness_metrics::reasoning::AttackCatalog;
+use readiness_metrics::Granularity;
+
+use super::{cells_query, period_expr};
+use crate::ingest::{resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
+
+fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
+    let context = context.into();
+    move |source| IngestError::Polars { context, source }
+}
+
+/// Microseconds per day.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// Version of the statistics set's layout, recorded in `meta`.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Column types of the statistics tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    Str,
+    I32,
+    I64,
+    U64,
+    F64,
+    Bool,
+}
+
+impl Ty {
+    fn dtype(self) -> DataType {
+        match self {
+            Ty::Str => DataType::String,
+            Ty::I32 => DataType::Int32,
+            Ty::I64 => DataType::Int64,
+            Ty::U64 => DataType::UInt64,
+            Ty::F64 => DataType::Float64,
+            Ty::Bool => DataType::Boolean,
+        }
+    }
+
+    fn accepts(self, dt: &DataType) -> bool {
+        match self {
+            Ty::Str => matches!(dt, DataType::String | DataType::Categorical(..)),
+            Ty::F64 => matches!(dt, DataType::Float64 | DataType::Float32),
+            Ty::Bool => matches!(dt, DataType::Boolean),
+            Ty::I32 | Ty::I64 | Ty::U64 => dt.is_integer() || matches!(dt, DataType::Date),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Ty::Str => "string",
+            Ty::I32 | Ty::I64 => "integer",
+            Ty::U64 => "non-negative integer",
+            Ty::F64 => "float64",
+            Ty::Bool => "bool",
+        }
+    }
+}
+
+/// One statistics table's layout: key columns (nullable or not), then summed measures.
+pub struct Layout {
+    pub name: &'static str,
+    keys: &'static [(&'static str, Ty, bool)],
+    measures: &'static [(&'static str, Ty)],
+}
+
+impl Layout {
+    /// Key column names, in sort order.
+    pub fn key_names(&self) -> Vec<&'static str> {
+        self.keys.iter().map(|k| k.0).collect()
+    }
+
+    /// All column names, keys first.
+    pub fn column_names(&self) -> Vec<&'static str> {
+        self.keys
+            .iter()
+            .map(|k| k.0)
+            .chain(self.measures.iter().map(|m| m.0))
+            .collect()
+    }
+
+    /// Sums the measures per key and sorts by the key: the one canonical form of a table,
+    /// whatever engine, partitioning or merge order produced it.
+    fn canonical(&self, lf: LazyFrame) -> PolarsResult<DataFrame> {
+        let keys: Vec<Expr> = self
+            .keys
+            .iter()
+            .map(|(n, t, _)| col(*n).cast(t.dtype()))
+            .collect();
+        let sums: Vec<Expr> = self
+            .measures
+            .iter()
+            .map(|(n, t)| col(*n).cast(t.dtype()).sum().cast(t.dtype()))
+            .collect();
+        lf.group_by(keys)
+            .agg(sums)
+            .sort(
+                self.key_names(),
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .collect_streaming()
+    }
+}
+
+const CELLS: Layout = Layout {
+    name: "suffstats",
+    keys: &[
+        ("action_class", Ty::Str, false),
+        ("period", Ty::I32, false),
+        ("model_version", Ty::Str, false),
+        ("asset_criticality", Ty::Str, false),
+        ("privileged", Ty::Bool, false),
+        ("cal_bin", Ty::I32, false),
+        ("fine_bin", Ty::I32, false),
+        ("outcome", Ty::I32, false),
+        ("executed", Ty::Bool, true),
+    ],
+    measures: &[
+        ("n", Ty::U64),
+        ("sum_conf", Ty::I64),
+        ("sum_conf2", Ty::I64),
+        ("sum_conf3", Ty::I64),
+        ("sum_conf4", Ty::I64),
+    ],
+};
+
+const CONFIDENCE: Layout = Layout {
+    name: "confidence",
+    keys: &[
+        ("action_class", Ty::Str, false),
+        ("period", Ty::I32, false),
+        ("confidence", Ty::F64, false),
+    ],
+    measures: &[("n", Ty::U64)],
+};
+
+const DAILY: Layout = Layout {
+    name: "daily",
+    keys: &[
+        ("action_class", Ty::Str, false),
+        ("day", Ty::I32, false),
+        ("target_entity", Ty::Str, true),
+    ],
+    measures: &[
+        ("n", Ty::U64),
+        ("n_priv_crit", Ty::U64),
+        ("sum_conf", Ty::I64),
+        ("n_reviewed", Ty::U64),
+        ("n_disagree", Ty::U64),
+    ],
+};
+
+const REASONING: Layout = Layout {
+    name: "reasoning",
+    keys: &[
+        ("action_class", Ty::Str, false),
+        ("period", Ty::I32, false),
+        ("model_version", Ty::Str, false),
+    ],
+    measures: &[
+        ("n_decisions", Ty::U64),
+        ("n_citing", Ty::U64),
+        ("n_unknown", Ty::U64),
+        ("n_stale", Ty::U64),
+    ],
+};
+
+const CITED: Layout = Layout {
+    name: "cited",
+    keys: &[
+        ("period", Ty::I32, false),
+        ("model_version", Ty::Str, false),
+        ("technique_id", Ty::Str, false),
+        ("status", Ty::Str, false),
+    ],
+    measures: &[("decisions", Ty::U64)],
+};
+
+const REVIEWS: Layout = Layout {
+    name: "reviews",
+    keys: &[
+        ("action_class", Ty::Str, false),
+        ("period", Ty::I32, false),
+        ("analyst_id", Ty::Str, false),
+        ("verdict", Ty::Str, false),
+        ("delay_us", Ty::I64, false),
+    ],
+    measures: &[("n", Ty::U64)],
+};
+
+/// The layouts of the statistics tables, in file order.
+pub const LAYOUTS: [&Layout; 6] = [&CELLS, &CONFIDENCE, &DAILY, &REASONING, &CITED, &REVIEWS];
+
+/// What the statistics were built with, kept beside them in `meta.parquet`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub granularity: Granularity,
+    /// Classes without rows in `daily` (the manipulation signature does not watch them).
+    pub unwatched: BTreeSet<String>,
+}
+
+/// The statistics set (see the module docs).
+#[derive(Clone)]
+pub struct StatsSet {
+    pub meta: Meta,
+    pub cells: DataFrame,
+    pub confidence: DataFrame,
+    pub daily: DataFrame,
+    pub reasoning: DataFrame,
+    pub cited: DataFrame,
+    /// Empty when built without the oversight pass (`drift` does not need it).
+    pub reviews: DataFrame,
+}
+
+impl StatsSet {
+    fn tables(&self) -> [&DataFrame; 6] {
+        [
+            &self.cells,
+            &self.confidence,
+            &self.daily,
+            &self.reasoning,
+            &self.cited,
+            &self.reviews,
+        ]
+    }
+
+    fn from_tables(meta: Meta, mut t: Vec<DataFrame>) -> StatsSet {
+        let reviews = t.pop().unwrap_or_default();
+        let cited = t.pop().unwrap_or_default();
+        let reasoning = t.pop().unwrap_or_default();
+        let daily = t.pop().unwrap_or_default();
+        let confidence = t.pop().unwrap_or_default();
+        let cells = t.pop().unwrap_or_default();
+        StatsSet {
+            meta,
+            cells,
+            confidence,
+            daily,
+            reasoning,
+            cited,
+            reviews,
+        }
+    }
+
+    /// Builds the set from validated raw inputs. `unwatched` classes get no `daily` rows;
+    /// `with_reviews` adds the per-verdict `reviews` table.
+    pub fn build(
+        ing: &Ingested,
+        granularity: Granularity,
+        catalog: &AttackCatalog,
+        unwatched: &BTreeSet<String>,
+        with_reviews: bool,
+    ) -> Result<StatsSet, IngestError> {
+        let dec = ing.decisions.clone().lazy();
+        let period = || period_expr(col("decided_us"), granularity).alias("period");
+        let cells = CELLS
+            .canonical(cells_query(dec.clone(), granularity))
+            .map_err(pe("aggregating decisions and verdicts"))?;
+        let confidence = CONFIDENCE
+            .canonical(
+                dec.clone()
+                    .select([col("action_class"), period(), col("confidence")])
+                    .with_column(lit(1u64).cast(DataType::UInt64).alias("n")),
+            )
+            .map_err(pe("collecting confidence values"))?;
+
+        let unwatched_list: Vec<&str> = unwatched.iter().map(String::as_str).collect();
+        let unwatched_lit = lit(Series::new("unwatched".into(), unwatched_list)).implode(false);
+        let high = Series::new("h".into(), ["high", "critical"]);
+        let flag = |e: Expr| e.cast(DataType::UInt64);
+        let daily =
+            DAILY
+                .canonical(
+                    dec.clone()
+                        .filter(col("action_class").is_in(unwatched_lit, false).not())
+                        .select([
+                            col("action_class"),
+                            col("decided_us")
+                                .floor_div(lit(DAY_US))
+                                .cast(DataType::Int32)
+                                .alias("day"),
+                            col("target_entity"),
+                            lit(1u64).cast(DataType::UInt64).alias("n"),
+                            flag(col("privileged").or(
+                                col("asset_criticality").is_in(lit(high).implode(false), false),
+                            ))
+                            .alias("n_priv_crit"),
+                            fixed_point(col("confidence")).alias("sum_conf"),
+                            flag(col("outcome").lt(lit(3i32))).alias("n_reviewed"),
+                            flag(
+                                col("outcome")
+                                    .eq(lit(1i32))
+                                    .or(col("outcome").eq(lit(2i32))),
+                            )
+                            .alias("n_disagree"),
+                        ]),
+                )
+                .map_err(pe("aggregating daily volumes"))?;
+
+        // Reasoning: only the (few) non-current citations are exploded per decision.
+        let (stale_ids, current_ids): (Vec<&str>, Vec<&str>) = {
+            let (stale, current): (Vec<_>, Vec<_>) = catalog.entries().partition(|(_, s)| *s);
+            (
+                stale.into_iter().map(|(id, _)| id).collect(),
+                current.into_iter().map(|(id, _)| id).collect(),
+            )
+        };
+        let stale_set = lit(Series::new("stale".into(), stale_ids)).implode(false);
+        let current_set = lit(Series::new("current".into(), current_ids)).implode(false);
+        let cited_rows = dec
+            .clone()
+            .select([
+                col("action_class"),
+                period(),
+                col("model_version"),
+                col("technique_ids"),
+            ])
+            .with_row_index("__d", None)
+            .explode(
+                cols(["technique_ids"]),
+                ExplodeOptions {
+                    empty_as_null: false,
+                    keep_nulls: false,
+                },
+            )
+            .filter(col("technique_ids").is_not_null())
+            .with_column(
+                col("technique_ids")
+                    .str()
+                    .strip_chars(lit(NULL))
+                    .str()
+                    .to_uppercase()
+                    .alias("technique_id"),
+            )
+            .filter(col("technique_id").is_in(current_set, false).not())
+            .with_column(
+                when(col("technique_id").is_in(stale_set, false))
+                    .then(lit("stale"))
+                    .otherwise(lit("unknown"))
+                    .alias("status"),
+            )
+            .select([
+                col("__d"),
+                col("action_class"),
+                col("period"),
+                col("model_version"),
+                col("technique_id"),
+                col("status"),
+            ])
+            .collect_streaming()
+            .map_err(pe("reading cited ATT&CK IDs"))?
+            .lazy();
+        let per_decision = cited_rows
+            .clone()
+            .group_by([col("__d")])
+            .agg([
+                col("action_class").first(),
+                col("period").first(),
+                col("model_version").first(),
+                col("status").eq(lit("unknown")).any(false).alias("u"),
+                col("status").eq(lit("stale")).any(false).alias("s"),
+            ])
+            .select([
+                col("action_class"),
+                col("period"),
+                col("model_version"),
+                lit(0u64).cast(DataType::UInt64).alias("n_decisions"),
+                lit(0u64).cast(DataType::UInt64).alias("n_citing"),
+                flag(col("u")).alias("n_unknown"),
+                flag(col("s")).alias("n_stale"),
+            ]);
+        let per_version = dec.clone().select([
+            col("action_class"),
+            period(),
+            col("model_version"),
+            lit(1u64).cast(DataType::UInt64).alias("n_decisions"),
+            flag(
+                col("technique_ids")
+                    .list()
+                    .len()
+                    .fill_null(lit(0))
+                    .gt(lit(0)),
+            )
+            .alias("n_citing"),
+            lit(0u64).cast(DataType::UInt64).alias("n_unknown"),
+            lit(0u64).cast(DataType::UInt64).alias("n_stale"),
+        ]);
+        let reasoning = REASONING
+            .canonical(
+                concat([per_version, per_decision], UnionArgs::default())
+                    .map_err(pe("reasoning"))?,
+            )
+            .map_err(pe("classifying cited ATT&CK IDs"))?;
+        let cited = CITED
+            .canonical(
+                cited_rows
+                    .unique(
+                        Some(cols(["__d", "technique_id"])),
+                        UniqueKeepStrategy::First,
+                    )
+                    .select([
+                        col("period"),
+                        col("model_version"),
+                        col("technique_id"),
+                        col("status"),
+                        lit(1u64).cast(DataType::UInt64).alias("decisions"),
+                    ]),
+            )
+            .map_err(pe("counting invented and stale IDs"))?;
+
+        let reviews = if with_reviews {
+            REVIEWS
+                .canonical(ing.verdict_rows.clone().lazy().select([
+                    col("action_class"),
+                    period(),
+                    col("analyst_id"),
+                    col("verdict"),
+                    col("delay_us"),
+                    lit(1u64).cast(DataType::UInt64).alias("n"),
+                ]))
+                .map_err(pe("aggregating review delays"))?
+        } else {
+            empty(&REVIEWS)
+        };
+        Ok(StatsSet {
+            meta: Meta {
+                granularity,
+                unwatched: unwatched.clone(),
+            },
+            cells,
+            confidence,
+            daily,
+            reasoning,
+            cited,
+            reviews,
+        })
+    }
+
+    /// Periods present in this set (from its cell statistics).
+    pub fn periods(&self) -> Result<BTreeSet<i32>, IngestError> {
+        let p = self
+            .cells
+            .column("period")
+            .map_err(pe("statistics"))?
+            .i32()
+            .map_err(pe("statistics"))?;
+        Ok(p.iter().flatten().collect())
+    }
+
+    /// Incremental merge: the stored set (`self`, closed periods) and a set built from new
+    /// inputs. Periods the new set contains replace the stored ones (a re-supplied open month
+    /// counts once); all other stored periods are kept. Both must share the granularity, and
+    /// every class the stored set has no daily rows for must still be unwatched.
+    pub fn merge(self, new: StatsSet) -> Result<StatsSet, IngestError> {
+        let new_periods: Vec<i32> = new.periods()?.into_iter().collect();
+        let drop = lit(Series::new("p".into(), new_periods)).implode(false);
+        let granularity = new.meta.granularity;
+        let mut merged = Vec::with_capacity(LAYOUTS.len());
+        for (layout, (old, newer)) in LAYOUTS
+            .iter()
+            .zip(self.tables().into_iter().zip(new.tables()))
+        {
+            let period = if layout.name == DAILY.name {
+                period_expr(col("day").cast(DataType::Int64) * lit(DAY_US), granularity)
+            } else {
+                col("period")
+            };
+            let mut old = old
+                .clone()
+                .lazy()
+                .filter(period.is_in(drop.clone(), false).not());
+            if layout.name == DAILY.name {
+                let list: Vec<&str> = new.meta.unwatched.iter().map(String::as_str).collect();
+                let skip = lit(Series::new("u".into(), list)).implode(false);
+                old = old.filter(col("action_class").is_in(skip, false).not());
+            }
+            let both = concat(
+                [old, newer.clone().lazy()],
+                UnionArgs {
+                    to_supertypes: true,
+                    ..Default::default()
+                },
+            )
+            .map_err(pe(layout.name))?;
+            merged.push(
+                layout
+                    .canonical(both)
+                    .map_err(pe(format!("merging {}", layout.name)))?,
+            );
+        }
+        Ok(StatsSet::from_tables(new.meta, merged))
+    }
+
+    /// The key-wise sum of sets built from disjoint parts of the input (partitions of a
+    /// cluster, or months aggregated apart). All parts must share their meta data.
+    pub fn sum(parts: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else {
+            return Err(IngestError::Empty {
+                detail: "no statistics given".into(),
+            });
+        };
+        let rest: Vec<StatsSet> = parts.collect();
+        if rest.is_empty() {
+            return Ok(first);
+        }
+        let mut merged = Vec::with_capacity(LAYOUTS.len());
+        for (i, layout) in LAYOUTS.iter().enumerate() {
+            let frames: Vec<LazyFrame> = std::iter::once(&first)
+                .chain(rest.iter())
+                .map(|s| s.tables()[i].clone().lazy())
+                .collect();
+            let all = concat(frames, UnionArgs::default()).map_err(pe(layout.name))?;
+            merged.push(layout.canonical(all).map_err(pe(layout.name))?);
+        }
+        Ok(StatsSet::from_tables(first.meta, merged))
+    }
+
+    /// Writes the set as `DIR/<table>.parquet` through `write` (the run directory's writer).
+    pub fn write(
+        &self,
+        mut write: impl FnMut(&str, DataFrame) -> Result<(), crate::pipeline::RunError>,
+    ) -> Result<(), crate::pipeline::RunError> {
+        for (layout, df) in LAYOUTS.iter().zip(self.tables()) {
+            write(&format!("stats/{}.parquet", layout.name), df.clone())?;
+        }
+        write("stats/meta.parquet", self.meta.to_frame())
+    }
+
+    /// Reads a statistics directory (as written by a run into `stats/`, or by the emitted SQL).
+    /// Each table is `DIR/<table>.parquet`, a file or a directory of part files. Returns the
+    /// set and the fingerprints of the files read.
+    pub fn read(dir: &Path) -> Result<(StatsSet, Vec<InputFile>), IngestError> {
+        let shown = dir.display().to_string();
+        if !dir.is_dir() {
+            return Err(IngestError::Io {
+                path: shown,
+                detail: "not a directory; --stats takes a statistics directory such as a run's stats/ or the output of `readiness aggregate --emit-sql`".into(),
+            });
+        }
+        let mut files = Vec::new();
+        let (meta_df, meta_files) = read_parts(dir, "meta")?;
+        files.extend(meta_files);
+        let meta = Meta::from_frame(&meta_df, &format!("{shown}/meta.parquet"))?;
+        let mut tables = Vec::with_capacity(LAYOUTS.len());
+        for layout in LAYOUTS {
+            let (df, found) = read_parts(dir, layout.name)?;
+            let where_ = format!("{shown}/{}.parquet", layout.name);
+            let lf = check_layout(layout, df, &where_)?;
+            tables.push(layout.canonical(lf).map_err(pe(where_))?);
+            files.extend(found);
+        }
+        Ok((StatsSet::from_tables(meta, tables), files))
+    }
+}
+
+/// round(x · 2³³) as an Int64 per row: the summands of [`super::fixed_sum`].
+pub fn fixed_point(x: Expr) -> Expr {
+    (x * lit(super::FIXED_SCALE) + lit(0.5))
+        .floor()
+        .cast(DataType::Int64)
+}
+
+fn empty(layout: &Layout) -> DataFrame {
+    let columns: Vec<Column> = layout
+        .keys
+        .iter()
+        .map(|(n, t, _)| Column::new_empty((*n).into(), &t.dtype()))
+        .chain(
+            layout
+                .measures
+                .iter()
+                .map(|(n, t)| Column::new_empty((*n).into(), &t.dtype())),
+        )
+        .collect();
+    DataFrame::new_infer_height(columns).unwrap_or_default()
+}
+
+impl Meta {
+    fn to_frame(&self) -> DataFrame {
+        let mut keys = vec!["format".to_string(), "period".to_string()];
+        let mut values = vec![
+            FORMAT_VERSION.to_string(),
+            self.granularity.as_str().to_string(),
+        ];
+        for c in &self.unwatched {
+            keys.push("unwatched".into());
+            values.push(c.clone());
+        }
+        DataFrame::new_infer_height(vec![
+            Column::new("key".into(), keys),
+            Column::new("value".into(), values),
+        ])
+        .unwrap_or_default()
+    }
+
+    fn from_frame(df: &DataFrame, path: &str) -> Result<Meta, IngestError> {
+        let bad = |detail: String| IngestError::Io {
+            path: path.to_string(),
+            detail,
+        };
+        let keys = df
+            .column("key")
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| bad(format!("expected string columns key and value: {e}")))?;
+        let values = df
+            .column("value")
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| bad(format!("expected string columns key and value: {e}")))?;
+        let mut granularity = None;
+        let mut format = None;
+        let mut unwatched = BTreeSet::new();
+        for (row, (k, v)) in keys.iter().zip(values.iter()).enumerate() {
+            match (k, v) {
+                (Some("format"), Some(v)) => format = Some(v.to_string()),
+                (Some("period"), Some(v)) => {
+                    granularity = Some(Granularity::parse(v).ok_or_else(|| {
+                        bad(format!(
+                            "row {row}: period '{v}', expected week, month or quarter"
+                        ))
+                    })?)
+                }
+                (Some("unwatched"), Some(v)) => {
+                    unwatched.insert(v.to_string());
+                }
+                (k, _) => {
+                    return Err(bad(format!(
+                        "row {row}: unexpected key {k:?} (expected format, period, unwatched)"
+                    )))
+                }
+            }
+        }
+        if format.as_deref() != Some(FORMAT_VERSION) {
+            return Err(bad(format!(
+                "statistics format {format:?}, this engine reads format {FORMAT_VERSION}; rebuild the statistics with this version"
+            )));
+        }
+        Ok(Meta {
+            granularity: granularity.ok_or_else(|| bad("no 'period' row".into()))?,
+            unwatched,
+        })
+    }
+
+    /// Whether statistics built with this meta data can serve a run at `granularity` whose
+    /// policy leaves `unwatched` classes without daily tables; the error says what differs.
+    pub fn check(
+        &self,
+        granularity: Granularity,
+        unwatched: &BTreeSet<String>,
+        source: &str,
+    ) -> Result<(), IngestError> {
+        if self.granularity != granularity {
+            return Err(IngestError::Io {
+                path: source.to_string(),
+                detail: format!(
+                    "the statistics are per {}, the run is per {}; use --period {} or rebuild the statistics",
+                    self.granularity.as_str(),
+                    granularity.as_str(),
+                    self.granularity.as_str()
+                ),
+            });
+        }
+        let missing: Vec<&str> = self
+            .unwatched
+            .difference(unwatched)
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(IngestError::Io {
+                path: source.to_string(),
+                detail: format!(
+                    "the statistics have no daily volumes for {} (not watched for manipulation when they were built), which the policy now watches; rebuild the statistics with this policy",
+                    missing.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
+    let spec = dir.join(format!("{name}.parquet"));
+    let shown = spec.display().to_string();
+    if !spec.exists() {
+        return Err(IngestError::Io {
+            path: shown,
+            detail: format!(
+                "missing: a statistics directory holds meta.parquet and {}",
+                LAYOUTS
+                    .iter()
+                    .map(|l| format!("{}.parquet", l.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let parts = resolve("stats", std::slice::from_ref(&shown))?;
+    let mut frames = Vec::with_capacity(parts.len());
+    let mut files = Vec::with_capacity(parts.len());
+    for (path, _) in parts {
+        let p = path.display().to_string();
+        let (sha256, bytes) = crate::ingest::fingerprint(&path)?;
+        let df = std::fs::File::open(&path)
+            .map_err(|e| IngestError::Io {
+                path: p.clone(),
+                detail: e.to_string(),
+            })
+            .and_then(|f| {
+                ParquetReader::new(f)
+                    .finish()
+                    .map_err(|e| IngestError::Unreadable {
+                        path: p.clone(),
+                        detail: e.to_string(),
+                    })
+            })?;
+        files.push(InputFile {
+            table: Table::Stats,
+            path: p,
+            sha256,
+            bytes,
+            rows: df.height() as u64,
+        });
+        frames.push(df);
+    }
+    let mut frames = frames.into_iter();
+    let mut df = frames.next().unwrap_or_default();
+    for f in frames {
+        df.vstack_mut(&f).map_err(|e| IngestError::Unreadable {
+            path: shown.clone(),
+            detail: format!("part files differ in their columns: {e}"),
+        })?;
+    }
+    Ok((df, files))
+}
+
+/// Checks a read table against its layout (columns, types, nulls in keys, negative counts)
+/// and returns it with the canonical column types.
+fn check_layout(layout: &Layout, df: DataFrame, path: &str) -> Result<LazyFrame, IngestError> {
+    let cols: Vec<(&str, Ty, bool)> = layout
+        .keys
+        .iter()
+        .copied()
+        .chain(layout.measures.iter().map(|(n, t)| (*n, *t, false)))
+        .collect();
+    let mut exprs = Vec::with_capacity(cols.len());
+    for (name, ty, nullable) in cols {
+        let column = df.column(name).map_err(|_| IngestError::MissingColumn {
+            path: path.to_string(),
+            column: name.to_string(),
+            expected: ty.describe(),
+            mapped: String::new(),
+            found: df
+                .get_column_names()
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        if !ty.accepts(column.dtype()) {
+            return Err(IngestError::WrongType {
+                path: path.to_string(),
+                column: name.to_string(),
+                expected: ty.describe(),
+                found: column.dtype().to_string(),
+            });
+        }
+        let bad_row = |what: &str, mask: &BooleanChunked| -> Result<(), IngestError> {
+            if let Some(row) = mask.iter().position(|b| b == Some(true)) {
+                return Err(IngestError::Io {
+                    path: path.to_string(),
+                    detail: format!("row {row}: column '{name}' is {what}"),
+                });
+            }
+            Ok(())
+        };
+        if !nullable {
+            bad_row("null", &column.is_null())?;
+        }
+        if ty == Ty::U64 && column.dtype().is_signed_integer() {
+            let neg = column
+                .as_materialized_series()
+                .lt(0)
+                .map_err(pe(path.to_string()))?;
+            bad_row("negative", &neg)?;
+        }
+        let cast = if matches!(column.dtype(), DataType::Date) {
+            col(name).cast(DataType::Int32).cast(ty.dtype())
+        } else {
+            col(name).cast(ty.dtype())
+        };
+        exprs.push(cast.alias(name));
+    }
+    Ok(df.lazy().select(exprs))
+}

@@ -1,0 +1,312 @@
+//! The statistics set as an input: a run from a stored `stats/` directory, an incremental run
+//! (stored closed periods + new raw months) and the SQL emitted for DuckDB all give the native
+//! run's metrics, byte for byte.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use polars::prelude::*;
+use util::*;
+
+struct Fixture {
+    data: PathBuf,
+    /// The native run on every month.
+    run: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = scratch("stats");
+        let data = dir.join("data");
+        generate(&data, 30000, 13, &[]);
+        write_dirty_rows(&data);
+        let run_dir = dir.join("run");
+        let o = analyze(
+            &data.join("decisions"),
+            &data.join("verdicts"),
+            &run_dir,
+            &[],
+        );
+        assert_eq!(outcome(&o).0, 0, "analyze: {}", outcome(&o).2);
+        Fixture { data, run: run_dir }
+    })
+}
+
+/// Rows that break one rule each (and some that only need normalising), appended as a last
+/// file to both tables, so that every path must quarantine exactly the same rows.
+fn write_dirty_rows(data: &Path) {
+    let mut x = Inputs::valid(24);
+    for (i, id) in x.decision_id.iter_mut().enumerate() {
+        *id = Some(format!("dirty-{i:03}"));
+    }
+    for (i, id) in x.v_decision_id.iter_mut().enumerate() {
+        *id = Some(format!("dirty-{i:03}"));
+    }
+    x.confidence[1] = None;
+    x.confidence[2] = Some(1.5);
+    x.confidence[3] = Some(f64::NAN);
+    x.asset_criticality[4] = Some("extreme".into());
+    x.asset_criticality[5] = Some("  High ".into());
+    x.decided_at[6] = Some(0);
+    x.decision_id[7] = Some("dirty-008".into()); // a duplicate: the earlier row is kept
+    x.confidence[9] = Some(-0.0);
+    x.verdict[10] = Some("maybe".into());
+    x.verdict[11] = Some(" APPROVE ".into());
+    x.v_decision_id[12] = Some("no-such-decision".into());
+    x.reviewed_at[13] = x.decided_at[13].map(|t| t - HOUR);
+    x.analyst_id[14] = None;
+    let mut d = x.decisions_df();
+    let n = d.height();
+    d.with_column(Column::new("executed".into(), vec![false; n]))
+        .unwrap();
+    write_parquet(&data.join("decisions/zz-dirty.parquet"), &mut d);
+    write_parquet(
+        &data.join("verdicts/zz-dirty.parquet"),
+        &mut x.verdicts_df(),
+    );
+}
+
+/// Files under `metrics/`, `stats/`, `charts/` and `recommendations.json`, relative.
+fn compared_files(run: &Path) -> Vec<String> {
+    let mut out = vec!["recommendations.json".to_string()];
+    for sub in ["metrics", "stats", "charts"] {
+        let mut names: Vec<String> = std::fs::read_dir(run.join(sub))
+            .unwrap()
+            .map(|e| format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        names.sort();
+        out.extend(names);
+    }
+    out
+}
+
+fn assert_same_outputs(expected: &Path, got: &Path) {
+    let files = compared_files(expected);
+    assert!(files.len() > 30, "{files:?}");
+    assert_eq!(files, compared_files(got));
+    for rel in files {
+        let a = std::fs::read(expected.join(&rel)).unwrap();
+        let b = std::fs::read(got.join(&rel)).unwrap();
+        assert!(
+            a == b,
+            "{rel} differs between {} and {}",
+            expected.display(),
+            got.display()
+        );
+    }
+}
+
+fn analyze_args(args: &[&str], out: &Path) -> std::process::Output {
+    let ledger = out.with_extension("ledger.jsonl");
+    let mut all = vec!["--quiet", "analyze"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--ledger",
+        ledger.to_str().unwrap(),
+    ]);
+    run(&all)
+}
+
+fn months(table: &Path, range: std::ops::RangeInclusive<u32>) -> Vec<String> {
+    range
+        .map(|m| {
+            table
+                .join(format!("month=2025-{m:02}"))
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_dirty_rows_are_quarantined() {
+    let f = fixture();
+    let rejects = read_parquet(&f.run.join("rejects.parquet"));
+    let reasons = rejects.column("reason").unwrap().str().unwrap().clone();
+    let mut found: Vec<&str> = reasons.iter().flatten().collect();
+    found.sort();
+    found.dedup();
+    for want in [
+        "null_confidence",
+        "confidence_out_of_range",
+        "unknown_asset_criticality",
+        "timestamp_out_of_range",
+        "duplicate_decision_id",
+        "unknown_verdict",
+        "unknown_decision",
+        "review_before_decision",
+        "null_analyst_id",
+        "decision_rejected",
+    ] {
+        assert!(found.contains(&want), "no {want} in {found:?}");
+    }
+}
+
+#[test]
+fn a_run_from_stored_statistics_equals_the_native_run() {
+    let f = fixture();
+    let out = scratch("from-stats").join("run");
+    let stats = f.run.join("stats");
+    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &out);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    assert_same_outputs(&f.run, &out);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"table\": \"stats\""), "{manifest}");
+}
+
+#[test]
+fn an_incremental_run_equals_the_full_recompute() {
+    let f = fixture();
+    let dir = scratch("incremental");
+    let (dec, ver) = (f.data.join("decisions"), f.data.join("verdicts"));
+    // The first nine months (with the dirty rows, dated January and February), stored as
+    // statistics by `aggregate`.
+    let stored = dir.join("stats-to-september");
+    let mut args: Vec<String> = vec!["--quiet".into(), "aggregate".into(), "--decisions".into()];
+    args.extend(months(&dec, 1..=9));
+    args.push(dec.join("zz-dirty.parquet").to_string_lossy().into_owned());
+    args.push("--verdicts".into());
+    args.extend(months(&ver, 1..=9));
+    args.push(ver.join("zz-dirty.parquet").to_string_lossy().into_owned());
+    args.extend(["--out".into(), stored.to_string_lossy().into_owned()]);
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+
+    // The later months from raw files; then September again, as if re-delivered complete:
+    // its new statistics replace the stored ones instead of adding to them.
+    for first_new in [10, 9] {
+        let out = dir.join(format!("run-from-{first_new}"));
+        let new_dec = months(&dec, first_new..=12);
+        let new_ver = months(&ver, first_new..=12);
+        let mut args: Vec<&str> = vec!["--stats", stored.to_str().unwrap(), "--decisions"];
+        args.extend(new_dec.iter().map(String::as_str));
+        args.push("--verdicts");
+        args.extend(new_ver.iter().map(String::as_str));
+        let o = analyze_args(&args, &out);
+        assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+        assert_same_outputs(&f.run, &out);
+    }
+}
+
+#[test]
+fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
+    let f = fixture();
+    let dir = scratch("duckdb");
+    let stats = dir.join("stats");
+    let o = run(&[
+        "aggregate",
+        "--emit-sql",
+        "duckdb",
+        "--decisions",
+        f.data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        f.data.join("verdicts").to_str().unwrap(),
+        "--out",
+        stats.to_str().unwrap(),
+    ]);
+    let (code, sql, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let script = dir.join("aggregate.sql");
+    std::fs::write(&script, &sql).unwrap();
+    let py = Command::new("python3")
+        .arg(root().join("tests/reference/run_sql_duckdb.py"))
+        .arg(&script)
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&py);
+    assert_eq!(code, 0, "DuckDB failed:\n{out}\n{err}");
+
+    let run_dir = dir.join("run");
+    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &run_dir);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    assert_same_outputs(&f.run, &run_dir);
+    // DuckDB's own files hold the same rows as the native ones, not only after decoding.
+    let n = |p: &Path| {
+        read_parquet(p)
+            .column("n")
+            .unwrap()
+            .cast(&DataType::UInt64)
+            .unwrap()
+            .u64()
+            .unwrap()
+            .sum()
+            .unwrap()
+    };
+    assert_eq!(
+        n(&stats.join("suffstats.parquet")),
+        n(&f.run.join("stats/suffstats.parquet"))
+    );
+}
+
+#[test]
+fn bad_statistics_are_refused_with_the_file_and_what_is_wrong() {
+    let f = fixture();
+    let dir = scratch("bad-stats");
+    let copy = |name: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for e in std::fs::read_dir(f.run.join("stats")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+        }
+        d
+    };
+    let out = dir.join("run");
+    let stats_run = |d: &Path, extra: &[&str]| {
+        let mut args = vec!["--stats", d.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = analyze_args(&args, &out);
+        assert_no_panic(&o);
+        outcome(&o)
+    };
+
+    let missing = copy("missing");
+    std::fs::remove_file(missing.join("reviews.parquet")).unwrap();
+    let (code, _, err) = stats_run(&missing, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reviews.parquet") && err.contains("missing"),
+        "{err}"
+    );
+
+    let (code, _, err) = stats_run(&f.run.join("stats"), &["--period", "week"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("per month") && err.contains("per week"),
+        "{err}"
+    );
+
+    let wrong = copy("wrong-type");
+    let mut cells = read_parquet(&wrong.join("suffstats.parquet"));
+    let n = cells.height();
+    cells
+        .with_column(Column::new("n".into(), vec!["many"; n]))
+        .unwrap();
+    write_parquet(&wrong.join("suffstats.parquet"), &mut cells);
+    let (code, _, err) = stats_run(&wrong, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("suffstats.parquet") && err.contains("'n'"),
+        "{err}"
+    );
+
+    let negative = copy("negative");
+    let mut conf = read_parquet(&negative.join("confidence.parquet"));
+    let n = conf.height();
+    let mut counts = vec![1i64; n];
+    counts[3] = -2;
+    conf.with_column(Column::new("n".into(), counts)).unwrap();
+    write_parquet(&negative.join("confidence.parquet"), &mut conf);
+    let (code, _, err) = stats_run(&negative, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("row 3") && err.contains("negative"), "{err}");
+
+    let o = run(&["--quiet", "analyze", "--decisions", "x.parquet"]);
+    assert_eq!(outcome(&o).0, 2, "{}", outcome(&o).2);
+}
