@@ -294,9 +294,6 @@ pub struct Ingested {
     /// `technique_ids`, `executed`, and `outcome` of the final verdict (0 approve, 1 override,
     /// 2 reject, 3 timeout, 4 no verdict).
     pub decisions: DataFrame,
-    /// Final verdict per reviewed decision: `decision_id`, `outcome` (0 approve, 1 override,
-    /// 2 reject, 3 timeout), `reviewed_us`, `n_verdict_rows`.
-    pub final_verdicts: DataFrame,
     /// Every valid verdict row (not only final ones): `action_class`, `analyst_id`, `verdict`
     /// (normalised), `decided_us`, `delay_us` (review time minus decision time).
     pub verdict_rows: DataFrame,
@@ -707,8 +704,189 @@ fn check_memory(files: &[InputFile]) -> Result<(), IngestError> {
     }
 }
 
+/// With `READINESS_TIMINGS` set, prints the seconds since the first call and `what` (the steps
+/// inside ingest, for profiling; never in any output file).
+pub fn mark(what: &str) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    if std::env::var_os("READINESS_TIMINGS").is_some() {
+        let t = START.get_or_init(std::time::Instant::now);
+        eprintln!(
+            "readiness:   ingest [{:7.2}s] {what}",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Decision id → row in the decisions table, split into shards by a hash of the id so that
+/// each worker thread builds and probes its own map (an id always lands in the same shard).
+struct IdShards<'a> {
+    maps: Vec<std::collections::HashMap<&'a str, IdxSize, foldhash::fast::FixedState>>,
+    /// Per decision row: a later valid row of an id seen before.
+    duplicate: Vec<bool>,
+    /// Per decision row: its row in the valid decisions (valid, non-duplicate rows only).
+    position: Vec<IdxSize>,
+}
+
+impl<'a> IdShards<'a> {
+    fn workers() -> usize {
+        std::env::var("POLARS_MAX_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+            .unwrap_or(1)
+            .clamp(1, 64)
+    }
+
+    fn shard_of(id: &str, shards: usize) -> usize {
+        use std::hash::BuildHasher;
+        // A seed other than the maps' own, so that a shard's keys still spread over its map.
+        (foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(id) as usize)
+            % shards
+    }
+
+    /// Indexes the ids of rows without a reason, in input order: the first row of an id is
+    /// kept, later ones are duplicates.
+    fn build(ids: &'a StringChunked, reasons: &StringChunked) -> IdShards<'a> {
+        let shards = Self::workers();
+        let rows: Vec<Option<&'a str>> = ids
+            .iter()
+            .zip(reasons.iter())
+            .map(|(id, r)| if r.is_none() { id } else { None })
+            .collect();
+        let per_shard: Vec<(std::collections::HashMap<&'a str, IdxSize, _>, Vec<usize>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..shards)
+                    .map(|s| {
+                        let rows = &rows;
+                        scope.spawn(move || {
+                            let mut map = std::collections::HashMap::with_capacity_and_hasher(
+                                rows.len() / shards + 1,
+                                foldhash::fast::FixedState::default(),
+                            );
+                            let mut dups = Vec::new();
+                            for (i, id) in rows.iter().enumerate() {
+                                let Some(id) = *id else { continue };
+                                if shards > 1 && Self::shard_of(id, shards) != s {
+                                    continue;
+                                }
+                                match map.entry(id) {
+                                    std::collections::hash_map::Entry::Occupied(_) => dups.push(i),
+                                    std::collections::hash_map::Entry::Vacant(v) => {
+                                        v.insert(i as IdxSize);
+                                    }
+                                }
+                            }
+                            (map, dups)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        let mut duplicate = vec![false; rows.len()];
+        let mut maps = Vec::with_capacity(shards);
+        for (map, dups) in per_shard {
+            for i in dups {
+                duplicate[i] = true;
+            }
+            maps.push(map);
+        }
+        let mut position = vec![IdxSize::MAX; rows.len()];
+        let mut next: IdxSize = 0;
+        for (i, id) in rows.iter().enumerate() {
+            if id.is_some() && !duplicate[i] {
+                position[i] = next;
+                next += 1;
+            }
+        }
+        IdShards {
+            maps,
+            duplicate,
+            position,
+        }
+    }
+
+    /// The valid decision (its row in the valid decisions) of each verdict row without a
+    /// reason so far, probed in parallel shards.
+    fn lookup(&self, ids: &StringChunked, reasons: &StringChunked) -> Vec<Option<IdxSize>> {
+        let shards = self.maps.len();
+        let rows: Vec<Option<&str>> = ids
+            .iter()
+            .zip(reasons.iter())
+            .map(|(id, r)| if r.is_none() { id } else { None })
+            .collect();
+        let found: Vec<Vec<(usize, IdxSize)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .maps
+                .iter()
+                .enumerate()
+                .map(|(s, map)| {
+                    let rows = &rows;
+                    scope.spawn(move || {
+                        let mut hits = Vec::new();
+                        for (j, id) in rows.iter().enumerate() {
+                            let Some(id) = *id else { continue };
+                            if shards > 1 && Self::shard_of(id, shards) != s {
+                                continue;
+                            }
+                            if let Some(&i) = map.get(id) {
+                                hits.push((j, self.position[i as usize]));
+                            }
+                        }
+                        hits
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        let mut out = vec![None; rows.len()];
+        for hits in found {
+            for (j, k) in hits {
+                out[j] = Some(k);
+            }
+        }
+        out
+    }
+}
+
+/// The rows of a collected table in input order (file, then row): the duplicate rule and the
+/// rejects file depend on it. Sorts only when the engine returned another order.
+fn in_input_order(df: DataFrame) -> Result<DataFrame, IngestError> {
+    let file = df
+        .column("__file")
+        .map_err(pe("input order"))?
+        .i64()
+        .map_err(pe("input order"))?;
+    let row = df
+        .column("__row")
+        .map_err(pe("input order"))?
+        .u64()
+        .map_err(pe("input order"))?;
+    let mut prev: Option<(i64, u64)> = None;
+    let mut ordered = true;
+    for (f, r) in file.iter().zip(row.iter()) {
+        let key = (f.unwrap_or(0), r.unwrap_or(0));
+        if prev.is_some_and(|p| p > key) {
+            ordered = false;
+            break;
+        }
+        prev = Some(key);
+    }
+    if ordered {
+        return Ok(df);
+    }
+    df.sort(["__file", "__row"], SortMultipleOptions::default())
+        .map_err(pe("input order"))
+}
+
 /// Reads, validates and de-duplicates both tables.
 pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
+    mark("start");
     let dec_files = resolve("decisions", opts.decisions)?;
     let ver_files = resolve("verdicts", opts.verdicts)?;
     let (dec_lf, mut files) = scan_table(Table::Decisions, &dec_files, 0, opts.columns)?;
@@ -765,38 +943,60 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
             .not(),
         "unknown_asset_criticality",
     ));
-    let ordinal = (col("__file") * lit(1i64 << 40)) + col("__row").cast(DataType::Int64);
     let checked = dec_lf
         .with_columns([
             reason_expr(rules).alias("reason"),
-            ordinal.alias("__ord"),
             crit_norm.alias("asset_criticality"),
-            // -0.0 compares equal to 0.0 and is kept; normalise it so sums are sign-clean.
-            (col("confidence") + lit(0.0)).alias("confidence"),
+            // -0.0 compares equal to 0.0 and is kept; normalise it so sums and the value
+            // counts are sign-clean (the optimiser drops an `x + 0.0`, so test explicitly).
+            when(col("confidence").eq(lit(0.0)))
+                .then(lit(0.0))
+                .otherwise(col("confidence"))
+                .alias("confidence"),
         ])
-        .with_columns([when(col("reason").is_null())
-            .then(col("__ord"))
-            .otherwise(lit(NULL).cast(DataType::Int64))
-            .alias("__valid_ord")])
-        .with_column(
-            when(
-                col("reason").is_null().and(
-                    col("__valid_ord").neq(
-                        col("__valid_ord")
-                            .min()
-                            .over([col("decision_id")])
-                            .map_err(pe("duplicate check"))?,
-                    ),
-                ),
-            )
-            .then(lit("duplicate_decision_id"))
-            .otherwise(col("reason"))
-            .alias("reason"),
-        );
-    let checked = checked
         .collect_streaming()
         .map_err(pe("reading and validating decisions"))?;
+    mark("decisions read and checked row by row");
+    let checked = in_input_order(checked)?;
     let dec_read = checked.height() as u64;
+
+    // Duplicates and the decision index, in one pass in input order: the first valid row of an
+    // id is kept and gets the next index (its row in the valid decisions); later valid rows
+    // of that id are duplicates. A hash map from id to index then serves the verdicts' join.
+    let ids = checked
+        .column("decision_id")
+        .map_err(pe("decisions"))?
+        .str()
+        .map_err(pe("decisions"))?
+        .clone();
+    let reasons = checked
+        .column("reason")
+        .map_err(pe("decisions"))?
+        .str()
+        .map_err(pe("decisions"))?
+        .clone();
+    let index = IdShards::build(&ids, &reasons);
+    let duplicate = index.duplicate.clone();
+    let mut rejected_ids: std::collections::HashSet<&str, foldhash::fast::FixedState> =
+        Default::default();
+    for (i, (id, reason)) in ids.iter().zip(reasons.iter()).enumerate() {
+        if let Some(id) = id {
+            if reason.is_some() || duplicate[i] {
+                rejected_ids.insert(id);
+            }
+        }
+    }
+    mark("duplicates found, decisions indexed");
+    let checked = checked
+        .lazy()
+        .with_column(
+            when(lit(Series::new("__dup".into(), duplicate)))
+                .then(lit("duplicate_decision_id"))
+                .otherwise(col("reason"))
+                .alias("reason"),
+        )
+        .collect()
+        .map_err(pe("duplicate check"))?;
     let valid_mask = checked.column("reason").map_err(pe("decisions"))?.is_null();
     let decisions = checked
         .filter(&valid_mask)
@@ -818,21 +1018,21 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
     decisions
         .rename("decided_at", "decided_us".into())
         .map_err(pe("decisions"))?;
-    let dec_rejects = checked.lazy().filter(col("reason").is_not_null()).select([
-        lit("decisions").alias("table"),
-        col("__file"),
-        col("__row"),
-        col("decision_id"),
-        col("reason"),
-    ]);
-    let rejected_ids = dec_rejects
-        .clone()
-        .filter(col("decision_id").is_not_null())
-        .select([col("decision_id")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(lit(true).alias("__was_rejected"));
+    let dec_rejects = checked
+        .lazy()
+        .filter(col("reason").is_not_null())
+        .select([
+            lit("decisions").alias("table"),
+            col("__file"),
+            col("__row"),
+            col("decision_id"),
+            col("reason"),
+        ])
+        .collect()
+        .map_err(pe("rejected decisions"))?;
 
-    // Verdicts: per-row rules, then the join to decisions.
+    mark("valid decisions and their rejects split");
+    // Verdicts: per-row rules, then the decision rules through the index.
     let verdicts_allowed = Series::new("v".into(), ["approve", "override", "reject", "timeout"]);
     let verdict_norm = col("verdict")
         .str()
@@ -852,42 +1052,88 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
             .not(),
         "unknown_verdict",
     ));
-    vrules.push((
-        col("__was_rejected")
-            .eq(lit(true))
-            .and(col("decided_us").is_null()),
-        "decision_rejected",
-    ));
-    vrules.push((col("decided_us").is_null(), "unknown_decision"));
-    vrules.push((
-        col("reviewed_at").lt(col("decided_us")),
-        "review_before_decision",
-    ));
-    let dec_times = decisions.clone().lazy().select([
-        col("decision_id"),
-        col("decided_us"),
-        col("action_class"),
-    ]);
     let vchecked = ver_lf
-        .join(
-            dec_times,
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            rejected_ids,
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs::new(JoinType::Left),
-        )
         .with_columns([
             reason_expr(vrules).alias("reason"),
             verdict_norm.alias("verdict"),
         ])
         .collect_streaming()
         .map_err(pe("reading and validating verdicts"))?;
+    mark("verdicts read and checked row by row");
+    let vchecked = in_input_order(vchecked)?;
     let ver_read = vchecked.height() as u64;
+    let decided: Vec<i64> = decisions
+        .column("decided_us")
+        .map_err(pe("decisions"))?
+        .i64()
+        .map_err(pe("decisions"))?
+        .into_no_null_iter()
+        .collect();
+    let col_str = |name: &str| -> Result<StringChunked, IngestError> {
+        Ok(vchecked
+            .column(name)
+            .map_err(pe("verdicts"))?
+            .str()
+            .map_err(pe("verdicts"))?
+            .clone())
+    };
+    let (vids, vreasons, vverdicts) = (
+        col_str("decision_id")?,
+        col_str("reason")?,
+        col_str("verdict")?,
+    );
+    let reviewed = vchecked
+        .column("reviewed_at")
+        .map_err(pe("verdicts"))?
+        .i64()
+        .map_err(pe("verdicts"))?
+        .clone();
+    // Final verdict: latest reviewed_at; ties go to the most conservative verdict
+    // (reject > override > approve > timeout). Packing (time, severity) into one integer
+    // makes it a maximum per decision, kept in a vector indexed like the decisions.
+    let decision_of = index.lookup(&vids, &vreasons);
+    let mut best = vec![i64::MIN; decided.len()];
+    let mut reason_out: Vec<Option<&str>> = Vec::with_capacity(vchecked.height());
+    let mut matched: Vec<IdxSize> = Vec::new();
+    let mut valid_rows: Vec<bool> = Vec::with_capacity(vchecked.height());
+    for ((((id, reason), verdict), at), k) in vids
+        .iter()
+        .zip(vreasons.iter())
+        .zip(vverdicts.iter())
+        .zip(reviewed.iter())
+        .zip(decision_of)
+    {
+        let (reason, k) = match (reason, id, at, k) {
+            (Some(r), _, _, _) => (Some(r), None),
+            (None, Some(_), Some(at), Some(k)) if at < decided[k as usize] => {
+                (Some("review_before_decision"), None)
+            }
+            (None, Some(_), Some(_), Some(k)) => (None, Some(k)),
+            (None, Some(id), _, None) if rejected_ids.contains(id) => {
+                (Some("decision_rejected"), None)
+            }
+            (None, Some(_), _, None) => (Some("unknown_decision"), None),
+            _ => (Some("null_decision_id"), None),
+        };
+        reason_out.push(reason);
+        valid_rows.push(k.is_some());
+        if let (Some(k), Some(at)) = (k, at) {
+            let severity = match verdict {
+                Some("reject") => 3,
+                Some("override") => 2,
+                Some("approve") => 1,
+                _ => 0,
+            };
+            let slot = &mut best[k as usize];
+            *slot = (*slot).max(at * 4 + severity);
+            matched.push(k);
+        }
+    }
+    mark("verdicts joined to decisions, final verdicts chosen");
+    let reason_col = Column::new("reason".into(), reason_out);
+    let mut vchecked = vchecked;
+    vchecked.with_column(reason_col).map_err(pe("verdicts"))?;
+    let valid_rows = BooleanChunked::from_slice("valid".into(), &valid_rows);
     let ver_rejects = vchecked
         .clone()
         .lazy()
@@ -898,21 +1144,21 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
             col("__row"),
             col("decision_id"),
             col("reason"),
-        ]);
-    // Final verdict: latest reviewed_at; ties go to the most conservative verdict
-    // (reject > override > approve > timeout). Packing (time, severity) into one integer makes
-    // it a single max-aggregation.
-    let severity = when(col("verdict").eq(lit("reject")))
-        .then(lit(3i64))
-        .when(col("verdict").eq(lit("override")))
-        .then(lit(2i64))
-        .when(col("verdict").eq(lit("approve")))
-        .then(lit(1i64))
-        .otherwise(lit(0i64));
-    let verdict_rows = vchecked
-        .clone()
+        ])
+        .collect()
+        .map_err(pe("rejected verdicts"))?;
+    let kept = vchecked.filter(&valid_rows).map_err(pe("verdicts"))?;
+    let of_decision = decisions
+        .select(["action_class", "decided_us"])
+        .map_err(pe("decisions"))?
+        .take(&IdxCa::from_vec("k".into(), matched))
+        .map_err(pe("verdicts"))?;
+    let verdict_rows = kept
+        .select(["analyst_id", "verdict", "reviewed_at"])
+        .map_err(pe("verdicts"))?
+        .hstack(of_decision.columns())
+        .map_err(pe("verdicts"))?
         .lazy()
-        .filter(col("reason").is_null())
         .select([
             col("action_class"),
             col("analyst_id"),
@@ -920,46 +1166,30 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
             col("decided_us"),
             (col("reviewed_at") - col("decided_us")).alias("delay_us"),
         ])
-        .collect_streaming()
+        .collect()
         .map_err(pe("keeping valid verdicts"))?;
-    let final_verdicts = vchecked
-        .lazy()
-        .filter(col("reason").is_null())
-        .with_column((col("reviewed_at") * lit(4i64) + severity).alias("__key"))
-        .group_by([col("decision_id")])
-        .agg([col("__key").max(), len().alias("n_verdict_rows")])
-        .select([
-            col("decision_id"),
-            // severity 3,2,1,0 → outcome 2 reject, 1 override, 0 approve, 3 timeout
-            when((col("__key") % lit(4i64)).eq(lit(0i64)))
-                .then(lit(3i64))
-                .otherwise((col("__key") % lit(4i64)) - lit(1i64))
-                .cast(DataType::Int32)
-                .alias("outcome"),
-            col("__key").floor_div(lit(4i64)).alias("reviewed_us"),
-            col("n_verdict_rows").cast(DataType::UInt64),
-        ])
-        .collect_streaming()
-        .map_err(pe("choosing final verdicts"))?;
+    drop(index);
+    drop(rejected_ids);
+    mark("valid verdict rows kept");
 
-    // Every later stage needs each decision's final outcome (4 = no verdict): join it once.
-    let decisions = decisions
-        .lazy()
-        .join(
-            final_verdicts
-                .clone()
-                .lazy()
-                .select([col("decision_id"), col("outcome")]),
-            [col("decision_id")],
-            [col("decision_id")],
-            JoinArgs {
-                maintain_order: MaintainOrderJoin::Left,
-                ..JoinArgs::new(JoinType::Left)
+    // Every later stage needs each decision's final outcome (4 = no verdict).
+    // severity 3,2,1,0 → outcome 2 reject, 1 override, 0 approve, 3 timeout
+    let outcome: Vec<i32> = best
+        .iter()
+        .map(|&key| match key {
+            i64::MIN => 4,
+            key => match key.rem_euclid(4) {
+                0 => 3,
+                s => (s - 1) as i32,
             },
-        )
-        .with_column(col("outcome").fill_null(lit(4i32)).alias("outcome"))
-        .collect_streaming()
+        })
+        .collect();
+    decisions
+        .with_column(Column::new("outcome".into(), outcome))
         .map_err(pe("attaching final verdicts"))?;
+    mark("final outcome attached");
+    let dec_rejects = dec_rejects.lazy();
+    let ver_rejects = ver_rejects.lazy();
     let rejects = concat([dec_rejects, ver_rejects], UnionArgs::default())
         .map_err(pe("rejects"))?
         .sort(["table", "__file", "__row"], SortMultipleOptions::default())
@@ -1023,10 +1253,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
         .collect_streaming()
         .map_err(pe("rejects"))?;
 
+    mark("rejects collected");
     Ok(Ingested {
         files,
         decisions,
-        final_verdicts,
         verdict_rows,
         rejects,
         counts,

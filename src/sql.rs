@@ -95,24 +95,18 @@ impl Dialect {
                 )
             }
             Dialect::Spark => {
-                let parts: Vec<String> = specs
+                // Queried by path, so that the hidden `_metadata` columns (file and row
+                // index) resolve; directories are read with partition discovery.
+                let union: Vec<String> = specs
                     .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
+                    .map(|s| {
                         format!(
-                            "CREATE OR REPLACE TEMPORARY VIEW {name}_{i}\nUSING parquet OPTIONS (path {}, recursiveFileLookup 'true', pathGlobFilter '*.parquet');\n",
-                            self.quote(s)
+                            "SELECT *, _metadata.file_path AS __file, _metadata.row_index AS __row FROM parquet.{}",
+                            self.ident(s)
                         )
                     })
                     .collect();
-                let union: Vec<String> = (0..specs.len())
-                    .map(|i| {
-                        format!(
-                            "SELECT *, _metadata.file_path AS __file, _metadata.row_index AS __row FROM {name}_{i}"
-                        )
-                    })
-                    .collect();
-                parts.concat() + &self.view(name, &union.join("\nUNION ALL\n"))
+                self.view(name, &union.join("\nUNION ALL\n"))
             }
         }
     }
@@ -223,12 +217,13 @@ pub fn emit(o: &SqlOptions) -> String {
             .collect::<Vec<_>>()
             .join(" OR ")
     };
+    // -0.0 becomes 0.0 (as in ingest), so that value counts and sums are sign-clean.
+    let c = input("decisions", "confidence");
     let dec_cols = format!(
-        "SELECT CAST({} AS STRING) AS decision_id,\n  {} AS decided_us,\n  CAST({} AS STRING) AS action_class,\n  CAST({} AS DOUBLE) + 0.0 AS confidence,\n  CAST({} AS STRING) AS model_version,\n  lower(trim(CAST({} AS STRING))) AS asset_criticality,\n  CAST({} AS BOOLEAN) AS privileged,\n  CAST({} AS STRING) AS target_entity,\n  {} AS technique_ids,\n  CAST({} AS BOOLEAN) AS executed,\n  __file, __row\nFROM raw_decisions",
+        "SELECT CAST({} AS STRING) AS decision_id,\n  {} AS decided_us,\n  CAST({} AS STRING) AS action_class,\n  CASE WHEN CAST({c} AS DOUBLE) = 0.0 THEN 0.0 ELSE CAST({c} AS DOUBLE) END AS confidence,\n  CAST({} AS STRING) AS model_version,\n  lower(trim(CAST({} AS STRING))) AS asset_criticality,\n  CAST({} AS BOOLEAN) AS privileged,\n  CAST({} AS STRING) AS target_entity,\n  {} AS technique_ids,\n  CAST({} AS BOOLEAN) AS executed,\n  __file, __row\nFROM raw_decisions",
         input("decisions", "decision_id"),
         d.epoch_us(&input("decisions", "decided_at")),
         input("decisions", "action_class"),
-        input("decisions", "confidence"),
         input("decisions", "model_version"),
         input("decisions", "asset_criticality"),
         input("decisions", "privileged"),

@@ -285,21 +285,6 @@ pub struct AnalystRow {
     pub median_delay_s: Option<f64>,
 }
 
-fn periods_col(df: &DataFrame) -> Result<Vec<readiness_metrics::Period>, IngestError> {
-    let c = df
-        .column("period")
-        .map_err(pe("period"))?
-        .cast(&DataType::Int32)
-        .map_err(pe("period"))?;
-    Ok(c.i32()
-        .map_err(pe("period"))?
-        .iter()
-        .map(|v| readiness_metrics::Period {
-            start: v.unwrap_or(0),
-        })
-        .collect())
-}
-
 /// Exact quantile with linear interpolation (as polars' `Linear`) of the values of sorted
 /// (value, count) pairs.
 fn weighted_quantile(pairs: &[(f64, u64)], q: f64) -> Option<f64> {
@@ -328,145 +313,142 @@ fn weighted_quantile(pairs: &[(f64, u64)], q: f64) -> Option<f64> {
     })
 }
 
-/// (key, period start) → (median, p90) of review delays, seconds.
-type DelayQuantiles = BTreeMap<(String, i32), (Option<f64>, Option<f64>)>;
+/// Running totals of one class or analyst in one period.
+#[derive(Default)]
+struct Load {
+    n_reviews: u64,
+    n_timeouts: u64,
+    n_approvals: u64,
+    n_fast: u64,
+    analysts: std::collections::BTreeSet<String>,
+    /// (delay in µs, count) of reviews (not timeouts).
+    delays: Vec<(i64, u64)>,
+}
 
-/// Median and p90 of review delays (seconds) per group of a table sorted by `keys` and
-/// `delay_us`, with counts `n`.
-fn delay_quantiles(df: &DataFrame, key: &str) -> Result<DelayQuantiles, IngestError> {
-    let keys = str_col(df, key)?;
-    let periods = periods_col(df)?;
-    let delays = df
-        .column("delay_us")
-        .map_err(pe("delay_us"))?
-        .i64()
-        .map_err(pe("delay_us"))?
-        .clone();
-    let n = u64_col(df, "n")?;
-    let mut out = BTreeMap::new();
-    let mut start = 0;
-    for i in 0..=df.height() {
-        let boundary = i == df.height()
-            || (i > start && (keys[i] != keys[start] || periods[i] != periods[start]));
-        if boundary && i > start {
-            let pairs: Vec<(f64, u64)> = (start..i)
-                .map(|j| (delays.get(j).unwrap_or(0) as f64 / 1e6, n[j]))
-                .collect();
-            out.insert(
-                (keys[start].clone(), periods[start].start),
-                (
-                    weighted_quantile(&pairs, 0.5),
-                    weighted_quantile(&pairs, 0.9),
-                ),
-            );
-            start = i;
-        }
+impl Load {
+    /// (median, p90) of the review delays, seconds.
+    fn quantiles(&mut self) -> (Option<f64>, Option<f64>) {
+        self.delays.sort_unstable();
+        let pairs: Vec<(f64, u64)> = self
+            .delays
+            .iter()
+            .map(|&(d, n)| (d as f64 / 1e6, n))
+            .collect();
+        (
+            weighted_quantile(&pairs, 0.5),
+            weighted_quantile(&pairs, 0.9),
+        )
     }
-    Ok(out)
 }
 
 /// Oversight load per class and period, and per analyst and period, from the `reviews` table
 /// of the statistics set. Medians and percentiles are exact (linear interpolation): the table
-/// keeps every distinct delay with its count.
+/// keeps every distinct delay with its count. One pass over the table's columns; consecutive
+/// rows of the same (class, period, analyst, verdict), as the sorted table has them, are
+/// added up before they reach the per-class and per-analyst maps.
 pub fn oversight(
     set: &StatsSet,
     rubber_stamp_seconds: f64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
     let fast_us = (rubber_stamp_seconds * 1e6).round() as i64;
-    let rows = set.reviews.clone().lazy().with_columns([
-        col("verdict").neq(lit("timeout")).alias("is_review"),
-        col("verdict").eq(lit("approve")).alias("is_approve"),
-    ]);
-    let weighted = |e: Expr| {
-        when(e)
-            .then(col("n"))
-            .otherwise(lit(0u64).cast(DataType::UInt64))
-            .sum()
-            .cast(DataType::UInt64)
-    };
-    let fast = col("is_approve").and(col("delay_us").lt(lit(fast_us)));
-    let by_class = rows
-        .clone()
-        .group_by([col("action_class"), col("period")])
-        .agg([
-            weighted(col("is_review")).alias("n_reviews"),
-            weighted(col("is_review").not()).alias("n_timeouts"),
-            col("analyst_id")
-                .filter(col("is_review"))
-                .n_unique()
-                .cast(DataType::UInt64)
-                .alias("n_analysts"),
-            weighted(col("is_approve")).alias("n_approvals"),
-            weighted(fast.clone()).alias("n_fast_approvals"),
-        ])
-        .sort(["action_class", "period"], SortMultipleOptions::default())
-        .collect_streaming()
-        .map_err(pe("oversight per class"))?;
-    let delays_by = |key: &str| {
-        rows.clone()
-            .filter(col("is_review"))
-            .group_by([col(key), col("period"), col("delay_us")])
-            .agg([col("n").sum()])
-            .sort([key, "period", "delay_us"], SortMultipleOptions::default())
-            .collect_streaming()
-            .map_err(pe("review delays"))
-    };
-    let class_delays = delay_quantiles(&delays_by("action_class")?, "action_class")?;
-    let by_analyst = rows
-        .clone()
-        .filter(col("is_review"))
-        .group_by([col("analyst_id"), col("period")])
-        .agg([
-            col("n").sum().cast(DataType::UInt64).alias("n_reviews"),
-            weighted(col("is_approve")).alias("n_approvals"),
-            weighted(fast).alias("n_fast_approvals"),
-        ])
-        .sort(["analyst_id", "period"], SortMultipleOptions::default())
-        .collect_streaming()
-        .map_err(pe("oversight per analyst"))?;
-    let analyst_delays = delay_quantiles(&delays_by("analyst_id")?, "analyst_id")?;
+    let df = &set.reviews;
+    let get = |name: &str| df.column(name).map_err(pe("reviews"));
+    let classes = get("action_class")?
+        .str()
+        .map_err(pe("action_class"))?
+        .clone();
+    let periods = get("period")?.i32().map_err(pe("period"))?.clone();
+    let analysts = get("analyst_id")?.str().map_err(pe("analyst_id"))?.clone();
+    let verdicts = get("verdict")?.str().map_err(pe("verdict"))?.clone();
+    let delays = get("delay_us")?.i64().map_err(pe("delay_us"))?.clone();
+    let counts = get("n")?.u64().map_err(pe("n"))?.clone();
 
-    let classes = str_col(&by_class, "action_class")?;
-    let periods = periods_col(&by_class)?;
-    let n_reviews = u64_col(&by_class, "n_reviews")?;
-    let n_timeouts = u64_col(&by_class, "n_timeouts")?;
-    let n_analysts = u64_col(&by_class, "n_analysts")?;
-    let n_app = u64_col(&by_class, "n_approvals")?;
-    let n_fast = u64_col(&by_class, "n_fast_approvals")?;
-    let class_rows = (0..by_class.height())
-        .map(|i| {
-            let (median, p90) = class_delays
-                .get(&(classes[i].clone(), periods[i].start))
-                .copied()
-                .unwrap_or((None, None));
+    let mut by_class: BTreeMap<(String, i32), Load> = BTreeMap::new();
+    let mut by_analyst: BTreeMap<(String, i32), Load> = BTreeMap::new();
+    // The rows of one (class, period, analyst, verdict) are added up locally and flushed into
+    // the two maps when the run ends, so the maps are touched once per run, not per row.
+    let mut flush = |run: (&str, i32, &str, &str), acc: &mut Load| {
+        let (class, period, analyst, verdict) = run;
+        let c = by_class.entry((class.to_string(), period)).or_default();
+        if verdict == "timeout" {
+            c.n_timeouts += acc.n_timeouts;
+            return;
+        }
+        c.n_reviews += acc.n_reviews;
+        c.n_approvals += acc.n_approvals;
+        c.n_fast += acc.n_fast;
+        c.analysts.insert(analyst.to_string());
+        c.delays.extend_from_slice(&acc.delays);
+        let a = by_analyst.entry((analyst.to_string(), period)).or_default();
+        a.n_reviews += acc.n_reviews;
+        a.n_approvals += acc.n_approvals;
+        a.n_fast += acc.n_fast;
+        a.delays.append(&mut acc.delays);
+    };
+    let mut run: Option<(&str, i32, &str, &str)> = None;
+    let mut acc = Load::default();
+    for i in 0..df.height() {
+        let (Some(class), Some(period), Some(analyst), Some(verdict), Some(delay), Some(n)) = (
+            classes.get(i),
+            periods.get(i),
+            analysts.get(i),
+            verdicts.get(i),
+            delays.get(i),
+            counts.get(i),
+        ) else {
+            continue;
+        };
+        let key = (class, period, analyst, verdict);
+        if run != Some(key) {
+            if let Some(r) = run {
+                flush(r, &mut acc);
+            }
+            acc = Load::default();
+            run = Some(key);
+        }
+        if verdict == "timeout" {
+            acc.n_timeouts += n;
+            continue;
+        }
+        let is_approve = verdict == "approve";
+        acc.n_reviews += n;
+        if is_approve {
+            acc.n_approvals += n;
+            if delay < fast_us {
+                acc.n_fast += n;
+            }
+        }
+        acc.delays.push((delay, n));
+    }
+    if let Some(r) = run {
+        flush(r, &mut acc);
+    }
+    let class_rows = by_class
+        .into_iter()
+        .map(|((action_class, period), mut l)| {
+            let (median, p90) = l.quantiles();
             OversightRow {
-                action_class: classes[i].clone(),
-                period: periods[i],
-                n_reviews: n_reviews[i],
-                n_timeouts: n_timeouts[i],
+                action_class,
+                period: readiness_metrics::Period { start: period },
+                n_reviews: l.n_reviews,
+                n_timeouts: l.n_timeouts,
                 median_delay_s: median,
                 p90_delay_s: p90,
-                n_analysts: n_analysts[i],
-                n_approvals: n_app[i],
-                n_fast_approvals: n_fast[i],
+                n_analysts: l.analysts.len() as u64,
+                n_approvals: l.n_approvals,
+                n_fast_approvals: l.n_fast,
             }
         })
         .collect();
-    let analysts = str_col(&by_analyst, "analyst_id")?;
-    let periods = periods_col(&by_analyst)?;
-    let n_reviews = u64_col(&by_analyst, "n_reviews")?;
-    let n_app = u64_col(&by_analyst, "n_approvals")?;
-    let n_fast = u64_col(&by_analyst, "n_fast_approvals")?;
-    let analyst_rows = (0..by_analyst.height())
-        .map(|i| AnalystRow {
-            analyst_id: analysts[i].clone(),
-            period: periods[i],
-            n_reviews: n_reviews[i],
-            n_approvals: n_app[i],
-            n_fast_approvals: n_fast[i],
-            median_delay_s: analyst_delays
-                .get(&(analysts[i].clone(), periods[i].start))
-                .and_then(|d| d.0),
+    let analyst_rows = by_analyst
+        .into_iter()
+        .map(|((analyst_id, period), mut l)| AnalystRow {
+            analyst_id,
+            period: readiness_metrics::Period { start: period },
+            n_reviews: l.n_reviews,
+            n_approvals: l.n_approvals,
+            n_fast_approvals: l.n_fast,
+            median_delay_s: l.quantiles().0,
         })
         .collect();
     Ok((class_rows, analyst_rows))

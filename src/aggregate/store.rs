@@ -25,7 +25,7 @@ use readiness_metrics::reasoning::AttackCatalog;
 use readiness_metrics::Granularity;
 
 use super::{cells_query, period_expr};
-use crate::ingest::{resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
+use crate::ingest::{mark, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
 
 fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.into();
@@ -280,14 +280,20 @@ impl StatsSet {
         let cells = CELLS
             .canonical(cells_query(dec.clone(), granularity))
             .map_err(pe("aggregating decisions and verdicts"))?;
-        let confidence = CONFIDENCE
-            .canonical(
-                dec.clone()
-                    .select([col("action_class"), period(), col("confidence")])
-                    .with_column(lit(1u64).cast(DataType::UInt64).alias("n")),
-            )
-            .map_err(pe("collecting confidence values"))?;
+        mark("statistics: cells");
+        // Value counts of confidence per (class, period): sorted lists per group, then run
+        // lengths, instead of a hash group-by with one group per distinct value.
+        let confidence = value_counts(
+            dec.clone()
+                .select([col("action_class"), period(), col("confidence")])
+                .group_by([col("action_class"), col("period")])
+                .agg([col("confidence").sort(SortOptions::default())]),
+            &["action_class", "period"],
+            "confidence",
+        )
+        .map_err(pe("collecting confidence values"))?;
 
+        mark("statistics: confidence values");
         let unwatched_list: Vec<&str> = unwatched.iter().map(String::as_str).collect();
         let unwatched_lit = lit(Series::new("unwatched".into(), unwatched_list)).implode(false);
         let high = Series::new("h".into(), ["high", "critical"]);
@@ -321,6 +327,7 @@ impl StatsSet {
                 )
                 .map_err(pe("aggregating daily volumes"))?;
 
+        mark("statistics: daily");
         // Reasoning: only the (few) non-current citations are exploded per decision.
         let (stale_ids, current_ids): (Vec<&str>, Vec<&str>) = {
             let (stale, current): (Vec<_>, Vec<_>) = catalog.entries().partition(|(_, s)| *s);
@@ -374,6 +381,7 @@ impl StatsSet {
             .collect_streaming()
             .map_err(pe("reading cited ATT&CK IDs"))?
             .lazy();
+        mark("statistics: cited rows exploded");
         let per_decision = cited_rows
             .clone()
             .group_by([col("__d")])
@@ -415,6 +423,7 @@ impl StatsSet {
                     .map_err(pe("reasoning"))?,
             )
             .map_err(pe("classifying cited ATT&CK IDs"))?;
+        mark("statistics: reasoning");
         let cited = CITED
             .canonical(
                 cited_rows
@@ -432,20 +441,34 @@ impl StatsSet {
             )
             .map_err(pe("counting invented and stale IDs"))?;
 
+        mark("statistics: cited");
         let reviews = if with_reviews {
-            REVIEWS
-                .canonical(ing.verdict_rows.clone().lazy().select([
-                    col("action_class"),
-                    period(),
-                    col("analyst_id"),
-                    col("verdict"),
-                    col("delay_us"),
-                    lit(1u64).cast(DataType::UInt64).alias("n"),
-                ]))
-                .map_err(pe("aggregating review delays"))?
+            value_counts(
+                ing.verdict_rows
+                    .clone()
+                    .lazy()
+                    .select([
+                        col("action_class"),
+                        period(),
+                        col("analyst_id"),
+                        col("verdict"),
+                        col("delay_us"),
+                    ])
+                    .group_by([
+                        col("action_class"),
+                        col("period"),
+                        col("analyst_id"),
+                        col("verdict"),
+                    ])
+                    .agg([col("delay_us").sort(SortOptions::default())]),
+                &["action_class", "period", "analyst_id", "verdict"],
+                "delay_us",
+            )
+            .map_err(pe("aggregating review delays"))?
         } else {
             empty(&REVIEWS)
         };
+        mark("statistics: reviews");
         Ok(StatsSet {
             meta: Meta {
                 granularity,
@@ -583,6 +606,66 @@ pub fn fixed_point(x: Expr) -> Expr {
     (x * lit(super::FIXED_SCALE) + lit(0.5))
         .floor()
         .cast(DataType::Int64)
+}
+
+/// Run lengths of sorted values: (group index, value, count) per distinct value of each list.
+fn run_lengths<T: PartialEq + Copy>(
+    groups: usize,
+    mut values: impl FnMut(usize) -> PolarsResult<Vec<T>>,
+) -> PolarsResult<(Vec<IdxSize>, Vec<T>, Vec<u64>)> {
+    let (mut idx, mut out, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for g in 0..groups {
+        let mut prev: Option<T> = None;
+        for v in values(g)? {
+            match counts.last_mut() {
+                Some(n) if prev == Some(v) => *n += 1,
+                _ => {
+                    idx.push(g as IdxSize);
+                    out.push(v);
+                    counts.push(1u64);
+                    prev = Some(v);
+                }
+            }
+        }
+    }
+    Ok((idx, out, counts))
+}
+
+/// A value-count table (`keys`, `value`, `n`) sorted by keys and value, from a query that
+/// groups by `keys` and aggregates `value` into sorted lists.
+fn value_counts(grouped: LazyFrame, keys: &[&str], value: &str) -> PolarsResult<DataFrame> {
+    let grouped = grouped
+        .sort(
+            keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+            SortMultipleOptions::default(),
+        )
+        .collect_streaming()?;
+    let lists = grouped.column(value)?.list()?.clone();
+    let list = |g: usize| {
+        lists
+            .get_as_series(g)
+            .ok_or_else(|| PolarsError::ComputeError("null value list".into()))
+    };
+    let (idx, column) = match lists.inner_dtype() {
+        DataType::Float64 => {
+            let (idx, v, n) = run_lengths(grouped.height(), |g| {
+                Ok(list(g)?.f64()?.into_no_null_iter().collect())
+            })?;
+            (idx, (Column::new(value.into(), v), n))
+        }
+        _ => {
+            let (idx, v, n) = run_lengths(grouped.height(), |g| {
+                Ok(list(g)?.i64()?.into_no_null_iter().collect())
+            })?;
+            (idx, (Column::new(value.into(), v), n))
+        }
+    };
+    let mut df = grouped
+        .select(keys.iter().map(|k| k.to_string()))?
+        .take(&IdxCa::from_vec("idx".into(), idx))?;
+    df.with_column(column.0)?;
+    df.with_column(Column::new("n".into(), column.1))?;
+    Ok(df)
 }
 
 fn empty(layout: &Layout) -> DataFrame {
