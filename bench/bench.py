@@ -112,6 +112,7 @@ def main():
     print()
     print("| decisions | input MiB | generate s | readiness analyze s (median, min–max) | peak RSS MiB | DuckDB core aggregation s | DuckDB peak RSS MiB | ratio |")
     print("|---:|---:|---:|---|---:|---|---:|---:|")
+    full = {}
     for n in args.sizes:
         data = work / f"n{n}"
         gen_s = float("nan")
@@ -132,6 +133,39 @@ def main():
         print(
             f"| {n:,} | {size:.0f} | {gen_s:.1f} | {r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f}) | {r[3]:.0f} "
             f"| {d[0]:.2f} ({d[1]:.2f}–{d[2]:.2f}) | {d[3]:.0f} | {r[0] / d[0]:.2f} |",
+            flush=True,
+        )
+        full[n] = r
+
+    # Incremental monthly run: the statistics of months 1–11 stored once by `aggregate`, then
+    # `analyze --stats` with only month 12's raw files, against the full run above.
+    print()
+    print("| decisions | full analyze s (median) | incremental analyze s (median, min–max) | peak RSS MiB | speed-up |")
+    print("|---:|---:|---|---:|---:|")
+    for n in args.sizes:
+        data = work / f"n{n}"
+        months = sorted(p.name for p in (data / "decisions").iterdir() if p.name.startswith("month="))
+        stored = work / f"stats-{n}"
+        if not (stored / "meta.parquet").exists():
+            subprocess.run(
+                [str(BIN), "--quiet", "aggregate",
+                 "--decisions", *[str(data / "decisions" / m) for m in months[:-1]],
+                 "--verdicts", *[str(data / "verdicts" / m) for m in months[:-1]],
+                 "--policy", str(ROOT / "data/policy.toml"), "--out", str(stored)],
+                check=True,
+            )
+        incremental = [
+            str(BIN), "--quiet", "analyze", "--stats", str(stored),
+            "--decisions", str(data / "decisions" / months[-1]),
+            "--verdicts", str(data / "verdicts" / months[-1]),
+            "--policy", str(ROOT / "data/policy.toml"),
+            "--out", str(work / f"run-incremental-{n}"),
+            "--ledger", str(work / f"ledger-incremental-{n}.jsonl"),
+        ]
+        i = summary(series(incremental, args.runs))
+        print(
+            f"| {n:,} | {full[n][0]:.2f} | {i[0]:.2f} ({i[1]:.2f}–{i[2]:.2f}) | {i[3]:.0f} "
+            f"| {full[n][0] / i[0]:.1f}× |",
             flush=True,
         )
 

@@ -23,6 +23,17 @@ fn set(decisions: Vec<String>, verdicts: &str) -> StatsSet {
     StatsSet::build(&ing, Granularity::Month, attack_catalog(), &unwatched, true).unwrap()
 }
 
+/// Generated inputs: the decisions folder of month m (2025), and all verdicts.
+fn month_inputs(data: &std::path::Path) -> (impl Fn(u32) -> String + '_, String) {
+    let month = move |m: u32| {
+        data.join("decisions")
+            .join(format!("month=2025-{m:02}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    (month, data.join("verdicts").to_string_lossy().into_owned())
+}
+
 fn stats(decisions: Vec<String>, verdicts: &str) -> SuffStats {
     stats_from_table(&set(decisions, verdicts).cells).unwrap()
 }
@@ -32,17 +43,11 @@ fn summed_statistics_sets_equal_the_whole() {
     let dir = scratch("merge-set");
     let data = dir.join("data");
     generate(&data, 20000, 5, &[]);
-    let month = |m: u32| {
-        data.join("decisions")
-            .join(format!("month=2025-{m:02}"))
-            .to_string_lossy()
-            .into_owned()
-    };
-    let verdicts = data.join("verdicts").to_string_lossy().into_owned();
-    let whole = set((1..=12).map(month).collect(), &verdicts);
+    let (month, verdicts) = month_inputs(&data);
+    let whole = set((1..=12).map(&month).collect(), &verdicts);
     let parts = vec![
-        set((1..=4).map(month).collect(), &verdicts),
-        set((5..=12).map(month).collect(), &verdicts),
+        set((1..=4).map(&month).collect(), &verdicts),
+        set((5..=12).map(&month).collect(), &verdicts),
     ];
     let summed = StatsSet::sum(parts).unwrap();
     for (name, a, b) in [
@@ -77,16 +82,10 @@ fn halves_merge_to_the_whole() {
     let dir = scratch("merge");
     let data = dir.join("data");
     generate(&data, 30000, 3, &[]);
-    let month = |m: u32| {
-        data.join("decisions")
-            .join(format!("month=2025-{m:02}"))
-            .to_string_lossy()
-            .into_owned()
-    };
-    let verdicts = data.join("verdicts").to_string_lossy().into_owned();
-    let whole = stats((1..=12).map(month).collect(), &verdicts);
-    let mut merged = stats((1..=6).map(month).collect(), &verdicts);
-    merged.merge(&stats((7..=12).map(month).collect(), &verdicts));
+    let (month, verdicts) = month_inputs(&data);
+    let whole = stats((1..=12).map(&month).collect(), &verdicts);
+    let mut merged = stats((1..=6).map(&month).collect(), &verdicts);
+    merged.merge(&stats((7..=12).map(&month).collect(), &verdicts));
 
     assert_eq!(
         whole.cells.keys().collect::<Vec<_>>(),

@@ -119,7 +119,8 @@ pub fn cells_query(decisions: LazyFrame, granularity: Granularity) -> LazyFrame 
         ])
 }
 
-/// Sorted confidences per class and period from the `confidence` table (value, count).
+/// Sorted confidences per class and period from the `confidence` table (value, count). Rows of
+/// one class and period are usually adjacent (the canonical order); any order is accepted.
 pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, IngestError> {
     let get = |name: &str| table.column(name).map_err(pe("confidence table"));
     let classes = get("action_class")?.str().map_err(pe("action_class"))?;
@@ -128,25 +129,34 @@ pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, Ingest
     let counts = get("n")?.u64().map_err(pe("n"))?;
     let mut samples = ConfidenceSamples::new();
     let mut current: Option<((String, Period), Vec<f64>)> = None;
-    for i in 0..table.height() {
-        let (Some(class), Some(period), Some(value), Some(n)) =
-            (classes.get(i), periods.get(i), values.get(i), counts.get(i))
-        else {
+    let mut flush = |cur: Option<((String, Period), Vec<f64>)>| {
+        if let Some((key, v)) = cur {
+            samples.entry(key).or_default().extend(v);
+        }
+    };
+    let rows = classes
+        .iter()
+        .zip(periods.iter())
+        .zip(values.iter())
+        .zip(counts.iter());
+    for (((class, period), value), n) in rows {
+        let (Some(class), Some(period), Some(value), Some(n)) = (class, period, value, n) else {
             continue;
         };
         let key_matches = matches!(&current, Some(((c, p), _)) if c == class && p.start == period);
         if !key_matches {
-            if let Some((key, v)) = current.take() {
-                samples.insert(key, v);
-            }
+            flush(current.take());
             current = Some(((class.to_string(), Period { start: period }), Vec::new()));
         }
         if let Some((_, v)) = current.as_mut() {
             v.extend(std::iter::repeat_n(value, n as usize));
         }
     }
-    if let Some((key, v)) = current {
-        samples.insert(key, v);
+    flush(current);
+    for v in samples.values_mut() {
+        if !v.is_sorted_by(|a, b| a <= b) {
+            v.sort_by(f64::total_cmp);
+        }
     }
     Ok(samples)
 }
@@ -154,6 +164,10 @@ pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, Ingest
 /// Reads a long statistics table (as written by [`aggregate`] or produced by an SQL engine)
 /// into [`SuffStats`]. Unknown criticality or outcome spellings are errors naming the row.
 pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
+    // One chunk per column, so that reading row i is direct.
+    let mut table = table.clone();
+    table.rechunk_mut_par();
+    let table = &table;
     let err = pe;
     let get = |name: &str| table.column(name).map_err(err("statistics table"));
     let class = get("action_class")?

@@ -387,15 +387,17 @@ pub fn oversight(
     };
     let mut run: Option<(&str, i32, &str, &str)> = None;
     let mut acc = Load::default();
-    for i in 0..df.height() {
-        let (Some(class), Some(period), Some(analyst), Some(verdict), Some(delay), Some(n)) = (
-            classes.get(i),
-            periods.get(i),
-            analysts.get(i),
-            verdicts.get(i),
-            delays.get(i),
-            counts.get(i),
-        ) else {
+    let rows = classes
+        .iter()
+        .zip(periods.iter())
+        .zip(analysts.iter())
+        .zip(verdicts.iter())
+        .zip(delays.iter())
+        .zip(counts.iter());
+    for (((((class, period), analyst), verdict), delay), n) in rows {
+        let (Some(class), Some(period), Some(analyst), Some(verdict), Some(delay), Some(n)) =
+            (class, period, analyst, verdict, delay, n)
+        else {
             continue;
         };
         let key = (class, period, analyst, verdict);

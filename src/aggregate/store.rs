@@ -3,13 +3,17 @@
 //!
 //! | table | key | measures |
 //! |---|---|---|
-//! | `suffstats` | [`super::CELL_KEYS`] | `n`, `sum_conf` … `sum_conf4` (fixed point) |
-//! | `confidence` | `action_class`, `period`, `confidence` | `n` |
-//! | `daily` | `action_class`, `day`, `target_entity` | `n`, `n_priv_crit`, `sum_conf` (fixed point), `n_reviewed`, `n_disagree` |
-//! | `reasoning` | `action_class`, `period`, `model_version` | `n_decisions`, `n_citing`, `n_unknown`, `n_stale` |
+//! | `suffstats` | `period`, then the other [`super::CELL_KEYS`] | `n`, `sum_conf` … `sum_conf4` (fixed point) |
+//! | `confidence` | `period`, `action_class`, `confidence` | `n` |
+//! | `daily` | `day`, `action_class`, `target_entity` | `n`, `n_priv_crit`, `sum_conf` (fixed point), `n_reviewed`, `n_disagree` |
+//! | `reasoning` | `period`, `action_class`, `model_version` | `n_decisions`, `n_citing`, `n_unknown`, `n_stale` |
 //! | `cited` | `period`, `model_version`, `technique_id`, `status` | `decisions` |
-//! | `reviews` | `action_class`, `period`, `analyst_id`, `verdict`, `delay_us` | `n` |
-//! | `meta` | `key`, `value` | the period granularity, the format version and the classes without daily rows |
+//! | `reviews` | `period`, `action_class`, `analyst_id`, `verdict`, `delay_us` | `n` |
+//! | `meta` | `key`, `value` | the period granularity, the format version, whether the tables are canonical and the classes without daily rows |
+//!
+//! The canonical form of a table has one row per key, sorted by the key with the period (or
+//! day) first: tables of disjoint periods then merge by ordering whole periods, without a
+//! row-level sort or group-by.
 //!
 //! Every measure is a count or a fixed-point sum, so the table of a union of inputs is the
 //! key-wise sum of the tables of its parts: months, partitions of a cluster and engines can be
@@ -89,6 +93,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The key column that says which period (or day) a row belongs to: the first key.
+    fn period_key(&self) -> &'static str {
+        self.keys[0].0
+    }
+
     /// Key column names, in sort order.
     pub fn key_names(&self) -> Vec<&'static str> {
         self.keys.iter().map(|k| k.0).collect()
@@ -129,8 +138,8 @@ impl Layout {
 const CELLS: Layout = Layout {
     name: "suffstats",
     keys: &[
-        ("action_class", Ty::Str, false),
         ("period", Ty::I32, false),
+        ("action_class", Ty::Str, false),
         ("model_version", Ty::Str, false),
         ("asset_criticality", Ty::Str, false),
         ("privileged", Ty::Bool, false),
@@ -151,8 +160,8 @@ const CELLS: Layout = Layout {
 const CONFIDENCE: Layout = Layout {
     name: "confidence",
     keys: &[
-        ("action_class", Ty::Str, false),
         ("period", Ty::I32, false),
+        ("action_class", Ty::Str, false),
         ("confidence", Ty::F64, false),
     ],
     measures: &[("n", Ty::U64)],
@@ -161,8 +170,8 @@ const CONFIDENCE: Layout = Layout {
 const DAILY: Layout = Layout {
     name: "daily",
     keys: &[
-        ("action_class", Ty::Str, false),
         ("day", Ty::I32, false),
+        ("action_class", Ty::Str, false),
         ("target_entity", Ty::Str, true),
     ],
     measures: &[
@@ -177,8 +186,8 @@ const DAILY: Layout = Layout {
 const REASONING: Layout = Layout {
     name: "reasoning",
     keys: &[
-        ("action_class", Ty::Str, false),
         ("period", Ty::I32, false),
+        ("action_class", Ty::Str, false),
         ("model_version", Ty::Str, false),
     ],
     measures: &[
@@ -203,8 +212,8 @@ const CITED: Layout = Layout {
 const REVIEWS: Layout = Layout {
     name: "reviews",
     keys: &[
-        ("action_class", Ty::Str, false),
         ("period", Ty::I32, false),
+        ("action_class", Ty::Str, false),
         ("analyst_id", Ty::Str, false),
         ("verdict", Ty::Str, false),
         ("delay_us", Ty::I64, false),
@@ -286,9 +295,9 @@ impl StatsSet {
         let confidence = value_counts(
             dec.clone()
                 .select([col("action_class"), period(), col("confidence")])
-                .group_by([col("action_class"), col("period")])
+                .group_by([col("period"), col("action_class")])
                 .agg([col("confidence").sort(SortOptions::default())]),
-            &["action_class", "period"],
+            &["period", "action_class"],
             "confidence",
         )
         .map_err(pe("collecting confidence values"))?;
@@ -455,13 +464,13 @@ impl StatsSet {
                         col("delay_us"),
                     ])
                     .group_by([
-                        col("action_class"),
                         col("period"),
+                        col("action_class"),
                         col("analyst_id"),
                         col("verdict"),
                     ])
                     .agg([col("delay_us").sort(SortOptions::default())]),
-                &["action_class", "period", "analyst_id", "verdict"],
+                &["period", "action_class", "analyst_id", "verdict"],
                 "delay_us",
             )
             .map_err(pe("aggregating review delays"))?
@@ -521,6 +530,8 @@ impl StatsSet {
                 let skip = lit(Series::new("u".into(), list)).implode(false);
                 old = old.filter(col("action_class").is_in(skip, false).not());
             }
+            // Both sides are canonical (sorted with the period first) and share no period, so
+            // a stable sort by the period alone gives the canonical order of the union.
             let both = concat(
                 [old, newer.clone().lazy()],
                 UnionArgs {
@@ -528,12 +539,14 @@ impl StatsSet {
                     ..Default::default()
                 },
             )
-            .map_err(pe(layout.name))?;
-            merged.push(
-                layout
-                    .canonical(both)
-                    .map_err(pe(format!("merging {}", layout.name)))?,
-            );
+            .map_err(pe(layout.name))?
+            .sort(
+                [layout.period_key()],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .collect_streaming()
+            .map_err(pe(format!("merging {}", layout.name)))?;
+            merged.push(both);
         }
         Ok(StatsSet::from_tables(new.meta, merged))
     }
@@ -588,13 +601,20 @@ impl StatsSet {
         let mut files = Vec::new();
         let (meta_df, meta_files) = read_parts(dir, "meta")?;
         files.extend(meta_files);
-        let meta = Meta::from_frame(&meta_df, &format!("{shown}/meta.parquet"))?;
+        let (meta, canonical) = Meta::from_frame(&meta_df, &format!("{shown}/meta.parquet"))?;
         let mut tables = Vec::with_capacity(LAYOUTS.len());
         for layout in LAYOUTS {
             let (df, found) = read_parts(dir, layout.name)?;
             let where_ = format!("{shown}/{}.parquet", layout.name);
             let lf = check_layout(layout, df, &where_)?;
-            tables.push(layout.canonical(lf).map_err(pe(where_))?);
+            // Tables this engine wrote are canonical already (meta says so); those of other
+            // engines are summed per key and sorted here. Decoding does not depend on it.
+            let table = if canonical {
+                lf.collect()
+            } else {
+                layout.canonical(lf)
+            };
+            tables.push(table.map_err(pe(where_))?);
             files.extend(found);
         }
         Ok((StatsSet::from_tables(meta, tables), files))
@@ -685,10 +705,15 @@ fn empty(layout: &Layout) -> DataFrame {
 
 impl Meta {
     fn to_frame(&self) -> DataFrame {
-        let mut keys = vec!["format".to_string(), "period".to_string()];
+        let mut keys = vec![
+            "format".to_string(),
+            "period".to_string(),
+            "canonical".to_string(),
+        ];
         let mut values = vec![
             FORMAT_VERSION.to_string(),
             self.granularity.as_str().to_string(),
+            "true".to_string(),
         ];
         for c in &self.unwatched {
             keys.push("unwatched".into());
@@ -701,7 +726,8 @@ impl Meta {
         .unwrap_or_default()
     }
 
-    fn from_frame(df: &DataFrame, path: &str) -> Result<Meta, IngestError> {
+    /// The meta data, and whether the tables say they are canonical (written by this engine).
+    fn from_frame(df: &DataFrame, path: &str) -> Result<(Meta, bool), IngestError> {
         let bad = |detail: String| IngestError::Io {
             path: path.to_string(),
             detail,
@@ -717,8 +743,10 @@ impl Meta {
         let mut granularity = None;
         let mut format = None;
         let mut unwatched = BTreeSet::new();
+        let mut canonical = false;
         for (row, (k, v)) in keys.iter().zip(values.iter()).enumerate() {
             match (k, v) {
+                (Some("canonical"), Some(v)) => canonical = v == "true",
                 (Some("format"), Some(v)) => format = Some(v.to_string()),
                 (Some("period"), Some(v)) => {
                     granularity = Some(Granularity::parse(v).ok_or_else(|| {
@@ -732,7 +760,7 @@ impl Meta {
                 }
                 (k, _) => {
                     return Err(bad(format!(
-                        "row {row}: unexpected key {k:?} (expected format, period, unwatched)"
+                        "row {row}: unexpected key {k:?} (expected format, period, canonical, unwatched)"
                     )))
                 }
             }
@@ -742,10 +770,13 @@ impl Meta {
                 "statistics format {format:?}, this engine reads format {FORMAT_VERSION}; rebuild the statistics with this version"
             )));
         }
-        Ok(Meta {
-            granularity: granularity.ok_or_else(|| bad("no 'period' row".into()))?,
-            unwatched,
-        })
+        Ok((
+            Meta {
+                granularity: granularity.ok_or_else(|| bad("no 'period' row".into()))?,
+                unwatched,
+            },
+            canonical,
+        ))
     }
 
     /// Whether statistics built with this meta data can serve a run at `granularity` whose
