@@ -668,7 +668,7 @@ fn too_long(cols: &[&str]) -> Expr {
 }
 
 /// Available memory from `/proc/meminfo` (Linux), bytes.
-fn available_memory() -> Option<u64> {
+pub(crate) fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -782,7 +782,7 @@ impl<'a> IdShards<'a> {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .collect()
             });
         let mut duplicate = vec![false; rows.len()];
@@ -841,7 +841,7 @@ impl<'a> IdShards<'a> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
         let mut out = vec![None; rows.len()];

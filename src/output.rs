@@ -107,8 +107,13 @@ impl RunDir {
     }
 }
 
-/// Files that mark a directory as one this program wrote (a run or a board report).
-const RUN_MARKERS: [&str; 3] = ["manifest.json", "board.json", "meta.parquet"];
+/// Files that together mark a directory as one this program wrote (a run, a board report, a
+/// statistics directory).
+const RUN_MARKERS: [&[&str]; 3] = [
+    &["manifest.json"],
+    &["board.json"],
+    &["meta.parquet", "suffstats.parquet", "confidence.parquet"],
+];
 
 /// Refuses to replace `dest` unless it is absent, empty, or a directory this program wrote:
 /// `--out ~/work` must never delete someone's work.
@@ -126,12 +131,16 @@ fn refuse_foreign(dest: &Path) -> io::Result<()> {
         .map_err(|e| io_err(dest, e))?
         .next()
         .is_none();
-    if empty || RUN_MARKERS.iter().any(|m| dest.join(m).is_file()) {
+    if empty
+        || RUN_MARKERS
+            .iter()
+            .any(|set| set.iter().all(|m| dest.join(m).is_file()))
+    {
         Ok(())
     } else {
         Err(io_err(
             dest,
-            "exists and is not a readiness output directory (no manifest.json, board.json or meta.parquet); refusing to replace it: choose another output path",
+            "exists and is not a readiness output directory (no manifest.json, board.json or statistics tables); refusing to replace it: choose another output path",
         ))
     }
 }

@@ -6,7 +6,7 @@
 //! [`crate::aggregate::StatsSet::build`] do: the same validation (in the same order), the same
 //! duplicate rule (first occurrence in file order, then row order), the same final verdict
 //! (latest review, ties to the most conservative), the same bins (corrected against the
-//! correctly rounded edges), the same fixed-point sums. The equality is tested: `tests/sql.rs`
+//! correctly rounded edges), the same fixed-point sums. The equality is tested: `tests/stats.rs`
 //! runs the DuckDB script over generated data and compares every statistics table and metric
 //! with the native run's.
 //!
@@ -207,6 +207,10 @@ pub fn emit(o: &SqlOptions) -> String {
         g.as_str(),
         o.out
     );
+    if d == Dialect::Spark {
+        // Periods and days are UTC whatever the cluster's default time zone.
+        s += "SET spark.sql.session.timeZone=UTC;\n";
+    }
     s += &d.source("raw_decisions", o.decisions);
     s += &d.source("raw_verdicts", o.verdicts);
 
@@ -382,6 +386,11 @@ pub fn emit(o: &SqlOptions) -> String {
             d.period("decided_us", g),
             d.period("decided_us", g),
         ),
+    );
+    s += &d.write(
+        o.out,
+        "days",
+        &format!("SELECT day, {count} AS n FROM dj GROUP BY day"),
     );
     let mut meta = vec![
         format!("('format', {})", q(FORMAT_VERSION)),

@@ -309,4 +309,91 @@ fn bad_statistics_are_refused_with_the_file_and_what_is_wrong() {
 
     let o = run(&["--quiet", "analyze", "--decisions", "x.parquet"]);
     assert_eq!(outcome(&o).0, 2, "{}", outcome(&o).2);
+
+    // A value outside its domain, and tables that describe different inputs.
+    let verdict = copy("bad-verdict");
+    let mut reviews = read_parquet(&verdict.join("reviews.parquet"));
+    let mut v: Vec<String> = reviews
+        .column("verdict")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|x| x.unwrap().to_string())
+        .collect();
+    v[5] = "Approve".into();
+    reviews
+        .with_column(Column::new("verdict".into(), v))
+        .unwrap();
+    write_parquet(&verdict.join("reviews.parquet"), &mut reviews);
+    let (code, _, err) = stats_run(&verdict, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("row 5") && err.contains("'verdict'"), "{err}");
+
+    let partial = copy("partial");
+    let conf = read_parquet(&partial.join("confidence.parquet"));
+    let mut half = conf.head(Some(conf.height() / 2));
+    write_parquet(&partial.join("confidence.parquet"), &mut half);
+    let (code, _, err) = stats_run(&partial, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("different inputs"), "{err}");
+
+    // `--out` never replaces a directory that merely holds a file named like a marker.
+    let foreign = dir.join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::copy(
+        f.run.join("stats/meta.parquet"),
+        foreign.join("meta.parquet"),
+    )
+    .unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let o = run(&[
+        "--quiet",
+        "aggregate",
+        "--stats",
+        f.run.join("stats").to_str().unwrap(),
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(outcome(&o).0, 1, "{}", outcome(&o).2);
+    assert!(foreign.join("notes.txt").is_file());
+}
+
+#[test]
+fn a_partly_resupplied_period_is_refused_not_dropped() {
+    // Weekly periods: the week of Monday 2025-09-29 straddles the September/October boundary
+    // of the monthly files, so October's raw files touch a stored week without holding its
+    // September days.
+    let f = fixture();
+    let dir = scratch("partial-week");
+    let (dec, ver) = (f.data.join("decisions"), f.data.join("verdicts"));
+    let stored = dir.join("stats");
+    let mut args: Vec<String> = vec!["--quiet".into(), "aggregate".into(), "--period".into()];
+    args.push("week".into());
+    args.push("--decisions".into());
+    args.extend(months(&dec, 1..=9));
+    args.push("--verdicts".into());
+    args.extend(months(&ver, 1..=9));
+    args.extend(["--out".into(), stored.to_string_lossy().into_owned()]);
+    let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let new_dec = months(&dec, 10..=12);
+    let new_ver = months(&ver, 10..=12);
+    let mut args: Vec<&str> = vec![
+        "--period",
+        "week",
+        "--stats",
+        stored.to_str().unwrap(),
+        "--decisions",
+    ];
+    args.extend(new_dec.iter().map(String::as_str));
+    args.push("--verdicts");
+    args.extend(new_ver.iter().map(String::as_str));
+    let o = analyze_args(&args, &dir.join("run"));
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("week starting 2025-09-29") && err.contains("2025-09-29"),
+        "{err}"
+    );
 }

@@ -161,7 +161,7 @@ pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, Ingest
     Ok(samples)
 }
 
-/// Reads a long statistics table (as written by [`aggregate`] or produced by an SQL engine)
+/// Reads a long statistics table (as built by [`StatsSet::build`] or produced by an SQL engine)
 /// into [`SuffStats`]. Unknown criticality or outcome spellings are errors naming the row.
 pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
     // One chunk per column, so that reading row i is direct.

@@ -9,6 +9,7 @@
 //! | `reasoning` | `period`, `action_class`, `model_version` | `n_decisions`, `n_citing`, `n_unknown`, `n_stale` |
 //! | `cited` | `period`, `model_version`, `technique_id`, `status` | `decisions` |
 //! | `reviews` | `period`, `action_class`, `analyst_id`, `verdict`, `delay_us` | `n` |
+//! | `days` | `day` | `n` (every class: the coverage an incremental merge checks) |
 //! | `meta` | `key`, `value` | the period granularity, the format version, whether the tables are canonical and the classes without daily rows |
 //!
 //! The canonical form of a table has one row per key, sorted by the key with the period (or
@@ -221,8 +222,22 @@ const REVIEWS: Layout = Layout {
     measures: &[("n", Ty::U64)],
 };
 
+const DAYS: Layout = Layout {
+    name: "days",
+    keys: &[("day", Ty::I32, false)],
+    measures: &[("n", Ty::U64)],
+};
+
 /// The layouts of the statistics tables, in file order.
-pub const LAYOUTS: [&Layout; 6] = [&CELLS, &CONFIDENCE, &DAILY, &REASONING, &CITED, &REVIEWS];
+pub const LAYOUTS: [&Layout; 7] = [
+    &CELLS,
+    &CONFIDENCE,
+    &DAILY,
+    &REASONING,
+    &CITED,
+    &REVIEWS,
+    &DAYS,
+];
 
 /// What the statistics were built with, kept beside them in `meta.parquet`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,10 +258,12 @@ pub struct StatsSet {
     pub cited: DataFrame,
     /// Empty when built without the oversight pass (`drift` does not need it).
     pub reviews: DataFrame,
+    /// Decisions per UTC day, every class: what an incremental merge checks coverage with.
+    pub days: DataFrame,
 }
 
 impl StatsSet {
-    fn tables(&self) -> [&DataFrame; 6] {
+    fn tables(&self) -> [&DataFrame; 7] {
         [
             &self.cells,
             &self.confidence,
@@ -254,10 +271,12 @@ impl StatsSet {
             &self.reasoning,
             &self.cited,
             &self.reviews,
+            &self.days,
         ]
     }
 
     fn from_tables(meta: Meta, mut t: Vec<DataFrame>) -> StatsSet {
+        let days = t.pop().unwrap_or_default();
         let reviews = t.pop().unwrap_or_default();
         let cited = t.pop().unwrap_or_default();
         let reasoning = t.pop().unwrap_or_default();
@@ -272,6 +291,7 @@ impl StatsSet {
             reasoning,
             cited,
             reviews,
+            days,
         }
     }
 
@@ -478,6 +498,17 @@ impl StatsSet {
             empty(&REVIEWS)
         };
         mark("statistics: reviews");
+        let days = DAYS
+            .canonical(
+                dec.clone().select([
+                    col("decided_us")
+                        .floor_div(lit(DAY_US))
+                        .cast(DataType::Int32)
+                        .alias("day"),
+                    lit(1u64).cast(DataType::UInt64).alias("n"),
+                ]),
+            )
+            .map_err(pe("counting decisions per day"))?;
         Ok(StatsSet {
             meta: Meta {
                 granularity,
@@ -489,6 +520,7 @@ impl StatsSet {
             reasoning,
             cited,
             reviews,
+            days,
         })
     }
 
@@ -508,6 +540,7 @@ impl StatsSet {
     /// counts once); all other stored periods are kept. Both must share the granularity, and
     /// every class the stored set has no daily rows for must still be unwatched.
     pub fn merge(self, new: StatsSet) -> Result<StatsSet, IngestError> {
+        self.check_replacement(&new)?;
         let new_periods: Vec<i32> = new.periods()?.into_iter().collect();
         let drop = lit(Series::new("p".into(), new_periods)).implode(false);
         let granularity = new.meta.granularity;
@@ -516,7 +549,7 @@ impl StatsSet {
             .iter()
             .zip(self.tables().into_iter().zip(new.tables()))
         {
-            let period = if layout.name == DAILY.name {
+            let period = if layout.period_key() == "day" {
                 period_expr(col("day").cast(DataType::Int64) * lit(DAY_US), granularity)
             } else {
                 col("period")
@@ -551,6 +584,47 @@ impl StatsSet {
         Ok(StatsSet::from_tables(new.meta, merged))
     }
 
+    /// A stored period the new inputs touch is replaced as a whole, so the new inputs must hold
+    /// every day the stored statistics have in it (a complete re-delivery); otherwise those
+    /// days would be lost, e.g. a weekly period that straddles the boundary of two monthly
+    /// deliveries. The error names the period and the days.
+    fn check_replacement(&self, new: &StatsSet) -> Result<(), IngestError> {
+        let g = new.meta.granularity;
+        let days_of = |df: &DataFrame| -> Result<BTreeSet<i32>, IngestError> {
+            Ok(df
+                .column("day")
+                .map_err(pe("days"))?
+                .i32()
+                .map_err(pe("days"))?
+                .iter()
+                .flatten()
+                .collect())
+        };
+        let (stored, newer) = (days_of(&self.days)?, days_of(&new.days)?);
+        let new_periods = new.periods()?;
+        let missing: Vec<i32> = stored
+            .iter()
+            .copied()
+            .filter(|d| new_periods.contains(&g.period_of(*d).start) && !newer.contains(d))
+            .collect();
+        if let Some(first) = missing.first() {
+            let period = g.period_of(*first);
+            let date = |d: i32| readiness_metrics::Period { start: d }.date_string();
+            return Err(IngestError::Io {
+                path: "--stats".into(),
+                detail: format!(
+                    "the new inputs touch the {} starting {} but lack {} of its days that the stored statistics hold (first {}, last {}); a stored period is replaced whole: give the whole period in the new inputs, or aggregate the stored statistics up to a period boundary",
+                    g.as_str(),
+                    period.date_string(),
+                    missing.len(),
+                    date(*first),
+                    date(*missing.last().unwrap_or(first)),
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The key-wise sum of sets built from disjoint parts of the input (partitions of a
     /// cluster, or months aggregated apart). All parts must share their meta data.
     pub fn sum(parts: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
@@ -564,6 +638,21 @@ impl StatsSet {
         if rest.is_empty() {
             return Ok(first);
         }
+        let mut meta = first.meta.clone();
+        for part in &rest {
+            if part.meta.granularity != meta.granularity {
+                return Err(IngestError::Io {
+                    path: "--stats".into(),
+                    detail: format!(
+                        "statistics per {} and per {} cannot be summed",
+                        meta.granularity.as_str(),
+                        part.meta.granularity.as_str()
+                    ),
+                });
+            }
+            // A class one part has no daily rows for has none in the sum either.
+            meta.unwatched.extend(part.meta.unwatched.iter().cloned());
+        }
         let mut merged = Vec::with_capacity(LAYOUTS.len());
         for (i, layout) in LAYOUTS.iter().enumerate() {
             let frames: Vec<LazyFrame> = std::iter::once(&first)
@@ -573,7 +662,16 @@ impl StatsSet {
             let all = concat(frames, UnionArgs::default()).map_err(pe(layout.name))?;
             merged.push(layout.canonical(all).map_err(pe(layout.name))?);
         }
-        Ok(StatsSet::from_tables(first.meta, merged))
+        let mut sum = StatsSet::from_tables(meta, merged);
+        let unwatched: Vec<&str> = sum.meta.unwatched.iter().map(String::as_str).collect();
+        let skip = lit(Series::new("u".into(), unwatched)).implode(false);
+        sum.daily = sum
+            .daily
+            .lazy()
+            .filter(col("action_class").is_in(skip, false).not())
+            .collect()
+            .map_err(pe("daily"))?;
+        Ok(sum)
     }
 
     /// Writes the set as `DIR/<table>.parquet` through `write` (the run directory's writer).
@@ -617,7 +715,52 @@ impl StatsSet {
             tables.push(table.map_err(pe(where_))?);
             files.extend(found);
         }
-        Ok((StatsSet::from_tables(meta, tables), files))
+        let set = StatsSet::from_tables(meta, tables);
+        set.check_totals(&shown)?;
+        Ok((set, files))
+    }
+
+    /// The tables of one set must describe the same decisions, and the confidence values
+    /// (expanded into samples for the PSI deciles) must fit in memory.
+    fn check_totals(&self, dir: &str) -> Result<(), IngestError> {
+        let total = |df: &DataFrame, column: &str| -> Result<u64, IngestError> {
+            Ok(df
+                .column(column)
+                .map_err(pe(column))?
+                .u64()
+                .map_err(pe(column))?
+                .iter()
+                .flatten()
+                .fold(0u64, |a, b| a.saturating_add(b)))
+        };
+        let n = total(&self.cells, "n")?;
+        for (name, df, column) in [
+            ("confidence", &self.confidence, "n"),
+            ("reasoning", &self.reasoning, "n_decisions"),
+            ("days", &self.days, "n"),
+        ] {
+            let m = total(df, column)?;
+            if m != n {
+                return Err(IngestError::Io {
+                    path: format!("{dir}/{name}.parquet"),
+                    detail: format!(
+                        "holds {m} decisions, suffstats.parquet {n}: the tables come from different inputs"
+                    ),
+                });
+            }
+        }
+        if let Some(have) = crate::ingest::available_memory() {
+            let need = n.saturating_mul(8);
+            if need > have / 2 {
+                return Err(IngestError::TooLarge {
+                    decisions: n,
+                    verdicts: 0,
+                    need_gib: need as f64 / (1u64 << 30) as f64,
+                    have_gib: have as f64 / (1u64 << 30) as f64,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -922,11 +1065,86 @@ fn check_layout(layout: &Layout, df: DataFrame, path: &str) -> Result<LazyFrame,
             bad_row("negative", &neg)?;
         }
         let cast = if matches!(column.dtype(), DataType::Date) {
-            col(name).cast(DataType::Int32).cast(ty.dtype())
+            col(name)
+                .strict_cast(DataType::Int32)
+                .strict_cast(ty.dtype())
         } else {
-            col(name).cast(ty.dtype())
+            col(name).strict_cast(ty.dtype())
         };
         exprs.push(cast.alias(name));
     }
-    Ok(df.lazy().select(exprs))
+    let df = df
+        .lazy()
+        .select(exprs)
+        .collect()
+        .map_err(|e| IngestError::Io {
+            path: path.to_string(),
+            detail: format!("a value does not fit its column's type: {e}"),
+        })?;
+    check_values(layout, &df, path)?;
+    Ok(df.lazy())
+}
+
+/// Values a table's columns may hold beyond their types: the first offending row is named.
+fn check_values(layout: &Layout, df: &DataFrame, path: &str) -> Result<(), IngestError> {
+    let verdicts = Series::new("v".into(), ["approve", "override", "reject", "timeout"]);
+    let statuses = Series::new("s".into(), ["stale", "unknown"]);
+    let crit = Series::new("c".into(), ["low", "medium", "high", "critical"]);
+    let rules: Vec<(&str, Expr, &str)> = match layout.name {
+        "confidence" => vec![(
+            "confidence",
+            col("confidence")
+                .is_nan()
+                .or(col("confidence").lt(lit(0.0)))
+                .or(col("confidence").gt(lit(1.0))),
+            "a confidence in [0, 1]",
+        )],
+        "reviews" => vec![
+            (
+                "verdict",
+                col("verdict")
+                    .is_in(lit(verdicts).implode(false), false)
+                    .not(),
+                "approve, override, reject or timeout",
+            ),
+            ("delay_us", col("delay_us").lt(lit(0i64)), "a delay ≥ 0"),
+        ],
+        "cited" => vec![(
+            "status",
+            col("status")
+                .is_in(lit(statuses).implode(false), false)
+                .not(),
+            "stale or unknown",
+        )],
+        "suffstats" => vec![(
+            "asset_criticality",
+            col("asset_criticality")
+                .is_in(lit(crit).implode(false), false)
+                .not(),
+            "low, medium, high or critical",
+        )],
+        _ => Vec::new(),
+    };
+    for (column, bad, expected) in rules {
+        let mask = df
+            .clone()
+            .lazy()
+            .select([bad.fill_null(lit(true)).alias("bad")])
+            .collect()
+            .map_err(pe(path.to_string()))?;
+        let mask = mask
+            .column("bad")
+            .map_err(pe(path.to_string()))?
+            .bool()
+            .map_err(pe(path.to_string()))?
+            .clone();
+        let first_bad = mask.iter().position(|b| b == Some(true));
+        if let Some(row) = first_bad {
+            return Err(IngestError::Io {
+                path: path.to_string(),
+                detail: format!("row {row}: column '{column}' is not {expected}"),
+            });
+        }
+    }
+    Ok(())
 }
