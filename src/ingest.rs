@@ -35,9 +35,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// Lower bound of plausible timestamps: 2000-01-01T00:00:00Z in microseconds.
-const MIN_TS_US: i64 = 946_684_800_000_000;
+pub(crate) const MIN_TS_US: i64 = 946_684_800_000_000;
 /// Upper bound (exclusive) of plausible timestamps: 2100-01-01T00:00:00Z in microseconds.
-const MAX_TS_US: i64 = 4_102_444_800_000_000;
+pub(crate) const MAX_TS_US: i64 = 4_102_444_800_000_000;
 
 /// Collects lazy queries on polars' streaming engine: it runs the string-keyed joins and
 /// group-bys of ingest and aggregate in parallel pipelines (about 1.5× faster than the

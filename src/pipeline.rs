@@ -218,20 +218,17 @@ pub struct Passes {
     pub oversight: bool,
 }
 
-/// Runs ingest → aggregate → metrics → recommend. `before_check` sees the rejected rows before
-/// the rejected-share limit is applied (so `analyze` can write the rejects file first).
-///
-/// Raw inputs are validated and aggregated into a statistics set; statistics directories
-/// (`--stats`) are read, checked against the policy and summed. With both, the raw inputs'
-/// periods replace the stored ones (an incremental run).
-pub fn compute(
+/// The statistics set of a run: raw inputs validated and aggregated, statistics directories
+/// read, checked and summed, and both merged for an incremental run. Returns the set, the files
+/// read and the raw row counts.
+fn statistics(
     input: &InputConfig,
+    policy: &LoadedPolicy,
+    granularity: Granularity,
     progress: Progress,
     passes: Passes,
     before_check: impl FnOnce(&polars::prelude::DataFrame) -> Result<(), RunError>,
-) -> Result<Computed, RunError> {
-    let policy = load_policy(&input.policy)?;
-    let granularity = input.period.unwrap_or(policy.policy.run().period);
+) -> Result<(StatsSet, Vec<InputFile>, RowCounts), RunError> {
     let unwatched = unwatched_classes(&policy.policy);
     let mut inputs = Vec::new();
     let mut stored = Vec::new();
@@ -282,6 +279,25 @@ pub fn compute(
             None => built,
         }
     };
+    Ok((set, inputs, counts))
+}
+
+/// Runs ingest → aggregate → metrics → recommend. `before_check` sees the rejected rows before
+/// the rejected-share limit is applied (so `analyze` can write the rejects file first).
+///
+/// Raw inputs are validated and aggregated into a statistics set; statistics directories
+/// (`--stats`) are read, checked against the policy and summed. With both, the raw inputs'
+/// periods replace the stored ones (an incremental run).
+pub fn compute(
+    input: &InputConfig,
+    progress: Progress,
+    passes: Passes,
+    before_check: impl FnOnce(&polars::prelude::DataFrame) -> Result<(), RunError>,
+) -> Result<Computed, RunError> {
+    let policy = load_policy(&input.policy)?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    let (set, inputs, counts) =
+        statistics(input, &policy, granularity, progress, passes, before_check)?;
     progress.stage("decoding statistics and signals");
     let aggregated = Aggregated {
         stats: stats_from_table(&set.cells)?,
@@ -618,18 +634,17 @@ pub fn run_aggregate(
     out: &Path,
     quiet: bool,
 ) -> Result<(PathBuf, u64), RunError> {
-    let c = compute(
-        input,
-        Progress::new(quiet),
-        Passes { oversight: true },
-        |_| Ok(()),
-    )?;
+    let policy = load_policy(&input.policy)?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    let progress = Progress::new(quiet);
+    let passes = Passes { oversight: true };
+    let (set, _, _) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
     let dir = RunDir::create(out)?;
-    c.set.write(|rel, mut df| {
+    set.write(|rel, mut df| {
         let rel = rel.strip_prefix("stats/").unwrap_or(rel);
         Ok(dir.parquet(rel, &mut df)?)
     })?;
-    let n = c.aggregated.stats.total(|_| true).n_decisions();
+    let n = stats_from_table(&set.cells)?.total(|_| true).n_decisions();
     Ok((dir.commit()?, n))
 }
 

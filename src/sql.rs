@@ -23,7 +23,7 @@ use readiness_metrics::Granularity;
 
 use crate::aggregate::store::{DAY_US, FORMAT_VERSION};
 use crate::aggregate::FIXED_SCALE;
-use crate::ingest::{ColumnMap, MAX_STRING_BYTES};
+use crate::ingest::{ColumnMap, MAX_STRING_BYTES, MAX_TS_US, MIN_TS_US};
 
 /// The SQL dialects the aggregation is emitted in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,11 +44,6 @@ pub struct SqlOptions<'a> {
     pub columns: &'a ColumnMap,
     pub catalog: &'a AttackCatalog,
 }
-
-/// Lower bound of plausible timestamps (µs), as in ingest.
-const MIN_TS_US: i64 = 946_684_800_000_000;
-/// Upper bound (exclusive), as in ingest.
-const MAX_TS_US: i64 = 4_102_444_800_000_000;
 
 impl Dialect {
     fn quote(self, s: &str) -> String {

@@ -81,10 +81,7 @@ pub const FIXED_SCALE: f64 = 8_589_934_592.0;
 
 /// Σ round(x · 2³³) as an Int64: an order-independent sum of values in [0, 1].
 pub fn fixed_sum(x: Expr) -> Expr {
-    (x * lit(FIXED_SCALE) + lit(0.5))
-        .floor()
-        .cast(DataType::Int64)
-        .sum()
+    store::fixed_point(x).sum()
 }
 
 /// The grouping key of the cell statistics, in their sort order.
