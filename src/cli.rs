@@ -87,6 +87,11 @@ pub struct InputArgs {
     /// Reporting period; overrides the policy's run.period.
     #[arg(long, value_enum)]
     pub period: Option<PeriodArg>,
+    /// Working memory for raw inputs, GiB. Inputs estimated to need more are split by
+    /// decision id into partitions processed one at a time, through a spill directory under
+    /// $TMPDIR; results are identical [default: half the available memory, at most 6].
+    #[arg(long, value_name = "GIB")]
+    pub memory_budget: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -228,6 +233,15 @@ impl InputArgs {
             policy: self.policy.clone(),
             period: self.period.map(Granularity::from),
             stats: self.stats.clone(),
+            memory_budget: match self.memory_budget {
+                None => None,
+                Some(g) if g.is_finite() && g > 0.0 => Some((g * (1u64 << 30) as f64) as u64),
+                Some(g) => {
+                    return Err(RunError::Usage(format!(
+                        "--memory-budget {g}: expected a positive number of GiB, e.g. 4"
+                    )))
+                }
+            },
         })
     }
 }

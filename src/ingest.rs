@@ -87,7 +87,7 @@ pub enum IngestError {
         share: f64,
         limit: f64,
     },
-    #[error("the inputs ({decisions} decisions, {verdicts} verdict rows) need about {need_gib:.1} GiB of memory and {have_gib:.1} GiB is available; analyse fewer periods at a time (a glob over some months), or set READINESS_SKIP_MEMORY_CHECK=1 to try anyway")]
+    #[error("the inputs ({decisions} decisions, {verdicts} verdict rows) need about {need_gib:.1} GiB of memory and {have_gib:.1} GiB is available; analyse fewer periods at a time (a glob over some months, or fewer statistics directories)")]
     TooLarge {
         decisions: u64,
         verdicts: u64,
@@ -297,7 +297,8 @@ pub struct Ingested {
     /// Every valid verdict row (not only final ones): `action_class`, `analyst_id`, `verdict`
     /// (normalised), `decided_us`, `delay_us` (review time minus decision time).
     pub verdict_rows: DataFrame,
-    /// Excluded rows: `table`, `file`, `row`, `decision_id`, `reason`, sorted.
+    /// Excluded rows: `table`, `file`, `row`, `decision_id`, `reason`, sorted (and, from
+    /// [`validate`], the file's index `__file`, which [`finish_rejects`] removes).
     pub rejects: DataFrame,
     pub counts: RowCounts,
 }
@@ -326,6 +327,24 @@ pub struct RowCounts {
     pub verdicts_rejected: u64,
     /// (table, reason) → rows.
     pub rejected_by_reason: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl RowCounts {
+    /// Adds the counts of another part of the input.
+    pub fn add(&mut self, other: &RowCounts) {
+        self.decisions_read += other.decisions_read;
+        self.decisions_valid += other.decisions_valid;
+        self.decisions_rejected += other.decisions_rejected;
+        self.verdicts_read += other.verdicts_read;
+        self.verdicts_valid += other.verdicts_valid;
+        self.verdicts_rejected += other.verdicts_rejected;
+        for (table, reasons) in &other.rejected_by_reason {
+            let mine = self.rejected_by_reason.entry(table.clone()).or_default();
+            for (reason, n) in reasons {
+                *mine.entry(reason.clone()).or_default() += n;
+            }
+        }
+    }
 }
 
 /// Where to read and how.
@@ -592,7 +611,7 @@ fn scan_table(
     files: &[ResolvedFile],
     first_idx: u32,
     columns: &ColumnMap,
-) -> Result<(LazyFrame, Vec<InputFile>), IngestError> {
+) -> Result<(Vec<LazyFrame>, Vec<InputFile>), IngestError> {
     let mut frames = Vec::with_capacity(files.len());
     let mut meta = Vec::with_capacity(files.len());
     for (i, (path, hive)) in files.iter().enumerate() {
@@ -600,7 +619,12 @@ fn scan_table(
         frames.push(lf);
         meta.push(f);
     }
-    let lf = concat(
+    Ok((frames, meta))
+}
+
+/// The files of one table as one query, in file order.
+pub(crate) fn union(table: &str, frames: Vec<LazyFrame>) -> Result<LazyFrame, IngestError> {
+    concat(
         frames,
         UnionArgs {
             parallel: true,
@@ -608,8 +632,57 @@ fn scan_table(
             ..Default::default()
         },
     )
-    .map_err(pe(format!("combining {} files", table.as_str())))?;
-    Ok((lf, meta))
+    .map_err(pe(format!("combining {table} files")))
+}
+
+/// Both tables' files, schema-checked and fingerprinted, not yet read: one query per file with
+/// the canonical columns plus `__file` (index into `files`) and `__row`.
+pub struct Scanned {
+    pub files: Vec<InputFile>,
+    pub decisions: Vec<LazyFrame>,
+    pub verdicts: Vec<LazyFrame>,
+}
+
+impl Scanned {
+    /// Estimated working memory of validating and aggregating all rows at once, bytes.
+    pub fn working_set(&self) -> u64 {
+        let (mut dec, mut ver) = (0u64, 0u64);
+        for f in &self.files {
+            match f.table {
+                Table::Decisions => dec = dec.saturating_add(f.rows),
+                Table::Verdicts => ver = ver.saturating_add(f.rows),
+                Table::Stats => {}
+            }
+        }
+        // Row counts come from the files' footers: saturate rather than trust them not to
+        // overflow.
+        dec.saturating_mul(BYTES_PER_DECISION)
+            .saturating_add(ver.saturating_mul(BYTES_PER_VERDICT))
+    }
+
+    /// The file paths, indexed like `__file`.
+    pub fn file_names(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+}
+
+/// Resolves, fingerprints and schema-checks the input files of both tables.
+pub fn scan(opts: &IngestOptions) -> Result<Scanned, IngestError> {
+    let dec_files = resolve("decisions", opts.decisions)?;
+    let ver_files = resolve("verdicts", opts.verdicts)?;
+    let (decisions, mut files) = scan_table(Table::Decisions, &dec_files, 0, opts.columns)?;
+    let (verdicts, ver_meta) = scan_table(
+        Table::Verdicts,
+        &ver_files,
+        dec_files.len() as u32,
+        opts.columns,
+    )?;
+    files.extend(ver_meta);
+    Ok(Scanned {
+        files,
+        decisions,
+        verdicts,
+    })
 }
 
 /// First failing rule as a reason string, or null.
@@ -648,11 +721,12 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 /// Most distinct action classes a run accepts.
 pub const MAX_CLASSES: usize = 100_000;
 
-/// Working memory per input row, bytes, measured at 10^7 decisions (peak RSS / rows, rounded
-/// up): the guard below refuses inputs that cannot fit rather than let the machine swap or the
-/// kernel kill the run.
-const BYTES_PER_DECISION: u64 = 700;
-const BYTES_PER_VERDICT: u64 = 250;
+/// Working memory per input row, bytes: at 10^7 generated decisions (8.5·10^6 verdicts) one
+/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision. Inputs whose estimate
+/// exceeds the memory budget are split into partitions by decision id and processed one
+/// partition at a time (see `crate::partition`).
+const BYTES_PER_DECISION: u64 = 450;
+const BYTES_PER_VERDICT: u64 = 150;
 
 fn too_long(cols: &[&str]) -> Expr {
     cols.iter()
@@ -673,35 +747,6 @@ pub(crate) fn available_memory() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-/// Refuses inputs whose estimated working set exceeds the available memory
-/// (`READINESS_SKIP_MEMORY_CHECK=1` skips the check).
-fn check_memory(files: &[InputFile]) -> Result<(), IngestError> {
-    if std::env::var_os("READINESS_SKIP_MEMORY_CHECK").is_some() {
-        return Ok(());
-    }
-    let (mut dec, mut ver) = (0u64, 0u64);
-    for f in files {
-        match f.table {
-            Table::Decisions => dec = dec.saturating_add(f.rows),
-            Table::Verdicts => ver = ver.saturating_add(f.rows),
-            Table::Stats => {}
-        }
-    }
-    // Row counts come from the files' footers: saturate rather than trust them not to overflow.
-    let need = dec
-        .saturating_mul(BYTES_PER_DECISION)
-        .saturating_add(ver.saturating_mul(BYTES_PER_VERDICT));
-    match available_memory() {
-        Some(have) if need > have => Err(IngestError::TooLarge {
-            decisions: dec,
-            verdicts: ver,
-            need_gib: need as f64 / (1u64 << 30) as f64,
-            have_gib: have as f64 / (1u64 << 30) as f64,
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// With `READINESS_TIMINGS` set, prints the seconds since the first call and `what` (the steps
@@ -884,22 +929,51 @@ fn in_input_order(df: DataFrame) -> Result<DataFrame, IngestError> {
         .map_err(pe("input order"))
 }
 
-/// Reads, validates and de-duplicates both tables.
+/// Reads, validates and de-duplicates both tables in one pass over all rows.
 pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
     mark("start");
-    let dec_files = resolve("decisions", opts.decisions)?;
-    let ver_files = resolve("verdicts", opts.verdicts)?;
-    let (dec_lf, mut files) = scan_table(Table::Decisions, &dec_files, 0, opts.columns)?;
-    let (ver_lf, ver_meta) = scan_table(
-        Table::Verdicts,
-        &ver_files,
-        dec_files.len() as u32,
-        opts.columns,
-    )?;
-    files.extend(ver_meta);
-    check_memory(&files)?;
-    let file_names: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let scanned = scan(opts)?;
+    let names = scanned.file_names();
+    let dec_lf = union("decisions", scanned.decisions)?;
+    let ver_lf = union("verdicts", scanned.verdicts)?;
+    let mut ingested = validate(dec_lf, ver_lf, scanned.files, &names)?;
+    ingested.rejects = finish_rejects(vec![ingested.rejects])?;
+    Ok(ingested)
+}
 
+/// The rejects of one or more [`validate`] calls as one table in input order (table, file,
+/// row), without the file index.
+pub fn finish_rejects(parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
+    let sorted = parts.len() > 1;
+    let frames: Vec<LazyFrame> = parts.into_iter().map(|df| df.lazy()).collect();
+    if frames.is_empty() {
+        return Ok(empty_rejects());
+    }
+    let mut all = concat(frames, UnionArgs::default()).map_err(pe("rejects"))?;
+    if sorted {
+        all = all.sort(["table", "__file", "row"], SortMultipleOptions::default());
+    }
+    all.select([
+        col("table"),
+        col("file"),
+        col("row"),
+        col("decision_id"),
+        col("reason"),
+    ])
+    .collect()
+    .map_err(pe("rejects"))
+}
+
+/// Validates and de-duplicates the rows of `dec_lf` and `ver_lf` (queries as [`scan`] builds
+/// them, in input order). Every row of a decision id, in both tables, must be in these two
+/// queries: the duplicate rule and the verdicts' join see only them. `file_names` are indexed
+/// by `__file`; `files` is passed through to the result.
+pub fn validate(
+    dec_lf: LazyFrame,
+    ver_lf: LazyFrame,
+    files: Vec<InputFile>,
+    file_names: &[String],
+) -> Result<Ingested, IngestError> {
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
     let criticality = Series::new("c".into(), ["low", "medium", "high", "critical"]);
     let crit_norm = col("asset_criticality")
@@ -1249,6 +1323,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
             col("__row").alias("row"),
             col("decision_id"),
             col("reason"),
+            // Kept for [`finish_rejects`]: the order of rejects from several partitions.
+            col("__file"),
         ])
         .collect_streaming()
         .map_err(pe("rejects"))?;
@@ -1268,58 +1344,63 @@ impl Ingested {
     /// (the policy's `run.max_rejected_share`). Called after the rejects file is written, so the
     /// reasons are on disk when the run stops.
     pub fn check(&self, limit: f64) -> Result<(), IngestError> {
-        let counts = &self.counts;
-        if counts.decisions_read == 0 {
-            return Err(IngestError::Empty {
-                detail: "the decisions input has no rows".into(),
-            });
-        }
         let classes = self
             .decisions
             .column("action_class")
             .and_then(|c| c.n_unique())
             .unwrap_or(0);
-        if classes > MAX_CLASSES {
-            return Err(IngestError::TooManyClasses {
-                classes,
-                limit: MAX_CLASSES,
-            });
-        }
-        for (table, read, rejected) in [
-            (
-                Table::Decisions,
-                counts.decisions_read,
-                counts.decisions_rejected,
-            ),
-            (
-                Table::Verdicts,
-                counts.verdicts_read,
-                counts.verdicts_rejected,
-            ),
-        ] {
-            let share = if read == 0 {
-                0.0
-            } else {
-                rejected as f64 / read as f64
-            };
-            if share > limit {
-                return Err(IngestError::TooManyRejected {
-                    table: table.as_str(),
-                    rejected,
-                    total: read,
-                    share: share * 100.0,
-                    limit: limit * 100.0,
-                });
-            }
-        }
-        if counts.decisions_valid == 0 {
-            return Err(IngestError::Empty {
-                detail: format!(
-                    "all {} decision rows were rejected (see the reasons in the rejects file)",
-                    counts.decisions_read
-                ),
-            });
-        }
-        Ok(())
+        check_counts(&self.counts, classes, limit)
     }
+}
+
+/// [`Ingested::check`] from the row counts and the number of distinct valid action classes (a
+/// partitioned run has no single table of decisions).
+pub fn check_counts(counts: &RowCounts, classes: usize, limit: f64) -> Result<(), IngestError> {
+    if counts.decisions_read == 0 {
+        return Err(IngestError::Empty {
+            detail: "the decisions input has no rows".into(),
+        });
+    }
+    if classes > MAX_CLASSES {
+        return Err(IngestError::TooManyClasses {
+            classes,
+            limit: MAX_CLASSES,
+        });
+    }
+    for (table, read, rejected) in [
+        (
+            Table::Decisions,
+            counts.decisions_read,
+            counts.decisions_rejected,
+        ),
+        (
+            Table::Verdicts,
+            counts.verdicts_read,
+            counts.verdicts_rejected,
+        ),
+    ] {
+        let share = if read == 0 {
+            0.0
+        } else {
+            rejected as f64 / read as f64
+        };
+        if share > limit {
+            return Err(IngestError::TooManyRejected {
+                table: table.as_str(),
+                rejected,
+                total: read,
+                share: share * 100.0,
+                limit: limit * 100.0,
+            });
+        }
+    }
+    if counts.decisions_valid == 0 {
+        return Err(IngestError::Empty {
+            detail: format!(
+                "all {} decision rows were rejected (see the reasons in the rejects file)",
+                counts.decisions_read
+            ),
+        });
+    }
+    Ok(())
 }

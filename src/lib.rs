@@ -12,6 +12,7 @@ pub mod commands;
 pub mod generate;
 pub mod ingest;
 pub mod output;
+pub mod partition;
 pub mod pipeline;
 pub mod present;
 pub mod sql;

@@ -16,12 +16,13 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::aggregate::signals::{oversight, signals, SignalTables};
-use crate::aggregate::{samples_from_table, stats_from_table, Aggregated, StatsSet};
+use crate::aggregate::{samples_from_set, stats_from_table, Aggregated, StatsSet};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
-    ingest, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
+    ingest, validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
 };
 use crate::output::{append_ledger, RunDir};
+use crate::partition::SpillDir;
 use crate::present;
 use crate::tables;
 
@@ -82,6 +83,16 @@ pub struct InputConfig {
     /// Statistics directories read instead of (or, for an incremental run, besides) raw
     /// inputs.
     pub stats: Vec<PathBuf>,
+    /// Working memory for raw inputs, bytes ([`default_memory_budget`] when `None`): larger
+    /// inputs are processed in partitions (see [`crate::partition`]).
+    pub memory_budget: Option<u64>,
+}
+
+/// Half the available memory, at most 6 GiB (1 GiB when the available memory is unknown): at
+/// 6 GiB, 10^7 decisions run in one pass and 10^8 in partitions that peak near 6 GiB.
+pub fn default_memory_budget() -> u64 {
+    const CAP: u64 = 6 << 30;
+    crate::ingest::available_memory().map_or(1 << 30, |have| (have / 2).min(CAP))
 }
 
 /// Everything `analyze` needs.
@@ -174,16 +185,105 @@ pub fn attack_catalog() -> &'static readiness_metrics::reasoning::AttackCatalog 
     })
 }
 
-/// The ingest stage with the policy's column mapping.
+/// The ingest stage with the policy's column mapping, in one pass over all rows.
 pub fn run_ingest(input: &InputConfig, policy: &Policy) -> Result<Ingested, RunError> {
-    let columns = ColumnMap {
+    Ok(ingest(&ingest_options(input, &column_map(policy)))?)
+}
+
+fn column_map(policy: &Policy) -> ColumnMap {
+    ColumnMap {
         map: policy.columns().entries().clone(),
-    };
-    Ok(ingest(&IngestOptions {
+    }
+}
+
+fn ingest_options<'a>(input: &'a InputConfig, columns: &'a ColumnMap) -> IngestOptions<'a> {
+    IngestOptions {
         decisions: &input.decisions,
         verdicts: &input.verdicts,
-        columns: &columns,
-    })?)
+        columns,
+    }
+}
+
+/// What [`ingest_parts`] saw over all partitions.
+pub struct IngestSummary {
+    pub files: Vec<InputFile>,
+    pub counts: RowCounts,
+    /// Every rejected row, in input order.
+    pub rejects: polars::prelude::DataFrame,
+    /// Distinct action classes among the valid decisions.
+    pub classes: usize,
+    /// Partitions the input was split into (1: one pass over all rows).
+    pub partitions: usize,
+    /// The spill directory of a partitioned run (removed when dropped).
+    pub spill: Option<SpillDir>,
+}
+
+/// Validates the raw inputs and hands each partition's valid rows to `each` (with the
+/// partition's number and, when there are several, the spill directory). One partition when
+/// the estimated working set fits `input.memory_budget`; otherwise rows are routed by decision
+/// id to partitions through a spill directory (see [`crate::partition`]).
+pub fn ingest_parts(
+    input: &InputConfig,
+    policy: &Policy,
+    progress: Progress,
+    mut each: impl FnMut(usize, &Ingested, Option<&Path>) -> Result<(), RunError>,
+) -> Result<IngestSummary, RunError> {
+    let columns = column_map(policy);
+    let scanned = crate::ingest::scan(&ingest_options(input, &columns))?;
+    let budget = input.memory_budget.unwrap_or_else(default_memory_budget);
+    let partitions = crate::partition::partitions_for(scanned.working_set(), budget);
+    let names = scanned.file_names();
+    let files = scanned.files.clone();
+    let mut counts = RowCounts::default();
+    let mut rejects = Vec::new();
+    let mut classes = std::collections::HashSet::new();
+    let mut take = |k: usize, ing: Ingested, spill: Option<&Path>| -> Result<(), RunError> {
+        counts.add(&ing.counts);
+        if let Ok(c) = ing.decisions.column("action_class") {
+            if let Ok(u) = c.unique() {
+                if let Ok(u) = u.str() {
+                    classes.extend(u.iter().flatten().map(str::to_string));
+                }
+            }
+        }
+        each(k, &ing, spill)?;
+        rejects.push(ing.rejects);
+        Ok(())
+    };
+    let spill = if partitions <= 1 {
+        let dec = crate::ingest::union("decisions", scanned.decisions)?;
+        let ver = crate::ingest::union("verdicts", scanned.verdicts)?;
+        take(0, validate(dec, ver, Vec::new(), &names)?, None)?;
+        None
+    } else {
+        let spill = SpillDir::create(&std::env::temp_dir())?;
+        progress.stage(format!(
+            "splitting the inputs into {partitions} partitions by decision id (spill directory {})",
+            spill.path().display()
+        ));
+        let routed = crate::partition::route(scanned, partitions, spill.path())?;
+        for (k, part) in routed.into_iter().enumerate() {
+            progress.stage(format!(
+                "partition {} of {partitions}: validating and aggregating",
+                k + 1
+            ));
+            let ing = validate(part.decisions, part.verdicts, Vec::new(), &names)?;
+            // The partition's rows are in memory now: free their disk space.
+            for table in ["decisions", "verdicts"] {
+                let _ = std::fs::remove_dir_all(spill.path().join(table).join(k.to_string()));
+            }
+            take(k, ing, Some(spill.path()))?;
+        }
+        Some(spill)
+    };
+    Ok(IngestSummary {
+        files,
+        counts,
+        rejects: crate::ingest::finish_rejects(rejects)?,
+        classes: classes.len(),
+        partitions,
+        spill,
+    })
 }
 
 /// The result of the stages up to recommend, shared by `analyze` and `drift`.
@@ -253,24 +353,43 @@ fn statistics(
         })?
     } else {
         progress.stage("reading and validating inputs");
-        let ingested = run_ingest(input, &policy.policy)?;
-        before_check(&ingested.rejects)?;
-        ingested.check(policy.policy.run().max_rejected_share)?;
-        progress.stage(format!(
-            "aggregating {} decisions",
-            ingested.counts.decisions_valid
-        ));
-        let built = StatsSet::build(
-            &ingested,
-            granularity,
-            attack_catalog(),
-            &unwatched,
-            passes.oversight,
+        let mut built: Option<StatsSet> = None;
+        let summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
+            if ing.decisions.height() == 0 {
+                return Ok(());
+            }
+            progress.stage(format!("aggregating {} decisions", ing.decisions.height()));
+            let mut set = StatsSet::build(
+                ing,
+                granularity,
+                attack_catalog(),
+                &unwatched,
+                passes.oversight,
+            )?;
+            if let Some(dir) = spill {
+                set.spill_large(dir, k)?;
+            }
+            built = Some(match built.take() {
+                None => set,
+                Some(total) => StatsSet::sum(vec![total, set])?,
+            });
+            Ok(())
+        })?;
+        before_check(&summary.rejects)?;
+        crate::ingest::check_counts(
+            &summary.counts,
+            summary.classes,
+            policy.policy.run().max_rejected_share,
         )?;
-        let mut files = ingested.files;
+        let mut built = built.ok_or_else(|| RunError::Other("no valid decisions".into()))?;
+        if let Some(spill) = summary.spill {
+            progress.stage("summing the partitions' value counts, one period at a time");
+            built.gather_large(std::sync::Arc::new(spill))?;
+        }
+        let mut files = summary.files;
         files.append(&mut inputs);
         inputs = files;
-        counts = ingested.counts;
+        counts = summary.counts;
         match stored {
             Some(stored) => {
                 progress.stage("merging with the stored statistics");
@@ -301,7 +420,7 @@ pub fn compute(
     progress.stage("decoding statistics and signals");
     let aggregated = Aggregated {
         stats: stats_from_table(&set.cells)?,
-        samples: samples_from_table(&set.confidence)?,
+        samples: samples_from_set(&set)?,
     };
     let mut signal_tables = signals(&set, attack_catalog())?;
     if passes.oversight {
@@ -502,7 +621,10 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         "metrics/reasoning_ids.parquet",
         tables::reasoning_ids(&c.signals.cited),
     )?;
-    c.set.write(|rel, df| write(rel, Ok(df)))?;
+    c.set.write(|rel| {
+        outputs.push(rel.to_string());
+        Ok(run.path(rel)?)
+    })?;
 
     let recs: Vec<_> = a.classes.iter().map(|cl| &cl.recommendation).collect();
     run.json("recommendations.json", &recs)?;
@@ -640,10 +762,7 @@ pub fn run_aggregate(
     let passes = Passes { oversight: true };
     let (set, _, _) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
     let dir = RunDir::create(out)?;
-    set.write(|rel, mut df| {
-        let rel = rel.strip_prefix("stats/").unwrap_or(rel);
-        Ok(dir.parquet(rel, &mut df)?)
-    })?;
+    set.write(|rel| Ok(dir.path(rel.strip_prefix("stats/").unwrap_or(rel))?))?;
     let n = stats_from_table(&set.cells)?.total(|_| true).n_decisions();
     Ok((dir.commit()?, n))
 }
@@ -652,7 +771,7 @@ pub fn run_aggregate(
 /// rejected share is within the policy's limit.
 pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
     let policy = load_policy(&input.policy)?;
-    let ing = run_ingest(input, &policy.policy)?;
+    let ing = ingest_parts(input, &policy.policy, Progress::new(true), |_, _, _| Ok(()))?;
     let mut out = String::new();
     let counts = &ing.counts;
     let _ = writeln!(out, "inputs:");
@@ -681,7 +800,11 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
             let _ = writeln!(out, "  rejected {table}: {reason}: {n}");
         }
     }
-    let code = match ing.check(policy.policy.run().max_rejected_share) {
+    let code = match crate::ingest::check_counts(
+        &ing.counts,
+        ing.classes,
+        policy.policy.run().max_rejected_share,
+    ) {
         Ok(()) => {
             let _ = writeln!(out, "ok: the inputs can be analysed");
             exit::OK

@@ -53,6 +53,9 @@ fn write_dirty_rows(data: &Path) {
     x.asset_criticality[5] = Some("  High ".into());
     x.decided_at[6] = Some(0);
     x.decision_id[7] = Some("dirty-008".into()); // a duplicate: the earlier row is kept
+                                                 // A duplicate of a generated decision in an earlier file (a partitioned run must still
+                                                 // see both rows together).
+    x.decision_id[15] = Some("d000000100".into());
     x.confidence[9] = Some(-0.0);
     x.verdict[10] = Some("maybe".into());
     x.verdict[11] = Some(" APPROVE ".into());
@@ -146,6 +149,61 @@ fn the_dirty_rows_are_quarantined() {
     ] {
         assert!(found.contains(&want), "no {want} in {found:?}");
     }
+}
+
+#[test]
+fn a_partitioned_run_equals_the_one_pass_run() {
+    let f = fixture();
+    let out = scratch("partitioned").join("run");
+    let ledger = out.with_extension("ledger.jsonl");
+    let (dec, ver) = (f.data.join("decisions"), f.data.join("verdicts"));
+    // A 2 MiB budget splits the 30,000 decisions into about 14 partitions.
+    let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
+        .args(["analyze", "--decisions", dec.to_str().unwrap()])
+        .args([
+            "--verdicts",
+            ver.to_str().unwrap(),
+            "--memory-budget",
+            "0.002",
+        ])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ])
+        .env("READINESS_TIMINGS", "1")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("partitions by decision id"), "{err}");
+    assert_same_outputs(&f.run, &out);
+    // The rejected rows (in input order, with their files and rows) and the manifest too.
+    for rel in ["rejects.parquet", "manifest.json"] {
+        let a = std::fs::read(f.run.join(rel)).unwrap();
+        let b = std::fs::read(out.join(rel)).unwrap();
+        assert!(a == b, "{rel} differs");
+    }
+    let rejects = read_parquet(&out.join("rejects.parquet"));
+    let ids = rejects
+        .column("decision_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    assert!(
+        ids.iter().any(|i| i == Some("d000000100")),
+        "cross-file duplicate kept"
+    );
+    // The spill directory is gone.
+    let spill = err
+        .lines()
+        .find_map(|l| l.split("spill directory ").nth(1))
+        .map(|s| s.trim_end_matches(')').to_string())
+        .expect("the spill directory is named");
+    assert!(!Path::new(&spill).exists(), "{spill} left behind");
 }
 
 #[test]

@@ -119,12 +119,36 @@ pub fn cells_query(decisions: LazyFrame, granularity: Granularity) -> LazyFrame 
 /// Sorted confidences per class and period from the `confidence` table (value, count). Rows of
 /// one class and period are usually adjacent (the canonical order); any order is accepted.
 pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, IngestError> {
+    let mut samples = ConfidenceSamples::new();
+    add_samples(&mut samples, table)?;
+    sort_samples(&mut samples);
+    Ok(samples)
+}
+
+/// The confidence samples of a statistics set, read one period at a time (a partitioned run
+/// keeps the value counts on disk).
+pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError> {
+    let mut samples = ConfidenceSamples::new();
+    set.for_each_period("confidence", |df| add_samples(&mut samples, &df))?;
+    sort_samples(&mut samples);
+    Ok(samples)
+}
+
+fn sort_samples(samples: &mut ConfidenceSamples) {
+    for v in samples.values_mut() {
+        if !v.is_sorted_by(|a, b| a <= b) {
+            v.sort_by(f64::total_cmp);
+        }
+    }
+}
+
+/// Expands the value counts of `table` into `samples`.
+fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(), IngestError> {
     let get = |name: &str| table.column(name).map_err(pe("confidence table"));
     let classes = get("action_class")?.str().map_err(pe("action_class"))?;
     let periods = get("period")?.i32().map_err(pe("period"))?;
     let values = get("confidence")?.f64().map_err(pe("confidence"))?;
     let counts = get("n")?.u64().map_err(pe("n"))?;
-    let mut samples = ConfidenceSamples::new();
     let mut current: Option<((String, Period), Vec<f64>)> = None;
     let mut flush = |cur: Option<((String, Period), Vec<f64>)>| {
         if let Some((key, v)) = cur {
@@ -150,12 +174,7 @@ pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, Ingest
         }
     }
     flush(current);
-    for v in samples.values_mut() {
-        if !v.is_sorted_by(|a, b| a <= b) {
-            v.sort_by(f64::total_cmp);
-        }
-    }
-    Ok(samples)
+    Ok(())
 }
 
 /// Reads a long statistics table (as built by [`StatsSet::build`] or produced by an SQL engine)

@@ -343,15 +343,37 @@ impl Load {
 
 /// Oversight load per class and period, and per analyst and period, from the `reviews` table
 /// of the statistics set. Medians and percentiles are exact (linear interpolation): the table
-/// keeps every distinct delay with its count. One pass over the table's columns; consecutive
-/// rows of the same (class, period, analyst, verdict), as the sorted table has them, are
-/// added up before they reach the per-class and per-analyst maps.
+/// keeps every distinct delay with its count. The table is read one period at a time (every
+/// output row belongs to one period, so a period's delays are dropped once its rows are made);
+/// consecutive rows of the same (class, period, analyst, verdict), as the sorted table has
+/// them, are added up before they reach the per-class and per-analyst maps.
 pub fn oversight(
     set: &StatsSet,
     rubber_stamp_seconds: f64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
     let fast_us = (rubber_stamp_seconds * 1e6).round() as i64;
-    let df = &set.reviews;
+    let mut class_rows = Vec::new();
+    let mut analyst_rows = Vec::new();
+    set.for_each_period("reviews", |df| {
+        let (c, a) = oversight_of(&df, fast_us)?;
+        class_rows.extend(c);
+        analyst_rows.extend(a);
+        Ok(())
+    })?;
+    class_rows.sort_by(|a: &OversightRow, b: &OversightRow| {
+        (&a.action_class, a.period.start).cmp(&(&b.action_class, b.period.start))
+    });
+    analyst_rows.sort_by(|a: &AnalystRow, b: &AnalystRow| {
+        (&a.analyst_id, a.period.start).cmp(&(&b.analyst_id, b.period.start))
+    });
+    Ok((class_rows, analyst_rows))
+}
+
+/// [`oversight`] of the rows of one period (or of several: the maps are keyed by period).
+fn oversight_of(
+    df: &DataFrame,
+    fast_us: i64,
+) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
     let get = |name: &str| df.column(name).map_err(pe("reviews"));
     let classes = get("action_class")?
         .str()

@@ -31,6 +31,7 @@ use readiness_metrics::Granularity;
 
 use super::{cells_query, period_expr};
 use crate::ingest::{mark, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
+use crate::partition::{split_by_period, write_parquet, SpillDir};
 
 fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.into();
@@ -260,7 +261,33 @@ pub struct StatsSet {
     pub reviews: DataFrame,
     /// Decisions per UTC day, every class: what an incremental merge checks coverage with.
     pub days: DataFrame,
+    /// Where `confidence` and `reviews` are when a partitioned run left them on disk (those
+    /// two fields are then empty); `None` when they are in memory. Read them through
+    /// [`StatsSet::for_each_period`].
+    pub spilled: Option<Spilled>,
 }
+
+/// The value-count tables of a partitioned run on disk: one canonical file per table and
+/// period, `<dir>/final/<table>/<period>.parquet`.
+#[derive(Clone, Debug)]
+pub struct Spilled {
+    dir: std::sync::Arc<SpillDir>,
+    periods: Vec<i32>,
+}
+
+impl Spilled {
+    fn file(&self, table: &str, period: i32) -> std::path::PathBuf {
+        self.dir
+            .path()
+            .join("final")
+            .join(table)
+            .join(format!("{period}.parquet"))
+    }
+}
+
+/// The value-count tables, one row per distinct value: those a partitioned run sums and keeps
+/// on disk one period at a time.
+pub const LARGE: [&Layout; 2] = [&CONFIDENCE, &REVIEWS];
 
 impl StatsSet {
     fn tables(&self) -> [&DataFrame; 7] {
@@ -292,6 +319,7 @@ impl StatsSet {
             cited,
             reviews,
             days,
+            spilled: None,
         }
     }
 
@@ -521,6 +549,7 @@ impl StatsSet {
             cited,
             reviews,
             days,
+            spilled: None,
         })
     }
 
@@ -540,6 +569,7 @@ impl StatsSet {
     /// counts once); all other stored periods are kept. Both must share the granularity, and
     /// every class the stored set has no daily rows for must still be unwatched.
     pub fn merge(self, new: StatsSet) -> Result<StatsSet, IngestError> {
+        let new = new.into_memory()?;
         self.check_replacement(&new)?;
         let new_periods: Vec<i32> = new.periods()?.into_iter().collect();
         let drop = lit(Series::new("p".into(), new_periods)).implode(false);
@@ -628,7 +658,11 @@ impl StatsSet {
     /// The key-wise sum of sets built from disjoint parts of the input (partitions of a
     /// cluster, or months aggregated apart). All parts must share their meta data.
     pub fn sum(parts: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
-        let mut parts = parts.into_iter();
+        let mut parts = parts
+            .into_iter()
+            .map(StatsSet::into_memory)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         let Some(first) = parts.next() else {
             return Err(IngestError::Empty {
                 detail: "no statistics given".into(),
@@ -674,15 +708,203 @@ impl StatsSet {
         Ok(sum)
     }
 
-    /// Writes the set as `DIR/<table>.parquet` through `write` (the run directory's writer).
+    /// Writes the set as `<table>.parquet` files at the paths `path_of` gives for
+    /// `stats/<table>.parquet` (LZ4-compressed Parquet). The value-count tables are written one
+    /// period at a time, in row groups that do not cross a period, so a set in memory and the
+    /// same set spilled by a partitioned run give the same bytes.
     pub fn write(
         &self,
-        mut write: impl FnMut(&str, DataFrame) -> Result<(), crate::pipeline::RunError>,
+        mut path_of: impl FnMut(&str) -> Result<std::path::PathBuf, crate::pipeline::RunError>,
     ) -> Result<(), crate::pipeline::RunError> {
         for (layout, df) in LAYOUTS.iter().zip(self.tables()) {
-            write(&format!("stats/{}.parquet", layout.name), df.clone())?;
+            let path = path_of(&format!("stats/{}.parquet", layout.name))?;
+            if LARGE.iter().any(|l| l.name == layout.name) {
+                self.write_large(layout, &path)?;
+            } else {
+                write_parquet(&path, &mut df.clone())?;
+            }
         }
-        write("stats/meta.parquet", self.meta.to_frame())
+        let path = path_of("stats/meta.parquet")?;
+        write_parquet(&path, &mut self.meta.to_frame())?;
+        Ok(())
+    }
+
+    fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
+        const ROW_GROUP: usize = 512 * 512;
+        let io = |e: PolarsError| IngestError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let file = std::fs::File::create(path).map_err(|e| IngestError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let mut file = Some(file);
+        let mut writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>> = None;
+        self.for_each_period(layout.name, |df| {
+            if writer.is_none() {
+                if let Some(f) = file.take() {
+                    writer = Some(
+                        ParquetWriter::new(f)
+                            .with_compression(ParquetCompression::Lz4Raw)
+                            .batched(df.schema())
+                            .map_err(io)?,
+                    );
+                }
+            }
+            let Some(w) = writer.as_mut() else {
+                return Ok(());
+            };
+            let mut offset = 0usize;
+            while offset < df.height() {
+                let mut batch = df.slice(offset as i64, ROW_GROUP);
+                batch.rechunk_mut_par();
+                w.write_batch(&batch).map_err(io)?;
+                offset += ROW_GROUP;
+            }
+            Ok(())
+        })?;
+        match (writer, file) {
+            (Some(w), _) => {
+                w.finish().map_err(io)?;
+            }
+            (None, Some(f)) => {
+                ParquetWriter::new(f)
+                    .with_compression(ParquetCompression::Lz4Raw)
+                    .finish(&mut empty(layout))
+                    .map_err(io)?;
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn table(&self, name: &str) -> &DataFrame {
+        match name {
+            "confidence" => &self.confidence,
+            _ => &self.reviews,
+        }
+    }
+
+    fn table_mut(&mut self, name: &str) -> &mut DataFrame {
+        match name {
+            "confidence" => &mut self.confidence,
+            _ => &mut self.reviews,
+        }
+    }
+
+    /// Calls `f` with the rows of a [`LARGE`] table (`confidence` or `reviews`), one period at
+    /// a time in period order, each in canonical order: from memory, or from disk when a
+    /// partitioned run spilled them.
+    pub fn for_each_period(
+        &self,
+        name: &str,
+        mut f: impl FnMut(DataFrame) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        match &self.spilled {
+            Some(spilled) => {
+                for p in &spilled.periods {
+                    let path = spilled.file(name, *p);
+                    if !path.exists() {
+                        continue;
+                    }
+                    f(read_parquet_file(&path)?)?;
+                }
+                Ok(())
+            }
+            None => {
+                for (_, slice) in split_by_period(self.table(name), "period")? {
+                    f(slice)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.parquet`,
+    /// leaving them empty here (a partitioned run; see [`StatsSet::gather_large`]).
+    pub fn spill_large(&mut self, dir: &Path, part: usize) -> Result<(), IngestError> {
+        for layout in LARGE {
+            let df = std::mem::replace(self.table_mut(layout.name), empty(layout));
+            for (p, mut slice) in split_by_period(&df, layout.period_key())? {
+                let d = dir.join("parts").join(layout.name).join(p.to_string());
+                std::fs::create_dir_all(&d).map_err(|e| IngestError::Io {
+                    path: d.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+                write_parquet(&d.join(format!("{part:06}.parquet")), &mut slice)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sums the parts [`StatsSet::spill_large`] wrote, one period at a time, into one canonical
+    /// file per table and period, and points this set at them.
+    pub fn gather_large(&mut self, dir: std::sync::Arc<SpillDir>) -> Result<(), IngestError> {
+        let listing = |d: &Path| -> Result<Vec<std::path::PathBuf>, IngestError> {
+            let mut out: Vec<std::path::PathBuf> = match std::fs::read_dir(d) {
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => {
+                    return Err(IngestError::Io {
+                        path: d.display().to_string(),
+                        detail: e.to_string(),
+                    })
+                }
+            };
+            out.sort();
+            Ok(out)
+        };
+        let mut periods = BTreeSet::new();
+        for layout in LARGE {
+            let out = dir.path().join("final").join(layout.name);
+            std::fs::create_dir_all(&out).map_err(|e| IngestError::Io {
+                path: out.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            let mut found: Vec<(i32, std::path::PathBuf)> =
+                listing(&dir.path().join("parts").join(layout.name))?
+                    .into_iter()
+                    .filter_map(|d| {
+                        let p = d.file_name()?.to_str()?.parse().ok()?;
+                        Some((p, d))
+                    })
+                    .collect();
+            found.sort();
+            for (p, pdir) in found {
+                let parts = listing(&pdir)?
+                    .iter()
+                    .map(|f| read_parquet_file(f))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut df = merge_sorted(layout, parts)?;
+                write_parquet(&out.join(format!("{p}.parquet")), &mut df)?;
+                let _ = std::fs::remove_dir_all(&pdir);
+                periods.insert(p);
+            }
+        }
+        self.spilled = Some(Spilled {
+            dir,
+            periods: periods.into_iter().collect(),
+        });
+        Ok(())
+    }
+
+    /// Reads spilled tables back into memory (an incremental merge works on tables in memory).
+    pub fn into_memory(mut self) -> Result<StatsSet, IngestError> {
+        if self.spilled.is_none() {
+            return Ok(self);
+        }
+        for layout in LARGE {
+            let mut all = empty(layout);
+            self.for_each_period(layout.name, |df| {
+                all.vstack_mut(&df).map_err(pe(layout.name))?;
+                Ok(())
+            })?;
+            all.rechunk_mut_par();
+            *self.table_mut(layout.name) = all;
+        }
+        self.spilled = None;
+        Ok(self)
     }
 
     /// Reads a statistics directory (as written by a run into `stats/`, or by the emitted SQL).
@@ -792,6 +1014,145 @@ fn run_lengths<T: PartialEq + Copy>(
         }
     }
     Ok((idx, out, counts))
+}
+
+fn read_parquet_file(path: &Path) -> Result<DataFrame, IngestError> {
+    std::fs::File::open(path)
+        .map_err(|e| IngestError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+        .and_then(|file| {
+            ParquetReader::new(file)
+                .finish()
+                .map_err(pe(path.display().to_string()))
+        })
+}
+
+/// One key column of a table, for row comparisons.
+enum KeyColumn<'a> {
+    Str(Vec<Option<&'a str>>),
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+}
+
+impl KeyColumn<'_> {
+    /// The order of polars' ascending sort: nulls first, strings by bytes, floats by value.
+    fn cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        match self {
+            KeyColumn::Str(v) => v[a].cmp(&v[b]),
+            KeyColumn::Int(v) => v[a].cmp(&v[b]),
+            KeyColumn::Bool(v) => v[a].cmp(&v[b]),
+            KeyColumn::Float(v) => match (v[a], v[b]) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (x, y) => x.is_some().cmp(&y.is_some()),
+            },
+        }
+    }
+}
+
+/// The canonical sum of tables that are each canonical (one row per key, sorted by key): a
+/// merge of the sorted parts that adds up the measures of equal keys. Gives what
+/// [`Layout::canonical`] gives for their union, without hashing or re-sorting every row.
+fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
+    let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
+    if parts.len() <= 1 {
+        return Ok(parts.into_iter().next().unwrap_or_else(|| empty(layout)));
+    }
+    let err = |e: PolarsError| IngestError::Polars {
+        context: format!("summing {}", layout.name),
+        source: e,
+    };
+    let mut starts = Vec::with_capacity(parts.len() + 1);
+    let mut all = empty(layout);
+    for p in &parts {
+        starts.push(all.height());
+        let p = p.select(layout.column_names()).map_err(err)?;
+        all.vstack_mut(&p).map_err(err)?;
+    }
+    starts.push(all.height());
+    all.rechunk_mut_par();
+    let mut keys = Vec::with_capacity(layout.keys.len());
+    for (name, ty, _) in layout.keys {
+        let c = all.column(name).map_err(err)?;
+        keys.push(match ty {
+            Ty::Str => KeyColumn::Str(c.str().map_err(err)?.iter().collect()),
+            Ty::F64 => KeyColumn::Float(c.f64().map_err(err)?.iter().collect()),
+            Ty::Bool => KeyColumn::Bool(c.bool().map_err(err)?.iter().collect()),
+            _ => KeyColumn::Int(
+                c.cast(&DataType::Int64)
+                    .map_err(err)?
+                    .i64()
+                    .map_err(err)?
+                    .iter()
+                    .collect(),
+            ),
+        });
+    }
+    let cmp = |a: usize, b: usize| {
+        keys.iter()
+            .map(|k| k.cmp(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
+    let measures: Vec<Vec<u64>> = layout
+        .measures
+        .iter()
+        .map(|(name, _)| {
+            Ok(all
+                .column(name)
+                .map_err(err)?
+                .cast(&DataType::UInt64)
+                .map_err(err)?
+                .u64()
+                .map_err(err)?
+                .iter()
+                .map(|v| v.unwrap_or(0))
+                .collect())
+        })
+        .collect::<Result<_, IngestError>>()?;
+    // Cursors into each part; the smallest key is taken next (few parts: a linear scan).
+    let mut cursor: Vec<usize> = starts[..parts.len()].to_vec();
+    let mut order: Vec<IdxSize> = Vec::with_capacity(all.height());
+    let mut sums: Vec<Vec<u64>> = vec![Vec::with_capacity(all.height()); measures.len()];
+    loop {
+        let mut best: Option<usize> = None;
+        for (p, &c) in cursor.iter().enumerate() {
+            if c < starts[p + 1] && best.is_none_or(|b| cmp(c, cursor[b]).is_lt()) {
+                best = Some(p);
+            }
+        }
+        let Some(p) = best else { break };
+        let row = cursor[p];
+        cursor[p] += 1;
+        match order.last() {
+            Some(&last) if cmp(last as usize, row).is_eq() => {
+                for (m, s) in measures.iter().zip(sums.iter_mut()) {
+                    if let Some(x) = s.last_mut() {
+                        *x += m[row];
+                    }
+                }
+            }
+            _ => {
+                order.push(row as IdxSize);
+                for (m, s) in measures.iter().zip(sums.iter_mut()) {
+                    s.push(m[row]);
+                }
+            }
+        }
+    }
+    drop(keys);
+    let mut out = all
+        .take(&IdxCa::from_vec("idx".into(), order))
+        .map_err(err)?;
+    for ((name, ty), s) in layout.measures.iter().zip(sums) {
+        let c = Column::new((*name).into(), s)
+            .cast(&ty.dtype())
+            .map_err(err)?;
+        out.with_column(c).map_err(err)?;
+    }
+    Ok(out)
 }
 
 /// A value-count table (`keys`, `value`, `n`) sorted by keys and value, from a query that
@@ -1147,4 +1508,45 @@ fn check_values(layout: &Layout, df: &DataFrame, path: &str) -> Result<(), Inges
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confidence(rows: &[(&str, f64, u64)]) -> DataFrame {
+        df!(
+            "period" => vec![20089i32; rows.len()],
+            "action_class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "confidence" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "n" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn merging_sorted_parts_sums_equal_keys_in_key_order() {
+        let a = confidence(&[("a", 0.1, 2), ("a", 0.5, 1), ("b", 0.2, 1)]);
+        let b = confidence(&[("a", 0.1, 3), ("a", 0.3, 1), ("c", 0.9, 4)]);
+        let c = confidence(&[("b", 0.2, 6)]);
+        let merged = merge_sorted(&CONFIDENCE, vec![a.clone(), b.clone(), c.clone()]).unwrap();
+        // By hand: (a, 0.1) 2 + 3, (b, 0.2) 1 + 6; the rest once, sorted by class then value.
+        let want = confidence(&[
+            ("a", 0.1, 5),
+            ("a", 0.3, 1),
+            ("a", 0.5, 1),
+            ("b", 0.2, 7),
+            ("c", 0.9, 4),
+        ]);
+        assert!(merged.equals(&want), "{merged}");
+        // The group-by of the union says the same.
+        let union = concat([a.lazy(), b.lazy(), c.lazy()], UnionArgs::default()).unwrap();
+        assert!(CONFIDENCE.canonical(union).unwrap().equals(&merged));
+        // One part or none.
+        let one = confidence(&[("z", 1.0, 1)]);
+        assert!(merge_sorted(&CONFIDENCE, vec![one.clone()])
+            .unwrap()
+            .equals(&one));
+        assert_eq!(merge_sorted(&CONFIDENCE, vec![]).unwrap().height(), 0);
+    }
 }

@@ -1,0 +1,313 @@
+//! Inputs larger than the memory budget: split by decision id, processed a partition at a time.
+//!
+//! Every row of both tables goes to the partition of a hash of its `decision_id` (rows with a
+//! null id to partition 0), written to a spill directory in input order. A decision's rows and
+//! all its verdicts then share one partition, so the duplicate rule, the verdicts' join and the
+//! final verdict need only that partition: each is validated and aggregated into a statistics
+//! set like a whole input, and the sets are summed. The large value-count tables
+//! (`confidence`, `reviews`) are summed one period at a time on disk. The result, the rejected
+//! rows and the counts are the same as those of one pass over all rows, whatever the number of
+//! partitions.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::ingest::{mark, IngestError, Scanned};
+
+/// Rows read from an input file at a time while routing it.
+const ROUTE_CHUNK_ROWS: usize = 1 << 20;
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
+    let context = context.into();
+    move |source| IngestError::Polars { context, source }
+}
+
+/// A private working directory under the system's temporary directory (or `$TMPDIR`), removed
+/// with everything in it when dropped, also when the run fails.
+#[derive(Debug)]
+pub struct SpillDir {
+    path: PathBuf,
+}
+
+impl SpillDir {
+    /// Creates a fresh directory `readiness-spill-<pid>-<n>` under `base`.
+    pub fn create(base: &Path) -> Result<SpillDir, IngestError> {
+        let pid = std::process::id();
+        for n in 0..1000u32 {
+            let path = base.join(format!("readiness-spill-{pid}-{n}"));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(SpillDir { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(&path, e)),
+            }
+        }
+        Err(io_err(base, "no free name for a spill directory"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Number of partitions that keeps each one's working set within `budget` bytes.
+pub fn partitions_for(working_set: u64, budget: u64) -> usize {
+    let budget = budget.max(1 << 20);
+    working_set.div_ceil(budget).clamp(1, 4096) as usize
+}
+
+/// The partition of a decision id.
+fn partition_of(id: &str, partitions: usize) -> usize {
+    use std::hash::BuildHasher;
+    (foldhash::fast::FixedState::with_seed(0x2545_f491_4f6c_dd1d).hash_one(id) as usize)
+        % partitions
+}
+
+/// Writes `df` as an LZ4-compressed Parquet file.
+pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .finish(df)
+        .map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+/// Reads Parquet files written by [`write_parquet`] as one query, in the order given.
+pub(crate) fn scan_files(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
+    if paths.is_empty() {
+        return Ok(DataFrame::empty_with_schema(schema).lazy());
+    }
+    let frames = paths
+        .iter()
+        .map(|p| {
+            let shown = p.display().to_string();
+            LazyFrame::scan_parquet(PlRefPath::new(shown.as_str()), ScanArgsParquet::default())
+                .map_err(|e| io_err(p, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::ingest::union("spilled", frames)
+}
+
+/// One partition's rows of both tables, as queries over its spill files in input order.
+pub struct Partition {
+    pub decisions: LazyFrame,
+    pub verdicts: LazyFrame,
+}
+
+/// Routes every row of both tables to its partition's files under `dir` (`decisions/<k>/` and
+/// `verdicts/<k>/`, one file per chunk read, numbered in input order) and returns the
+/// partitions' queries. Reads each input file in chunks of 2^20 rows.
+pub fn route(
+    scanned: Scanned,
+    partitions: usize,
+    dir: &Path,
+) -> Result<Vec<Partition>, IngestError> {
+    let mut per_table: Vec<Vec<LazyFrame>> = Vec::with_capacity(2);
+    for (table, frames) in [
+        ("decisions", scanned.decisions),
+        ("verdicts", scanned.verdicts),
+    ] {
+        let root = dir.join(table);
+        for k in 0..partitions {
+            let d = root.join(k.to_string());
+            std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
+        }
+        let mut schema: Option<Schema> = None;
+        let mut written: Vec<Vec<PathBuf>> = vec![Vec::new(); partitions];
+        let mut seq = 0u64;
+        let (mut reading, mut writing) = (0f64, 0f64);
+        for mut lf in frames {
+            if schema.is_none() {
+                schema = Some(
+                    lf.collect_schema()
+                        .map_err(pe(format!("reading {table}")))?
+                        .as_ref()
+                        .clone(),
+                );
+            }
+            let mut offset = 0u64;
+            // Until a chunk comes back short (a footer's row count is not trusted).
+            loop {
+                let t = std::time::Instant::now();
+                let chunk = lf
+                    .clone()
+                    .slice(offset as i64, ROUTE_CHUNK_ROWS as IdxSize)
+                    .collect()
+                    .map_err(pe(format!("reading {table}")))?;
+                let height = chunk.height();
+                offset += height as u64;
+                reading += t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
+                split_chunk(&chunk, partitions, &root, seq, &mut written)?;
+                writing += t.elapsed().as_secs_f64();
+                seq += 1;
+                if height < ROUTE_CHUNK_ROWS {
+                    break;
+                }
+            }
+        }
+        mark(&format!(
+            "{table} routed to {partitions} partitions ({reading:.1} s reading, {writing:.1} s writing)"
+        ));
+        let schema = schema.unwrap_or_default();
+        per_table.push(
+            written
+                .iter()
+                .map(|paths| scan_files(paths, &schema))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    let verdicts = per_table.pop().unwrap_or_default();
+    let decisions = per_table.pop().unwrap_or_default();
+    Ok(decisions
+        .into_iter()
+        .zip(verdicts)
+        .map(|(decisions, verdicts)| Partition {
+            decisions,
+            verdicts,
+        })
+        .collect())
+}
+
+/// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.parquet`.
+fn split_chunk(
+    chunk: &DataFrame,
+    partitions: usize,
+    root: &Path,
+    seq: u64,
+    written: &mut [Vec<PathBuf>],
+) -> Result<(), IngestError> {
+    if chunk.height() == 0 {
+        return Ok(());
+    }
+    let ids = chunk
+        .column("decision_id")
+        .map_err(pe("routing rows"))?
+        .str()
+        .map_err(pe("routing rows"))?;
+    let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions];
+    for (i, id) in ids.iter().enumerate() {
+        let k = id.map_or(0, |id| partition_of(id, partitions));
+        rows[k].push(i as IdxSize);
+    }
+    let jobs: Vec<(usize, Vec<IdxSize>)> = rows
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_empty())
+        .collect();
+    // Two writers: the take and the Parquet encoding of one partition run beside another's.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let results: Vec<Result<(usize, PathBuf), IngestError>> = std::thread::scope(|scope| {
+        let per = jobs.len().div_ceil(workers).max(1);
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .map(|batch| {
+                scope.spawn(move || {
+                    batch
+                        .iter()
+                        .map(|(k, idx)| {
+                            let mut part = chunk
+                                .take(&IdxCa::from_vec("i".into(), idx.clone()))
+                                .map_err(pe("routing rows"))?;
+                            let path = root.join(k.to_string()).join(format!("{seq:010}.parquet"));
+                            write_parquet(&path, &mut part)?;
+                            Ok((*k, path))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for r in results {
+        let (k, path) = r?;
+        written[k].push(path);
+    }
+    Ok(())
+}
+
+/// Splits a table sorted by its period key (`period` or `day`, an Int32 column) into one slice
+/// per value of that key.
+pub(crate) fn split_by_period(
+    df: &DataFrame,
+    key: &str,
+) -> Result<Vec<(i32, DataFrame)>, IngestError> {
+    let keys = df.column(key).map_err(pe(key))?.i32().map_err(pe(key))?;
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut current: Option<i32> = None;
+    for (i, k) in keys.iter().enumerate() {
+        let k = k.unwrap_or(i32::MIN);
+        match current {
+            Some(c) if c == k => {}
+            Some(c) => {
+                out.push((c, df.slice(start as i64, i - start)));
+                start = i;
+                current = Some(k);
+            }
+            None => current = Some(k),
+        }
+    }
+    if let Some(c) = current {
+        out.push((c, df.slice(start as i64, df.height() - start)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_cover_the_working_set() {
+        assert_eq!(partitions_for(0, 1 << 30), 1);
+        assert_eq!(partitions_for(1 << 30, 1 << 30), 1);
+        assert_eq!(partitions_for((1 << 30) + 1, 1 << 30), 2);
+        assert_eq!(partitions_for(10 << 30, 3 << 30), 4);
+    }
+
+    #[test]
+    fn an_id_always_goes_to_the_same_partition() {
+        for id in ["a", "dec-000001", "ü"] {
+            let k = partition_of(id, 7);
+            assert!(k < 7);
+            assert_eq!(partition_of(id, 7), k);
+        }
+        // Ids spread over the partitions.
+        let used: std::collections::BTreeSet<usize> = (0..1000)
+            .map(|i| partition_of(&format!("dec-{i}"), 8))
+            .collect();
+        assert_eq!(used.len(), 8);
+    }
+
+    #[test]
+    fn split_by_period_gives_one_slice_per_run() {
+        let df = df!("period" => [1i32, 1, 3, 3, 3, 7], "n" => [1u64, 2, 3, 4, 5, 6]).unwrap();
+        let parts = split_by_period(&df, "period").unwrap();
+        let shape: Vec<(i32, usize)> = parts.iter().map(|(p, d)| (*p, d.height())).collect();
+        assert_eq!(shape, vec![(1, 2), (3, 3), (7, 1)]);
+        let empty = df.slice(0, 0);
+        assert!(split_by_period(&empty, "period").unwrap().is_empty());
+    }
+}
