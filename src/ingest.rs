@@ -106,7 +106,7 @@ pub enum IngestError {
     },
 }
 
-fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
+pub(crate) fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.into();
     move |source| IngestError::Polars { context, source }
 }

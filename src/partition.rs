@@ -14,21 +14,16 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::ingest::{mark, IngestError, Scanned};
+use crate::ingest::{mark, pe, IngestError, Scanned};
 
 /// Rows read from an input file at a time while routing it.
 const ROUTE_CHUNK_ROWS: usize = 1 << 20;
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
     IngestError::Io {
         path: path.display().to_string(),
         detail: e.to_string(),
     }
-}
-
-fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
-    let context = context.into();
-    move |source| IngestError::Polars { context, source }
 }
 
 /// A private working directory under the system's temporary directory (or `$TMPDIR`), removed

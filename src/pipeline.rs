@@ -19,7 +19,7 @@ use crate::aggregate::signals::{oversight, signals, SignalTables};
 use crate::aggregate::{samples_from_set, stats_from_table, Aggregated, StatsSet};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
-    ingest, validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
+    validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
 };
 use crate::output::{append_ledger, RunDir};
 use crate::partition::SpillDir;
@@ -183,11 +183,6 @@ pub fn attack_catalog() -> &'static readiness_metrics::reasoning::AttackCatalog 
         )
         .unwrap_or_default()
     })
-}
-
-/// The ingest stage with the policy's column mapping, in one pass over all rows.
-pub fn run_ingest(input: &InputConfig, policy: &Policy) -> Result<Ingested, RunError> {
-    Ok(ingest(&ingest_options(input, &column_map(policy)))?)
 }
 
 fn column_map(policy: &Policy) -> ColumnMap {

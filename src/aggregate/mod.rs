@@ -116,15 +116,6 @@ pub fn cells_query(decisions: LazyFrame, granularity: Granularity) -> LazyFrame 
         ])
 }
 
-/// Sorted confidences per class and period from the `confidence` table (value, count). Rows of
-/// one class and period are usually adjacent (the canonical order); any order is accepted.
-pub fn samples_from_table(table: &DataFrame) -> Result<ConfidenceSamples, IngestError> {
-    let mut samples = ConfidenceSamples::new();
-    add_samples(&mut samples, table)?;
-    sort_samples(&mut samples);
-    Ok(samples)
-}
-
 /// The confidence samples of a statistics set, read one period at a time (a partitioned run
 /// keeps the value counts on disk).
 pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError> {

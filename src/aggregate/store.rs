@@ -30,13 +30,8 @@ use readiness_metrics::reasoning::AttackCatalog;
 use readiness_metrics::Granularity;
 
 use super::{cells_query, period_expr};
-use crate::ingest::{mark, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
-use crate::partition::{split_by_period, write_parquet, SpillDir};
-
-fn pe(context: impl Into<String>) -> impl FnOnce(PolarsError) -> IngestError {
-    let context = context.into();
-    move |source| IngestError::Polars { context, source }
-}
+use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
+use crate::partition::{io_err, split_by_period, write_parquet, SpillDir};
 
 /// Microseconds per day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -731,51 +726,22 @@ impl StatsSet {
 
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
         const ROW_GROUP: usize = 512 * 512;
-        let io = |e: PolarsError| IngestError::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        };
-        let file = std::fs::File::create(path).map_err(|e| IngestError::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let mut file = Some(file);
-        let mut writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>> = None;
+        let file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+        let mut writer = ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .batched(empty(layout).schema())
+            .map_err(|e| io_err(path, e))?;
         self.for_each_period(layout.name, |df| {
-            if writer.is_none() {
-                if let Some(f) = file.take() {
-                    writer = Some(
-                        ParquetWriter::new(f)
-                            .with_compression(ParquetCompression::Lz4Raw)
-                            .batched(df.schema())
-                            .map_err(io)?,
-                    );
-                }
-            }
-            let Some(w) = writer.as_mut() else {
-                return Ok(());
-            };
             let mut offset = 0usize;
             while offset < df.height() {
                 let mut batch = df.slice(offset as i64, ROW_GROUP);
                 batch.rechunk_mut_par();
-                w.write_batch(&batch).map_err(io)?;
+                writer.write_batch(&batch).map_err(|e| io_err(path, e))?;
                 offset += ROW_GROUP;
             }
             Ok(())
         })?;
-        match (writer, file) {
-            (Some(w), _) => {
-                w.finish().map_err(io)?;
-            }
-            (None, Some(f)) => {
-                ParquetWriter::new(f)
-                    .with_compression(ParquetCompression::Lz4Raw)
-                    .finish(&mut empty(layout))
-                    .map_err(io)?;
-            }
-            (None, None) => {}
-        }
+        writer.finish().map_err(|e| io_err(path, e))?;
         Ok(())
     }
 
@@ -828,10 +794,7 @@ impl StatsSet {
             let df = std::mem::replace(self.table_mut(layout.name), empty(layout));
             for (p, mut slice) in split_by_period(&df, layout.period_key())? {
                 let d = dir.join("parts").join(layout.name).join(p.to_string());
-                std::fs::create_dir_all(&d).map_err(|e| IngestError::Io {
-                    path: d.display().to_string(),
-                    detail: e.to_string(),
-                })?;
+                std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
                 write_parquet(&d.join(format!("{part:06}.parquet")), &mut slice)?;
             }
         }
@@ -845,12 +808,7 @@ impl StatsSet {
             let mut out: Vec<std::path::PathBuf> = match std::fs::read_dir(d) {
                 Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                Err(e) => {
-                    return Err(IngestError::Io {
-                        path: d.display().to_string(),
-                        detail: e.to_string(),
-                    })
-                }
+                Err(e) => return Err(io_err(d, e)),
             };
             out.sort();
             Ok(out)
@@ -858,10 +816,7 @@ impl StatsSet {
         let mut periods = BTreeSet::new();
         for layout in LARGE {
             let out = dir.path().join("final").join(layout.name);
-            std::fs::create_dir_all(&out).map_err(|e| IngestError::Io {
-                path: out.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
             let mut found: Vec<(i32, std::path::PathBuf)> =
                 listing(&dir.path().join("parts").join(layout.name))?
                     .into_iter()
@@ -1018,10 +973,7 @@ fn run_lengths<T: PartialEq + Copy>(
 
 fn read_parquet_file(path: &Path) -> Result<DataFrame, IngestError> {
     std::fs::File::open(path)
-        .map_err(|e| IngestError::Io {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })
+        .map_err(|e| io_err(path, e))
         .and_then(|file| {
             ParquetReader::new(file)
                 .finish()
