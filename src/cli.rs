@@ -89,7 +89,7 @@ pub struct InputArgs {
     pub period: Option<PeriodArg>,
     /// Working memory for raw inputs, GiB. Inputs estimated to need more are split by
     /// decision id into partitions processed one at a time, through a spill directory under
-    /// $TMPDIR; results are identical [default: half the available memory, at most 4].
+    /// $TMPDIR; results are identical [default: half the available memory, at most 6].
     #[arg(long, value_name = "GIB")]
     pub memory_budget: Option<f64>,
 }

@@ -30,6 +30,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use polars_arrow::array::Array;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -685,32 +686,227 @@ pub fn scan(opts: &IngestOptions) -> Result<Scanned, IngestError> {
     })
 }
 
-/// First failing rule as a reason string, or null.
-fn reason_expr(rules: Vec<(Expr, &'static str)>) -> Expr {
-    rules.into_iter().rev().fold(
-        lit(NULL).cast(DataType::String),
-        |otherwise, (cond, reason)| when(cond).then(lit(reason)).otherwise(otherwise),
-    )
+/// The per-row reasons, in priority order (the first that applies is a row's reason); code `k`
+/// in [`Reasons`] is `list[k - 1]`.
+const DECISION_REASONS: [&str; 11] = [
+    "null_decision_id",
+    "null_decided_at",
+    "null_action_class",
+    "null_confidence",
+    "null_model_version",
+    "null_asset_criticality",
+    "null_privileged",
+    "string_too_long",
+    "timestamp_out_of_range",
+    "confidence_out_of_range",
+    "unknown_asset_criticality",
+];
+
+const VERDICT_REASONS: [&str; 7] = [
+    "null_decision_id",
+    "null_reviewed_at",
+    "null_analyst_id",
+    "null_verdict",
+    "string_too_long",
+    "timestamp_out_of_range",
+    "unknown_verdict",
+];
+
+/// Each row's first failing rule, as an index into a reasons list plus one (0: none). Rules are
+/// applied from the last to the first, each overwriting, so the first that applies wins.
+struct Reasons {
+    list: &'static [&'static str],
+    code: Vec<u8>,
 }
 
-fn null_rules(cols: &[&'static str]) -> Vec<(Expr, &'static str)> {
-    cols.iter()
-        .map(|c| {
-            let reason: &'static str = match *c {
-                "decision_id" => "null_decision_id",
-                "decided_at" => "null_decided_at",
-                "action_class" => "null_action_class",
-                "confidence" => "null_confidence",
-                "model_version" => "null_model_version",
-                "asset_criticality" => "null_asset_criticality",
-                "privileged" => "null_privileged",
-                "reviewed_at" => "null_reviewed_at",
-                "analyst_id" => "null_analyst_id",
-                _ => "null_verdict",
-            };
-            (col(*c).is_null(), reason)
-        })
-        .collect()
+impl Reasons {
+    fn new(list: &'static [&'static str], rows: usize) -> Reasons {
+        Reasons {
+            list,
+            code: vec![0; rows],
+        }
+    }
+
+    /// Marks the rows where `failed` is true with `reason`.
+    fn rule(&mut self, reason: &str, failed: impl Iterator<Item = bool>) {
+        let k = self.list.iter().position(|r| *r == reason).unwrap_or(0) as u8 + 1;
+        for (c, f) in self.code.iter_mut().zip(failed) {
+            if f {
+                *c = k;
+            }
+        }
+    }
+
+    fn nulls(&mut self, df: &DataFrame, columns: &[(&str, &str)]) -> PolarsResult<()> {
+        for (column, reason) in columns.iter().rev() {
+            let nulls = df.column(column)?.is_null();
+            self.rule(reason, nulls.iter().map(|b| b.unwrap_or(false)));
+        }
+        Ok(())
+    }
+
+    fn column(&self) -> Column {
+        let list = self.list;
+        Column::new(
+            "reason".into(),
+            self.code
+                .iter()
+                .map(|&c| c.checked_sub(1).map(|i| list[i as usize]))
+                .collect::<Vec<Option<&str>>>(),
+        )
+    }
+}
+
+/// Per row: the value is longer than [`MAX_STRING_BYTES`] in any of `columns` (nulls are not).
+fn too_long(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<bool>> {
+    let mut long = vec![false; df.height()];
+    for name in columns {
+        let ca = df.column(name)?.str()?;
+        let mut i = 0;
+        for arr in ca.downcast_iter() {
+            for (j, view) in arr.views().iter().enumerate() {
+                long[i] |= view.length > MAX_STRING_BYTES && arr.is_valid(j);
+                i += 1;
+            }
+        }
+    }
+    Ok(long)
+}
+
+/// A spelling column normalised (whitespace trimmed, lower case), with, per row, whether the
+/// normalised value is outside `allowed` (nulls are not). The column is rebuilt only when some
+/// value changes; each distinct spelling is normalised once.
+fn normalised(
+    df: &DataFrame,
+    name: &str,
+    allowed: &[&str],
+) -> PolarsResult<(Option<Column>, Vec<bool>)> {
+    let ca = df.column(name)?.str()?;
+    let mut seen: std::collections::HashMap<&str, Option<String>, foldhash::fast::FixedState> =
+        Default::default();
+    let mut unknown = Vec::with_capacity(ca.len());
+    let mut changed = false;
+    for v in ca.iter() {
+        let bad = match v {
+            None => false,
+            Some(s) if allowed.contains(&s) => false,
+            Some(s) => {
+                let norm = seen.entry(s).or_insert_with(|| {
+                    let n = s.trim().to_lowercase();
+                    (n != s).then_some(n)
+                });
+                changed |= norm.is_some();
+                !allowed.contains(&norm.as_deref().unwrap_or(s))
+            }
+        };
+        unknown.push(bad);
+    }
+    let column = changed.then(|| {
+        Column::new(
+            name.into(),
+            ca.iter()
+                .map(|v| v.map(|s| seen.get(s).and_then(|n| n.as_deref()).unwrap_or(s)))
+                .collect::<Vec<Option<&str>>>(),
+        )
+    });
+    Ok((column, unknown))
+}
+
+/// The decisions as read, with `reason` (the first failing row rule, null if none), the
+/// criticality normalised and -0.0 confidences made 0.0 (sums and value counts stay
+/// sign-clean).
+fn check_decisions(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let mut reasons = Reasons::new(&DECISION_REASONS, df.height());
+    let (crit, unknown_crit) = normalised(
+        &df,
+        "asset_criticality",
+        &["low", "medium", "high", "critical"],
+    )?;
+    reasons.rule("unknown_asset_criticality", unknown_crit.into_iter());
+    let confidence = df.column("confidence")?.f64()?.clone();
+    reasons.rule(
+        "confidence_out_of_range",
+        confidence
+            .iter()
+            .map(|c| c.is_some_and(|c| c.is_nan() || !(0.0..=1.0).contains(&c))),
+    );
+    let decided = df.column("decided_at")?.i64()?;
+    reasons.rule(
+        "timestamp_out_of_range",
+        decided.iter().map(|t| t == Some(i64::MIN)),
+    );
+    let long = too_long(
+        &df,
+        &[
+            "decision_id",
+            "action_class",
+            "model_version",
+            "target_entity",
+        ],
+    )?;
+    reasons.rule("string_too_long", long.into_iter());
+    reasons.nulls(
+        &df,
+        &[
+            ("decision_id", "null_decision_id"),
+            ("decided_at", "null_decided_at"),
+            ("action_class", "null_action_class"),
+            ("confidence", "null_confidence"),
+            ("model_version", "null_model_version"),
+            ("asset_criticality", "null_asset_criticality"),
+            ("privileged", "null_privileged"),
+        ],
+    )?;
+    df.with_column(reasons.column())?;
+    if let Some(crit) = crit {
+        df.with_column(crit)?;
+    }
+    if confidence
+        .iter()
+        .any(|c| c.is_some_and(|c| c == 0.0 && c.is_sign_negative()))
+    {
+        let clean: Float64Chunked = confidence
+            .iter()
+            .map(|c| c.map(|c| if c == 0.0 { 0.0 } else { c }))
+            .collect();
+        df.with_column(clean.with_name("confidence".into()).into_column())?;
+    }
+    Ok(df)
+}
+
+/// The verdicts as read, with `reason` (the first failing row rule, null if none) and the
+/// verdict normalised.
+fn check_verdicts(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let mut reasons = Reasons::new(&VERDICT_REASONS, df.height());
+    let (verdict, unknown) = normalised(
+        &df,
+        "verdict",
+        &["approve", "override", "reject", "timeout"],
+    )?;
+    reasons.rule("unknown_verdict", unknown.into_iter());
+    let reviewed = df.column("reviewed_at")?.i64()?;
+    reasons.rule(
+        "timestamp_out_of_range",
+        reviewed.iter().map(|t| t == Some(i64::MIN)),
+    );
+    reasons.rule(
+        "string_too_long",
+        too_long(&df, &["decision_id", "analyst_id"])?.into_iter(),
+    );
+    reasons.nulls(
+        &df,
+        &[
+            ("decision_id", "null_decision_id"),
+            ("reviewed_at", "null_reviewed_at"),
+            ("analyst_id", "null_analyst_id"),
+            ("verdict", "null_verdict"),
+        ],
+    )?;
+    df.with_column(reasons.column())?;
+    if let Some(verdict) = verdict {
+        df.with_column(verdict)?;
+    }
+    Ok(df)
 }
 
 /// Longest accepted identifier or name, in bytes (decision ids, classes, versions, targets,
@@ -722,24 +918,12 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes: at 10^7 generated decisions (8.5·10^6 verdicts) one
-/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision. Inputs whose estimate
+/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision (4.7 GiB since the native
+/// checks and statistics: the estimate errs on the safe side). Inputs whose estimate
 /// exceeds the memory budget are split into partitions by decision id and processed one
 /// partition at a time (see `crate::partition`).
 const BYTES_PER_DECISION: u64 = 450;
 const BYTES_PER_VERDICT: u64 = 150;
-
-fn too_long(cols: &[&str]) -> Expr {
-    cols.iter()
-        .map(|c| {
-            col(*c)
-                .str()
-                .len_bytes()
-                .gt(lit(MAX_STRING_BYTES))
-                .fill_null(lit(false))
-        })
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false))
-}
 
 /// Available memory from `/proc/meminfo` (Linux), bytes.
 pub(crate) fn available_memory() -> Option<u64> {
@@ -975,61 +1159,10 @@ pub fn validate(
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
-    let criticality = Series::new("c".into(), ["low", "medium", "high", "critical"]);
-    let crit_norm = col("asset_criticality")
-        .str()
-        .strip_chars(lit(NULL))
-        .str()
-        .to_lowercase();
-    let mut rules = null_rules(&[
-        "decision_id",
-        "decided_at",
-        "action_class",
-        "confidence",
-        "model_version",
-        "asset_criticality",
-        "privileged",
-    ]);
-    rules.push((
-        too_long(&[
-            "decision_id",
-            "action_class",
-            "model_version",
-            "target_entity",
-        ]),
-        "string_too_long",
-    ));
-    rules.push((
-        col("decided_at").eq(lit(i64::MIN)),
-        "timestamp_out_of_range",
-    ));
-    rules.push((
-        col("confidence")
-            .is_nan()
-            .or(col("confidence").lt(lit(0.0)))
-            .or(col("confidence").gt(lit(1.0))),
-        "confidence_out_of_range",
-    ));
-    rules.push((
-        crit_norm
-            .clone()
-            .is_in(lit(criticality).implode(false), false)
-            .not(),
-        "unknown_asset_criticality",
-    ));
-    let checked = dec_lf
-        .with_columns([
-            reason_expr(rules).alias("reason"),
-            crit_norm.alias("asset_criticality"),
-            // -0.0 compares equal to 0.0 and is kept; normalise it so sums and the value
-            // counts are sign-clean (the optimiser drops an `x + 0.0`, so test explicitly).
-            when(col("confidence").eq(lit(0.0)))
-                .then(lit(0.0))
-                .otherwise(col("confidence"))
-                .alias("confidence"),
-        ])
+    let read = dec_lf
         .collect_streaming()
-        .map_err(pe("reading and validating decisions"))?;
+        .map_err(pe("reading decisions"))?;
+    let checked = check_decisions(read).map_err(pe("validating decisions"))?;
     mark("decisions read and checked row by row");
     let checked = in_input_order(checked)?;
     let dec_read = checked.height() as u64;
@@ -1107,32 +1240,8 @@ pub fn validate(
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
-    let verdicts_allowed = Series::new("v".into(), ["approve", "override", "reject", "timeout"]);
-    let verdict_norm = col("verdict")
-        .str()
-        .strip_chars(lit(NULL))
-        .str()
-        .to_lowercase();
-    let mut vrules = null_rules(&["decision_id", "reviewed_at", "analyst_id", "verdict"]);
-    vrules.push((too_long(&["decision_id", "analyst_id"]), "string_too_long"));
-    vrules.push((
-        col("reviewed_at").eq(lit(i64::MIN)),
-        "timestamp_out_of_range",
-    ));
-    vrules.push((
-        verdict_norm
-            .clone()
-            .is_in(lit(verdicts_allowed).implode(false), false)
-            .not(),
-        "unknown_verdict",
-    ));
-    let vchecked = ver_lf
-        .with_columns([
-            reason_expr(vrules).alias("reason"),
-            verdict_norm.alias("verdict"),
-        ])
-        .collect_streaming()
-        .map_err(pe("reading and validating verdicts"))?;
+    let read = ver_lf.collect_streaming().map_err(pe("reading verdicts"))?;
+    let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
     mark("verdicts read and checked row by row");
     let vchecked = in_input_order(vchecked)?;
     let ver_read = vchecked.height() as u64;

@@ -88,10 +88,11 @@ pub struct InputConfig {
     pub memory_budget: Option<u64>,
 }
 
-/// Half the available memory, at most 4 GiB (1 GiB when the available memory is unknown): 10^8
-/// decisions then peak near 5 GiB (measured); a 6 GiB cap peaked at 7.6 GiB.
+/// Half the available memory, at most 6 GiB (1 GiB when the available memory is unknown): 10^8
+/// decisions then run in 10 partitions and peaked at 5.9 GiB (measured, BENCHMARKS.md), and
+/// 10^7 generated decisions run in one pass.
 pub fn default_memory_budget() -> u64 {
-    const CAP: u64 = 4 << 30;
+    const CAP: u64 = 6 << 30;
     crate::ingest::available_memory().map_or(1 << 30, |have| (have / 2).min(CAP))
 }
 

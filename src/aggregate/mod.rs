@@ -51,38 +51,8 @@ pub fn period_expr(us: Expr, granularity: Granularity) -> Expr {
         .cast(DataType::Int32)
 }
 
-/// Fine bin k = [k/100, (k+1)/100) with 1.0 in bin 99, exactly as
-/// [`readiness_metrics::suffstats::fine_bin`]: a first guess from floor(100c) is corrected against
-/// the correctly rounded edges k/100.
-fn fine_bin_expr(c: Expr) -> Expr {
-    let k = (c.clone() * lit(100.0)).floor();
-    let k = when(c.clone().gt_eq((k.clone() + lit(1.0)) / lit(100.0)))
-        .then(k.clone() + lit(1.0))
-        .when(c.lt(k.clone() / lit(100.0)))
-        .then(k.clone() - lit(1.0))
-        .otherwise(k);
-    k.clip(lit(0.0), lit(99.0)).cast(DataType::Int32)
-}
-
-/// Calibration bin: bin 0 = [0, 0.1], bin i = (i/10, (i+1)/10], as
-/// [`readiness_metrics::suffstats::cal_bin`].
-fn cal_bin_expr(c: Expr) -> Expr {
-    let i = (c.clone() * lit(10.0)).ceil() - lit(1.0);
-    let i = when(c.clone().lt_eq(i.clone() / lit(10.0)))
-        .then(i.clone() - lit(1.0))
-        .when(c.gt((i.clone() + lit(1.0)) / lit(10.0)))
-        .then(i.clone() + lit(1.0))
-        .otherwise(i);
-    i.clip(lit(0.0), lit(9.0)).cast(DataType::Int32)
-}
-
 /// Units of the fixed-point sums: 2³³ per unit of confidence.
 pub const FIXED_SCALE: f64 = 8_589_934_592.0;
-
-/// Σ round(x · 2³³) as an Int64: an order-independent sum of values in [0, 1].
-pub fn fixed_sum(x: Expr) -> Expr {
-    store::fixed_point(x).sum()
-}
 
 /// The grouping key of the cell statistics, in their sort order.
 pub const CELL_KEYS: [&str; 9] = [
@@ -96,25 +66,6 @@ pub const CELL_KEYS: [&str; 9] = [
     "outcome",
     "executed",
 ];
-
-/// The cell statistics of validated decisions (with their `outcome`): the `cells` table.
-pub fn cells_query(decisions: LazyFrame, granularity: Granularity) -> LazyFrame {
-    let c = col("confidence");
-    decisions
-        .with_columns([
-            period_expr(col("decided_us"), granularity).alias("period"),
-            cal_bin_expr(c.clone()).alias("cal_bin"),
-            fine_bin_expr(c.clone()).alias("fine_bin"),
-        ])
-        .group_by(CELL_KEYS.map(col))
-        .agg([
-            len().cast(DataType::UInt64).alias("n"),
-            fixed_sum(c.clone()).alias("sum_conf"),
-            fixed_sum(c.clone() * c.clone()).alias("sum_conf2"),
-            fixed_sum(c.clone() * c.clone() * c.clone()).alias("sum_conf3"),
-            fixed_sum(c.clone() * c.clone() * c.clone() * c.clone()).alias("sum_conf4"),
-        ])
-}
 
 /// The confidence samples of a statistics set, read one period at a time (a partitioned run
 /// keeps the value counts on disk).
@@ -279,6 +230,7 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
     Ok(stats)
 }
 
+mod build;
 pub mod signals;
 pub mod store;
 

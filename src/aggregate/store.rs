@@ -29,7 +29,7 @@ use polars::prelude::*;
 use readiness_metrics::reasoning::AttackCatalog;
 use readiness_metrics::Granularity;
 
-use super::{cells_query, period_expr};
+use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
 use crate::partition::{io_err, split_by_period, write_parquet, SpillDir};
 
@@ -318,7 +318,8 @@ impl StatsSet {
         }
     }
 
-    /// Builds the set from validated raw inputs. `unwatched` classes get no `daily` rows;
+    /// Builds the set from validated raw inputs, in native passes (see `super::build`).
+    /// `unwatched` classes get no `daily` rows;
     /// `with_reviews` adds the per-verdict `reviews` table.
     pub fn build(
         ing: &Ingested,
@@ -327,211 +328,12 @@ impl StatsSet {
         unwatched: &BTreeSet<String>,
         with_reviews: bool,
     ) -> Result<StatsSet, IngestError> {
-        let dec = ing.decisions.clone().lazy();
-        let period = || period_expr(col("decided_us"), granularity).alias("period");
-        let cells = CELLS
-            .canonical(cells_query(dec.clone(), granularity))
-            .map_err(pe("aggregating decisions and verdicts"))?;
-        mark("statistics: cells");
-        // Value counts of confidence per (class, period): sorted lists per group, then run
-        // lengths, instead of a hash group-by with one group per distinct value.
-        let confidence = value_counts(
-            dec.clone()
-                .select([col("action_class"), period(), col("confidence")])
-                .group_by([col("period"), col("action_class")])
-                .agg([col("confidence").sort(SortOptions::default())]),
-            &["period", "action_class"],
-            "confidence",
-        )
-        .map_err(pe("collecting confidence values"))?;
-
-        mark("statistics: confidence values");
-        let unwatched_list: Vec<&str> = unwatched.iter().map(String::as_str).collect();
-        let unwatched_lit = lit(Series::new("unwatched".into(), unwatched_list)).implode(false);
-        let high = Series::new("h".into(), ["high", "critical"]);
-        let flag = |e: Expr| e.cast(DataType::UInt64);
-        let daily =
-            DAILY
-                .canonical(
-                    dec.clone()
-                        .filter(col("action_class").is_in(unwatched_lit, false).not())
-                        .select([
-                            col("action_class"),
-                            col("decided_us")
-                                .floor_div(lit(DAY_US))
-                                .cast(DataType::Int32)
-                                .alias("day"),
-                            col("target_entity"),
-                            lit(1u64).cast(DataType::UInt64).alias("n"),
-                            flag(col("privileged").or(
-                                col("asset_criticality").is_in(lit(high).implode(false), false),
-                            ))
-                            .alias("n_priv_crit"),
-                            fixed_point(col("confidence")).alias("sum_conf"),
-                            flag(col("outcome").lt(lit(3i32))).alias("n_reviewed"),
-                            flag(
-                                col("outcome")
-                                    .eq(lit(1i32))
-                                    .or(col("outcome").eq(lit(2i32))),
-                            )
-                            .alias("n_disagree"),
-                        ]),
-                )
-                .map_err(pe("aggregating daily volumes"))?;
-
-        mark("statistics: daily");
-        // Reasoning: only the (few) non-current citations are exploded per decision.
-        let (stale_ids, current_ids): (Vec<&str>, Vec<&str>) = {
-            let (stale, current): (Vec<_>, Vec<_>) = catalog.entries().partition(|(_, s)| *s);
-            (
-                stale.into_iter().map(|(id, _)| id).collect(),
-                current.into_iter().map(|(id, _)| id).collect(),
-            )
-        };
-        let stale_set = lit(Series::new("stale".into(), stale_ids)).implode(false);
-        let current_set = lit(Series::new("current".into(), current_ids)).implode(false);
-        let cited_rows = dec
-            .clone()
-            .select([
-                col("action_class"),
-                period(),
-                col("model_version"),
-                col("technique_ids"),
-            ])
-            .with_row_index("__d", None)
-            .explode(
-                cols(["technique_ids"]),
-                ExplodeOptions {
-                    empty_as_null: false,
-                    keep_nulls: false,
-                },
-            )
-            .filter(col("technique_ids").is_not_null())
-            .with_column(
-                col("technique_ids")
-                    .str()
-                    .strip_chars(lit(NULL))
-                    .str()
-                    .to_uppercase()
-                    .alias("technique_id"),
-            )
-            .filter(col("technique_id").is_in(current_set, false).not())
-            .with_column(
-                when(col("technique_id").is_in(stale_set, false))
-                    .then(lit("stale"))
-                    .otherwise(lit("unknown"))
-                    .alias("status"),
-            )
-            .select([
-                col("__d"),
-                col("action_class"),
-                col("period"),
-                col("model_version"),
-                col("technique_id"),
-                col("status"),
-            ])
-            .collect_streaming()
-            .map_err(pe("reading cited ATT&CK IDs"))?
-            .lazy();
-        mark("statistics: cited rows exploded");
-        let per_decision = cited_rows
-            .clone()
-            .group_by([col("__d")])
-            .agg([
-                col("action_class").first(),
-                col("period").first(),
-                col("model_version").first(),
-                col("status").eq(lit("unknown")).any(false).alias("u"),
-                col("status").eq(lit("stale")).any(false).alias("s"),
-            ])
-            .select([
-                col("action_class"),
-                col("period"),
-                col("model_version"),
-                lit(0u64).cast(DataType::UInt64).alias("n_decisions"),
-                lit(0u64).cast(DataType::UInt64).alias("n_citing"),
-                flag(col("u")).alias("n_unknown"),
-                flag(col("s")).alias("n_stale"),
-            ]);
-        let per_version = dec.clone().select([
-            col("action_class"),
-            period(),
-            col("model_version"),
-            lit(1u64).cast(DataType::UInt64).alias("n_decisions"),
-            flag(
-                col("technique_ids")
-                    .list()
-                    .len()
-                    .fill_null(lit(0))
-                    .gt(lit(0)),
-            )
-            .alias("n_citing"),
-            lit(0u64).cast(DataType::UInt64).alias("n_unknown"),
-            lit(0u64).cast(DataType::UInt64).alias("n_stale"),
-        ]);
-        let reasoning = REASONING
-            .canonical(
-                concat([per_version, per_decision], UnionArgs::default())
-                    .map_err(pe("reasoning"))?,
-            )
-            .map_err(pe("classifying cited ATT&CK IDs"))?;
-        mark("statistics: reasoning");
-        let cited = CITED
-            .canonical(
-                cited_rows
-                    .unique(
-                        Some(cols(["__d", "technique_id"])),
-                        UniqueKeepStrategy::First,
-                    )
-                    .select([
-                        col("period"),
-                        col("model_version"),
-                        col("technique_id"),
-                        col("status"),
-                        lit(1u64).cast(DataType::UInt64).alias("decisions"),
-                    ]),
-            )
-            .map_err(pe("counting invented and stale IDs"))?;
-
-        mark("statistics: cited");
-        let reviews = if with_reviews {
-            value_counts(
-                ing.verdict_rows
-                    .clone()
-                    .lazy()
-                    .select([
-                        col("action_class"),
-                        period(),
-                        col("analyst_id"),
-                        col("verdict"),
-                        col("delay_us"),
-                    ])
-                    .group_by([
-                        col("period"),
-                        col("action_class"),
-                        col("analyst_id"),
-                        col("verdict"),
-                    ])
-                    .agg([col("delay_us").sort(SortOptions::default())]),
-                &["period", "action_class", "analyst_id", "verdict"],
-                "delay_us",
-            )
-            .map_err(pe("aggregating review delays"))?
-        } else {
-            empty(&REVIEWS)
-        };
-        mark("statistics: reviews");
-        let days = DAYS
-            .canonical(
-                dec.clone().select([
-                    col("decided_us")
-                        .floor_div(lit(DAY_US))
-                        .cast(DataType::Int32)
-                        .alias("day"),
-                    lit(1u64).cast(DataType::UInt64).alias("n"),
-                ]),
-            )
-            .map_err(pe("counting decisions per day"))?;
+        let (tables, reviews) =
+            super::build::tables(ing, granularity, catalog, unwatched, with_reviews)?;
+        mark("statistics built");
+        let [cells, confidence, daily, reasoning, cited, days]: [DataFrame; 6] = tables
+            .try_into()
+            .map_err(|_| pe("statistics")(PolarsError::NoData("a table".into())))?;
         Ok(StatsSet {
             meta: Meta {
                 granularity,
@@ -542,7 +344,7 @@ impl StatsSet {
             daily,
             reasoning,
             cited,
-            reviews,
+            reviews: reviews.unwrap_or_else(|| empty(&REVIEWS)),
             days,
             spilled: None,
         })
@@ -716,7 +518,7 @@ impl StatsSet {
             if LARGE.iter().any(|l| l.name == layout.name) {
                 self.write_large(layout, &path)?;
             } else {
-                write_parquet(&path, &mut df.clone())?;
+                write_rows(layout, &path, |write| write(df.clone()))?;
             }
         }
         let path = path_of("stats/meta.parquet")?;
@@ -725,24 +527,9 @@ impl StatsSet {
     }
 
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
-        const ROW_GROUP: usize = 512 * 512;
-        let file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-        let mut writer = ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .batched(empty(layout).schema())
-            .map_err(|e| io_err(path, e))?;
-        self.for_each_period(layout.name, |df| {
-            let mut offset = 0usize;
-            while offset < df.height() {
-                let mut batch = df.slice(offset as i64, ROW_GROUP);
-                batch.rechunk_mut_par();
-                writer.write_batch(&batch).map_err(|e| io_err(path, e))?;
-                offset += ROW_GROUP;
-            }
-            Ok(())
-        })?;
-        writer.finish().map_err(|e| io_err(path, e))?;
-        Ok(())
+        write_rows(layout, path, |write| {
+            self.for_each_period(layout.name, write)
+        })
     }
 
     fn table(&self, name: &str) -> &DataFrame {
@@ -941,34 +728,32 @@ impl StatsSet {
     }
 }
 
-/// round(x · 2³³) as an Int64 per row: the summands of [`super::fixed_sum`].
-pub fn fixed_point(x: Expr) -> Expr {
-    (x * lit(super::FIXED_SCALE) + lit(0.5))
-        .floor()
-        .cast(DataType::Int64)
-}
-
-/// Run lengths of sorted values: (group index, value, count) per distinct value of each list.
-fn run_lengths<T: PartialEq + Copy>(
-    groups: usize,
-    mut values: impl FnMut(usize) -> PolarsResult<Vec<T>>,
-) -> PolarsResult<(Vec<IdxSize>, Vec<T>, Vec<u64>)> {
-    let (mut idx, mut out, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-    for g in 0..groups {
-        let mut prev: Option<T> = None;
-        for v in values(g)? {
-            match counts.last_mut() {
-                Some(n) if prev == Some(v) => *n += 1,
-                _ => {
-                    idx.push(g as IdxSize);
-                    out.push(v);
-                    counts.push(1u64);
-                    prev = Some(v);
-                }
-            }
+/// Writes the frames that `frames` passes to its callback to one LZ4 Parquet file of `layout`,
+/// in row groups of at most 512² rows cut from each frame: the file's bytes then depend on the
+/// rows only, not on how the frames happen to be chunked in memory.
+fn write_rows(
+    layout: &Layout,
+    path: &Path,
+    frames: impl FnOnce(&mut dyn FnMut(DataFrame) -> Result<(), IngestError>) -> Result<(), IngestError>,
+) -> Result<(), IngestError> {
+    const ROW_GROUP: usize = 512 * 512;
+    let file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    let mut writer = ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .batched(empty(layout).schema())
+        .map_err(|e| io_err(path, e))?;
+    frames(&mut |df: DataFrame| {
+        let mut offset = 0usize;
+        while offset < df.height() {
+            let mut batch = df.slice(offset as i64, ROW_GROUP);
+            batch.rechunk_mut_par();
+            writer.write_batch(&batch).map_err(|e| io_err(path, e))?;
+            offset += ROW_GROUP;
         }
-    }
-    Ok((idx, out, counts))
+        Ok(())
+    })?;
+    writer.finish().map_err(|e| io_err(path, e))?;
+    Ok(())
 }
 
 fn read_parquet_file(path: &Path) -> Result<DataFrame, IngestError> {
@@ -1105,43 +890,6 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         out.with_column(c).map_err(err)?;
     }
     Ok(out)
-}
-
-/// A value-count table (`keys`, `value`, `n`) sorted by keys and value, from a query that
-/// groups by `keys` and aggregates `value` into sorted lists.
-fn value_counts(grouped: LazyFrame, keys: &[&str], value: &str) -> PolarsResult<DataFrame> {
-    let grouped = grouped
-        .sort(
-            keys.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-            SortMultipleOptions::default(),
-        )
-        .collect_streaming()?;
-    let lists = grouped.column(value)?.list()?.clone();
-    let list = |g: usize| {
-        lists
-            .get_as_series(g)
-            .ok_or_else(|| PolarsError::ComputeError("null value list".into()))
-    };
-    let (idx, column) = match lists.inner_dtype() {
-        DataType::Float64 => {
-            let (idx, v, n) = run_lengths(grouped.height(), |g| {
-                Ok(list(g)?.f64()?.into_no_null_iter().collect())
-            })?;
-            (idx, (Column::new(value.into(), v), n))
-        }
-        _ => {
-            let (idx, v, n) = run_lengths(grouped.height(), |g| {
-                Ok(list(g)?.i64()?.into_no_null_iter().collect())
-            })?;
-            (idx, (Column::new(value.into(), v), n))
-        }
-    };
-    let mut df = grouped
-        .select(keys.iter().map(|k| k.to_string()))?
-        .take(&IdxCa::from_vec("idx".into(), idx))?;
-    df.with_column(column.0)?;
-    df.with_column(Column::new("n".into(), column.1))?;
-    Ok(df)
 }
 
 fn empty(layout: &Layout) -> DataFrame {

@@ -1,0 +1,989 @@
+//! The statistics set of validated raw inputs, built in native passes over integer keys.
+//!
+//! Each string key column is interned once into integer codes whose order is the strings' byte
+//! order (code 0 is null, which sorts first), each row's period comes from a table per UTC day,
+//! and every table is summed over packed integer keys. The value-count tables (`confidence`,
+//! `reviews`) are built by a counting sort of the rows into their groups and a sort of each
+//! group's values. The tables come out canonical: one row per key, sorted by the key, nulls
+//! first, exactly as `Layout::canonical` makes them from any other source (the emitted SQL run
+//! on DuckDB gives byte-identical statistics files; `tests/stats.rs` checks it).
+//!
+//! Independent tables are built on separate threads; every sum is an integer sum, so the
+//! result does not depend on the thread count.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use foldhash::fast::FixedState;
+use polars::prelude::*;
+use polars_arrow::array::{Array, ListArray, Utf8ViewArray};
+use readiness_metrics::reasoning::AttackCatalog;
+use readiness_metrics::suffstats::{cal_bin, fine_bin};
+use readiness_metrics::Granularity;
+
+use super::period_expr;
+use super::store::DAY_US;
+use crate::ingest::{pe, IngestError, Ingested};
+
+type Map<K, V> = HashMap<K, V, FixedState>;
+
+/// Rounds `x` to the nearest 2⁻³³ in fixed-point units, as `store::fixed_point` does in a query.
+fn fixed(x: f64) -> i64 {
+    (x * super::FIXED_SCALE + 0.5).floor() as i64
+}
+
+/// A string column as codes: 0 is null, `c ≥ 1` is `values[c - 1]`, and codes follow the
+/// strings' byte order.
+struct Codes<'a> {
+    codes: Vec<u32>,
+    values: Vec<&'a str>,
+}
+
+impl<'a> Codes<'a> {
+    fn of(ca: &'a StringChunked) -> Codes<'a> {
+        // A string of up to 12 bytes is stored inline in its 16-byte view: the view (with the
+        // unused bytes zeroed) is then the key, hashed and compared without reading the string.
+        let mut inline: Map<u128, u32> = Map::default();
+        let mut long: Map<&'a str, u32> = Map::default();
+        let mut first: Vec<&'a str> = Vec::new();
+        let mut codes = Vec::with_capacity(ca.len());
+        for arr in ca.downcast_iter() {
+            for (j, view) in arr.views().iter().enumerate() {
+                if !arr.is_valid(j) {
+                    codes.push(0);
+                    continue;
+                }
+                let mut new = || {
+                    first.push(arr.value(j));
+                    first.len() as u32
+                };
+                let len = view.length as usize;
+                codes.push(if len <= 12 {
+                    let mut bytes = view.as_u128().to_ne_bytes();
+                    bytes[4 + len..].fill(0);
+                    *inline.entry(u128::from_ne_bytes(bytes)).or_insert_with(new)
+                } else {
+                    *long.entry(arr.value(j)).or_insert_with(&mut new)
+                });
+            }
+        }
+        let mut order: Vec<u32> = (0..first.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| first[a as usize].cmp(first[b as usize]));
+        let mut rank = vec![0u32; first.len() + 1];
+        for (r, &o) in order.iter().enumerate() {
+            rank[o as usize + 1] = r as u32 + 1;
+        }
+        for c in &mut codes {
+            *c = rank[*c as usize];
+        }
+        let values = order.iter().map(|&o| first[o as usize]).collect();
+        Codes { codes, values }
+    }
+
+    /// The string of code `c` (`None` for null).
+    fn get(&self, c: u32) -> Option<&'a str> {
+        c.checked_sub(1).map(|i| self.values[i as usize])
+    }
+
+    fn value(&self, c: u32) -> &'a str {
+        self.get(c).unwrap_or_default()
+    }
+}
+
+/// Day and period of every row: the period of a UTC day from `period_expr`, evaluated once per
+/// day of the input's range.
+struct Days {
+    first: i64,
+    /// Per row: days since `first`.
+    day: Vec<u32>,
+    /// Per day since `first`: index into `periods`.
+    period_of_day: Vec<u32>,
+    /// Distinct periods (first day, days since epoch), ascending.
+    periods: Vec<i32>,
+}
+
+impl Days {
+    fn of(us: &Int64Chunked, granularity: Granularity) -> Result<Days, IngestError> {
+        let days: Vec<i64> = us
+            .downcast_iter()
+            .flat_map(|a| a.values_iter().map(|u| u.div_euclid(DAY_US)))
+            .collect();
+        let (Some(&first), Some(&last)) = (days.iter().min(), days.iter().max()) else {
+            return Ok(Days {
+                first: 0,
+                day: Vec::new(),
+                period_of_day: Vec::new(),
+                periods: Vec::new(),
+            });
+        };
+        let starts: Vec<i64> = (first..=last).map(|d| d * DAY_US).collect();
+        let table = df!("us" => starts)
+            .map_err(pe("periods"))?
+            .lazy()
+            .select([period_expr(col("us"), granularity).alias("period")])
+            .collect()
+            .map_err(pe("periods"))?;
+        let per_day: Vec<i32> = table
+            .column("period")
+            .map_err(pe("periods"))?
+            .i32()
+            .map_err(pe("periods"))?
+            .iter()
+            .map(|p| p.unwrap_or_default())
+            .collect();
+        let mut periods = per_day.clone();
+        periods.dedup();
+        periods.sort_unstable();
+        periods.dedup();
+        let period_of_day = per_day
+            .iter()
+            .map(|p| periods.partition_point(|q| q < p) as u32)
+            .collect();
+        Ok(Days {
+            first,
+            day: days.iter().map(|d| (d - first) as u32).collect(),
+            period_of_day,
+            periods,
+        })
+    }
+
+    fn period(&self, row: usize) -> u32 {
+        self.period_of_day[self.day[row] as usize]
+    }
+}
+
+/// A unit of work for [`run_all`].
+type Task<'s, R> = Box<dyn FnOnce() -> R + Send + 's>;
+
+/// Runs `tasks` on up to the machine's thread count, results in task order.
+fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
+    let n = tasks.len();
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .clamp(1, n.max(1));
+    let queue: Vec<Mutex<Option<Task<'s, R>>>> =
+        tasks.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let task = queue[i].lock().ok().and_then(|mut t| t.take());
+                if let Some(task) = task {
+                    let r = task();
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
+}
+
+/// Rows grouped by key: the distinct keys in order, and the rows of each, in row order.
+struct Groups<K> {
+    keys: Vec<K>,
+    /// Group `g` is `rows[start[g]..start[g + 1]]`.
+    start: Vec<usize>,
+    rows: Vec<u32>,
+}
+
+impl<K: Copy + Ord + Hash> Groups<K> {
+    /// Groups the rows by key (a counting sort); rows with no key are left out.
+    fn of(keys: impl Iterator<Item = Option<K>>) -> Groups<K> {
+        let mut slot_of: Map<K, u32> = Map::default();
+        let mut slot_keys: Vec<K> = Vec::new();
+        let row_slot: Vec<u32> = keys
+            .map(|k| match k {
+                None => u32::MAX,
+                Some(k) => *slot_of.entry(k).or_insert_with(|| {
+                    slot_keys.push(k);
+                    slot_keys.len() as u32 - 1
+                }),
+            })
+            .collect();
+        let mut order: Vec<u32> = (0..slot_keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&s| slot_keys[s as usize]);
+        let mut position = vec![0u32; order.len()];
+        for (p, &s) in order.iter().enumerate() {
+            position[s as usize] = p as u32;
+        }
+        let mut start = vec![0usize; order.len() + 1];
+        for &s in row_slot.iter().filter(|&&s| s != u32::MAX) {
+            start[position[s as usize] as usize + 1] += 1;
+        }
+        for p in 0..order.len() {
+            start[p + 1] += start[p];
+        }
+        let mut rows = vec![0u32; start[order.len()]];
+        let mut next = start.clone();
+        for (row, &s) in row_slot.iter().enumerate() {
+            if s != u32::MAX {
+                let p = position[s as usize] as usize;
+                rows[next[p]] = row as u32;
+                next[p] += 1;
+            }
+        }
+        Groups {
+            keys: order.iter().map(|&s| slot_keys[s as usize]).collect(),
+            start,
+            rows,
+        }
+    }
+
+    fn rows(&self, g: usize) -> &[u32] {
+        &self.rows[self.start[g]..self.start[g + 1]]
+    }
+}
+
+/// Value counts per group: the rows' `values` counted per (group key, value), as the rows
+/// (key, value, count) sorted by key, then value. The rows are grouped by a counting sort;
+/// each group's values are then sorted on their own (the groups split between two threads).
+fn value_counts<K, T>(keys: &[K], values: &[T]) -> (Vec<K>, Vec<T>, Vec<u64>)
+where
+    K: Copy + Ord + Hash + Send + Sync,
+    T: Copy + Ord + Send,
+{
+    let groups = Groups::of(keys.iter().map(|k| Some(*k)));
+    let mut grouped: Vec<T> = groups.rows.iter().map(|&r| values[r as usize]).collect();
+    let Groups { keys, start, rows } = groups;
+    drop(rows);
+    // Split the groups where half of the rows are sorted, and sort each half's groups.
+    let half = values.len() / 2;
+    let cut = start.partition_point(|&s| s < half).min(keys.len());
+    let (low, high) = grouped.split_at_mut(start[cut]);
+    let sort_groups = |part: &mut [T], bounds: &[usize], base: usize| {
+        for w in bounds.windows(2) {
+            part[w[0] - base..w[1] - base].sort_unstable();
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| sort_groups(low, &start[..=cut], 0));
+        sort_groups(high, &start[cut..], start[cut]);
+    });
+    let (mut out_keys, mut out_values, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, &key) in keys.iter().enumerate() {
+        let mut prev: Option<T> = None;
+        for &v in &grouped[start[p]..start[p + 1]] {
+            match counts.last_mut() {
+                Some(n) if prev == Some(v) => *n += 1,
+                _ => {
+                    out_keys.push(key);
+                    out_values.push(v);
+                    counts.push(1u64);
+                    prev = Some(v);
+                }
+            }
+        }
+    }
+    (out_keys, out_values, counts)
+}
+
+/// The entries of `map` sorted by key.
+fn sorted<K: Ord + Copy, V: Copy>(map: Map<K, V>) -> Vec<(K, V)> {
+    let mut rows: Vec<(K, V)> = map.into_iter().collect();
+    rows.sort_unstable_by_key(|r| r.0);
+    rows
+}
+
+fn frame(columns: Vec<Column>) -> Result<DataFrame, IngestError> {
+    DataFrame::new_infer_height(columns).map_err(pe("statistics"))
+}
+
+fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
+    Column::new(name.into(), values.collect::<Vec<&str>>())
+}
+
+/// Bits of the fields packed below the three 32-bit codes of a cell key.
+fn low_bits(crit: u32, privileged: bool, cal: usize, fine: usize, outcome: i32, exec: u8) -> u128 {
+    ((crit as u128) << 17)
+        | ((privileged as u128) << 16)
+        | ((cal as u128) << 12)
+        | ((fine as u128) << 5)
+        | (((outcome as u128) & 7) << 2)
+        | exec as u128
+}
+
+fn high(a: u32, b: u32, c: u32) -> u128 {
+    ((a as u128) << 96) | ((b as u128) << 64) | ((c as u128) << 32)
+}
+
+fn part(key: u128, shift: u32) -> u32 {
+    (key >> shift) as u32
+}
+
+/// `period`, `action_class` and `model_version` of keys packed as `high(period, class, version)`.
+fn class_version_columns(r: &Rows, keys: impl Iterator<Item = u128> + Clone) -> Vec<Column> {
+    vec![
+        Column::new(
+            "period".into(),
+            keys.clone()
+                .map(|k| r.period_value(part(k, 96)))
+                .collect::<Vec<i32>>(),
+        ),
+        str_col(
+            "action_class",
+            keys.clone().map(|k| r.class.value(part(k, 64))),
+        ),
+        str_col("model_version", keys.map(|k| r.version.value(part(k, 32)))),
+    ]
+}
+
+/// The decision columns every table reads, as codes and plain vectors.
+struct Rows<'a> {
+    days: Days,
+    class: Codes<'a>,
+    version: Codes<'a>,
+    crit: Codes<'a>,
+    target: &'a StringChunked,
+    confidence: Vec<f64>,
+    privileged: Vec<bool>,
+    outcome: Vec<i32>,
+    /// 0 null, 1 false, 2 true (the sort order of a nullable bool).
+    executed: Vec<u8>,
+    techniques: &'a ListChunked,
+}
+
+impl<'a> Rows<'a> {
+    fn of(df: &'a DataFrame, granularity: Granularity) -> Result<Rows<'a>, IngestError> {
+        let get = |name: &str| df.column(name).map_err(pe("statistics"));
+        let s = |name: &'static str| -> Result<&'a StringChunked, IngestError> {
+            df.column(name)
+                .map_err(pe("statistics"))?
+                .str()
+                .map_err(pe(name))
+        };
+        let bools = |name: &'static str| -> Result<Vec<Option<bool>>, IngestError> {
+            Ok(get(name)?.bool().map_err(pe(name))?.iter().collect())
+        };
+        let us = get("decided_us")?.i64().map_err(pe("decided_us"))?;
+        let (class, version, crit, target) = (
+            s("action_class")?,
+            s("model_version")?,
+            s("asset_criticality")?,
+            s("target_entity")?,
+        );
+        let mut codes = run_all::<Codes<'a>>(vec![
+            Box::new(move || Codes::of(class)),
+            Box::new(move || Codes::of(version)),
+            Box::new(move || Codes::of(crit)),
+        ]);
+        let (Some(crit), Some(version), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
+        else {
+            return Err(missing("string codes"));
+        };
+        Ok(Rows {
+            days: Days::of(us, granularity)?,
+            class,
+            version,
+            crit,
+            target,
+            confidence: get("confidence")?
+                .f64()
+                .map_err(pe("confidence"))?
+                .iter()
+                .map(|c| c.unwrap_or_default())
+                .collect(),
+            privileged: bools("privileged")?
+                .into_iter()
+                .map(|b| b.unwrap_or_default())
+                .collect(),
+            outcome: get("outcome")?
+                .i32()
+                .map_err(pe("outcome"))?
+                .iter()
+                .map(|o| o.unwrap_or(4))
+                .collect(),
+            executed: bools("executed")?
+                .into_iter()
+                .map(|b| match b {
+                    None => 0,
+                    Some(false) => 1,
+                    Some(true) => 2,
+                })
+                .collect(),
+            techniques: get("technique_ids")?.list().map_err(pe("technique_ids"))?,
+        })
+    }
+
+    fn period_value(&self, idx: u32) -> i32 {
+        self.days.periods[idx as usize]
+    }
+}
+
+fn missing(what: &str) -> IngestError {
+    IngestError::Polars {
+        context: "statistics".into(),
+        source: PolarsError::ComputeError(format!("{what} not built").into()),
+    }
+}
+
+fn cells(r: &Rows) -> Result<DataFrame, IngestError> {
+    let mut map: Map<u128, (u64, [i64; 4])> = Map::default();
+    for i in 0..r.confidence.len() {
+        let c = r.confidence[i];
+        let key = high(r.days.period(i), r.class.codes[i], r.version.codes[i])
+            | low_bits(
+                r.crit.codes[i],
+                r.privileged[i],
+                cal_bin(c),
+                fine_bin(c),
+                r.outcome[i],
+                r.executed[i],
+            );
+        let acc = map.entry(key).or_default();
+        acc.0 += 1;
+        let (c2, c3) = (c * c, c * c * c);
+        acc.1[0] += fixed(c);
+        acc.1[1] += fixed(c2);
+        acc.1[2] += fixed(c3);
+        acc.1[3] += fixed(c * c * c * c);
+    }
+    let rows = sorted(map);
+    let low = |k: u128| part(k, 0);
+    let mut columns = class_version_columns(r, rows.iter().map(|x| x.0));
+    columns.extend([
+        str_col(
+            "asset_criticality",
+            rows.iter().map(|x| r.crit.value(low(x.0) >> 17)),
+        ),
+        Column::new(
+            "privileged".into(),
+            rows.iter()
+                .map(|x| (low(x.0) >> 16) & 1 == 1)
+                .collect::<Vec<bool>>(),
+        ),
+        Column::new(
+            "cal_bin".into(),
+            rows.iter()
+                .map(|x| ((low(x.0) >> 12) & 15) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        Column::new(
+            "fine_bin".into(),
+            rows.iter()
+                .map(|x| ((low(x.0) >> 5) & 127) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        Column::new(
+            "outcome".into(),
+            rows.iter()
+                .map(|x| ((low(x.0) >> 2) & 7) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        Column::new(
+            "executed".into(),
+            rows.iter()
+                .map(|x| match low(x.0) & 3 {
+                    0 => None,
+                    1 => Some(false),
+                    _ => Some(true),
+                })
+                .collect::<Vec<Option<bool>>>(),
+        ),
+        Column::new(
+            "n".into(),
+            rows.iter().map(|x| x.1 .0).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "sum_conf".into(),
+            rows.iter().map(|x| x.1 .1[0]).collect::<Vec<i64>>(),
+        ),
+        Column::new(
+            "sum_conf2".into(),
+            rows.iter().map(|x| x.1 .1[1]).collect::<Vec<i64>>(),
+        ),
+        Column::new(
+            "sum_conf3".into(),
+            rows.iter().map(|x| x.1 .1[2]).collect::<Vec<i64>>(),
+        ),
+        Column::new(
+            "sum_conf4".into(),
+            rows.iter().map(|x| x.1 .1[3]).collect::<Vec<i64>>(),
+        ),
+    ]);
+    frame(columns)
+}
+
+fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
+    let keys: Vec<u64> = (0..r.confidence.len())
+        .map(|i| ((r.days.period(i) as u64) << 32) | r.class.codes[i] as u64)
+        .collect();
+    // Confidences are in [0, 1] without -0.0 (ingest normalises it): their bit patterns sort
+    // like the numbers.
+    let bits: Vec<u64> = r.confidence.iter().map(|c| c.to_bits()).collect();
+    let (keys, values, counts) = value_counts(&keys, &bits);
+    frame(vec![
+        Column::new(
+            "period".into(),
+            keys.iter()
+                .map(|k| r.period_value((k >> 32) as u32))
+                .collect::<Vec<i32>>(),
+        ),
+        str_col(
+            "action_class",
+            keys.iter().map(|k| r.class.value(*k as u32)),
+        ),
+        Column::new(
+            "confidence".into(),
+            values
+                .iter()
+                .map(|b| f64::from_bits(*b))
+                .collect::<Vec<f64>>(),
+        ),
+        Column::new("n".into(), counts),
+    ])
+}
+
+/// Per day, class and target: decisions, those on privileged or high/critical assets, the
+/// confidence sum, reviewed and disagreed. The rows are grouped by (day, class) first; each
+/// group's targets are then summed in a small map (a map over all targets at once would miss
+/// the cache on every row).
+fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestError> {
+    let watched: Vec<bool> = std::iter::once(false)
+        .chain(r.class.values.iter().map(|c| !unwatched.contains(*c)))
+        .collect();
+    let priv_crit: Vec<bool> = std::iter::once(false)
+        .chain(
+            r.crit
+                .values
+                .iter()
+                .map(|c| matches!(*c, "high" | "critical")),
+        )
+        .collect();
+    let groups = Groups::of((0..r.confidence.len()).map(|i| {
+        let class = r.class.codes[i];
+        watched[class as usize].then(|| ((r.days.day[i] as u64) << 32) | class as u64)
+    }));
+    let chunks: Vec<&Utf8ViewArray> = r.target.downcast_iter().collect();
+    let mut chunk_start = Vec::with_capacity(chunks.len());
+    let mut offset = 0usize;
+    for c in &chunks {
+        chunk_start.push(offset);
+        offset += c.len();
+    }
+    let target = |row: usize| -> Option<&str> {
+        let c = chunk_start.partition_point(|&s| s <= row) - 1;
+        let j = row - chunk_start[c];
+        chunks[c].is_valid(j).then(|| chunks[c].value(j))
+    };
+    #[derive(Default, Clone, Copy)]
+    struct Acc {
+        n: u64,
+        priv_crit: u64,
+        sum_conf: i64,
+        reviewed: u64,
+        disagree: u64,
+    }
+    let mut out: Vec<(u64, Option<&str>, Acc)> = Vec::new();
+    let mut per_target: Map<Option<&str>, Acc> = Map::default();
+    for (g, &key) in groups.keys.iter().enumerate() {
+        per_target.clear();
+        for &row in groups.rows(g) {
+            let i = row as usize;
+            let o = r.outcome[i];
+            let acc = per_target.entry(target(i)).or_default();
+            acc.n += 1;
+            acc.priv_crit += (r.privileged[i] || priv_crit[r.crit.codes[i] as usize]) as u64;
+            acc.sum_conf += fixed(r.confidence[i]);
+            acc.reviewed += (o < 3) as u64;
+            acc.disagree += (o == 1 || o == 2) as u64;
+        }
+        let first = out.len();
+        out.extend(per_target.iter().map(|(t, a)| (key, *t, *a)));
+        out[first..].sort_unstable_by_key(|x| x.1);
+    }
+    let first = r.days.first;
+    frame(vec![
+        Column::new(
+            "day".into(),
+            out.iter()
+                .map(|x| (first + (x.0 >> 32) as i64) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        str_col(
+            "action_class",
+            out.iter().map(|x| r.class.value(x.0 as u32)),
+        ),
+        Column::new(
+            "target_entity".into(),
+            out.iter().map(|x| x.1).collect::<Vec<Option<&str>>>(),
+        ),
+        Column::new("n".into(), out.iter().map(|x| x.2.n).collect::<Vec<u64>>()),
+        Column::new(
+            "n_priv_crit".into(),
+            out.iter().map(|x| x.2.priv_crit).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "sum_conf".into(),
+            out.iter().map(|x| x.2.sum_conf).collect::<Vec<i64>>(),
+        ),
+        Column::new(
+            "n_reviewed".into(),
+            out.iter().map(|x| x.2.reviewed).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "n_disagree".into(),
+            out.iter().map(|x| x.2.disagree).collect::<Vec<u64>>(),
+        ),
+    ])
+}
+
+fn days(r: &Rows) -> Result<DataFrame, IngestError> {
+    let mut n = vec![0u64; r.days.period_of_day.len()];
+    for &d in &r.days.day {
+        n[d as usize] += 1;
+    }
+    let present: Vec<(usize, u64)> = n.into_iter().enumerate().filter(|x| x.1 > 0).collect();
+    frame(vec![
+        Column::new(
+            "day".into(),
+            present
+                .iter()
+                .map(|x| (r.days.first + x.0 as i64) as i32)
+                .collect::<Vec<i32>>(),
+        ),
+        Column::new(
+            "n".into(),
+            present.iter().map(|x| x.1).collect::<Vec<u64>>(),
+        ),
+    ])
+}
+
+/// The cited IDs that are not current ATT&CK techniques, normalised (trimmed, upper case),
+/// each with whether the catalogue lists it as deprecated or revoked.
+struct Cited<'a> {
+    catalog: Map<&'a str, bool>,
+    /// Raw spelling → index into `ids`, or `None` for a current technique.
+    raw: Map<&'a str, Option<u32>>,
+    ids: Vec<(String, bool)>,
+    index: Map<String, u32>,
+}
+
+impl<'a> Cited<'a> {
+    fn classify(&mut self, raw: &'a str) -> Option<u32> {
+        if let Some(c) = self.raw.get(raw) {
+            return *c;
+        }
+        let id = raw.trim().to_uppercase();
+        let class = match self.catalog.get(id.as_str()) {
+            Some(false) => None,
+            status => Some(match self.index.get(&id) {
+                Some(&i) => i,
+                None => {
+                    let i = self.ids.len() as u32;
+                    self.ids.push((id.clone(), status.is_some()));
+                    self.index.insert(id, i);
+                    i
+                }
+            }),
+        };
+        self.raw.insert(raw, class);
+        class
+    }
+}
+
+/// `reasoning` (per class, period and version: decisions, decisions citing any ID, citing an
+/// unknown one, citing a stale one) and `cited` (per period, version and non-current ID: the
+/// decisions citing it).
+fn reasoning_and_cited(
+    r: &Rows,
+    catalog: &AttackCatalog,
+) -> Result<(DataFrame, DataFrame), IngestError> {
+    let mut cited = Cited {
+        catalog: catalog.entries().collect(),
+        raw: Map::default(),
+        ids: Vec::new(),
+        index: Map::default(),
+    };
+    let mut reasoning: Map<u128, [u64; 4]> = Map::default();
+    let mut counts: Map<u128, u64> = Map::default();
+    let mut found: Vec<u32> = Vec::new();
+    let mut row = 0usize;
+    for arr in r.techniques.downcast_iter() {
+        let arr: &ListArray<i64> = arr;
+        let values = arr
+            .values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .ok_or_else(|| missing("technique_ids as a list of strings"))?;
+        let offsets = arr.offsets().buffer();
+        for j in 0..arr.len() {
+            let (p, class, version) =
+                (r.days.period(row), r.class.codes[row], r.version.codes[row]);
+            row += 1;
+            found.clear();
+            let mut citing = false;
+            if arr.is_valid(j) {
+                let (a, b) = (offsets[j] as usize, offsets[j + 1] as usize);
+                citing = b > a;
+                for k in a..b {
+                    if values.is_valid(k) {
+                        if let Some(id) = cited.classify(values.value(k)) {
+                            found.push(id);
+                        }
+                    }
+                }
+            }
+            found.sort_unstable();
+            found.dedup();
+            let unknown = found.iter().any(|&i| !cited.ids[i as usize].1);
+            let stale = found.iter().any(|&i| cited.ids[i as usize].1);
+            let acc = reasoning.entry(high(p, class, version)).or_default();
+            acc[0] += 1;
+            acc[1] += citing as u64;
+            acc[2] += unknown as u64;
+            acc[3] += stale as u64;
+            for &id in &found {
+                *counts.entry(high(p, version, id)).or_default() += 1;
+            }
+        }
+    }
+    let rows = sorted(reasoning);
+    let mut columns = class_version_columns(r, rows.iter().map(|x| x.0));
+    columns.extend([
+        Column::new(
+            "n_decisions".into(),
+            rows.iter().map(|x| x.1[0]).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "n_citing".into(),
+            rows.iter().map(|x| x.1[1]).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "n_unknown".into(),
+            rows.iter().map(|x| x.1[2]).collect::<Vec<u64>>(),
+        ),
+        Column::new(
+            "n_stale".into(),
+            rows.iter().map(|x| x.1[3]).collect::<Vec<u64>>(),
+        ),
+    ]);
+    let reasoning = frame(columns)?;
+    // IDs in byte order: re-key the counts by the IDs' ranks.
+    let mut order: Vec<u32> = (0..cited.ids.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| cited.ids[a as usize].0.cmp(&cited.ids[b as usize].0));
+    let mut rank = vec![0u32; order.len()];
+    for (k, &i) in order.iter().enumerate() {
+        rank[i as usize] = k as u32;
+    }
+    let mut rows: Vec<(u128, u64)> = counts
+        .into_iter()
+        .map(|(k, n)| {
+            let id = (rank[part(k, 32) as usize] as u128) << 32;
+            ((k & !(0xffff_ffff_u128 << 32)) | id, n)
+        })
+        .collect();
+    rows.sort_unstable_by_key(|x| x.0);
+    let id = |x: &(u128, u64)| &cited.ids[order[part(x.0, 32) as usize] as usize];
+    let cited_table = frame(vec![
+        Column::new(
+            "period".into(),
+            rows.iter()
+                .map(|x| r.period_value(part(x.0, 96)))
+                .collect::<Vec<i32>>(),
+        ),
+        str_col(
+            "model_version",
+            rows.iter().map(|x| r.version.value(part(x.0, 64))),
+        ),
+        str_col("technique_id", rows.iter().map(|x| id(x).0.as_str())),
+        str_col(
+            "status",
+            rows.iter()
+                .map(|x| if id(x).1 { "stale" } else { "unknown" }),
+        ),
+        Column::new(
+            "decisions".into(),
+            rows.iter().map(|x| x.1).collect::<Vec<u64>>(),
+        ),
+    ])?;
+    Ok((reasoning, cited_table))
+}
+
+/// Value counts of the review delays per period, class, analyst and verdict.
+fn reviews(vr: &DataFrame, granularity: Granularity) -> Result<DataFrame, IngestError> {
+    let get = |name: &str| vr.column(name).map_err(pe("verdict rows"));
+    let s =
+        |name: &str| -> Result<&StringChunked, IngestError> { get(name)?.str().map_err(pe(name)) };
+    let days = Days::of(
+        get("decided_us")?.i64().map_err(pe("decided_us"))?,
+        granularity,
+    )?;
+    let (class, analyst, verdict) = (s("action_class")?, s("analyst_id")?, s("verdict")?);
+    let mut codes = run_all::<Codes>(vec![
+        Box::new(move || Codes::of(class)),
+        Box::new(move || Codes::of(analyst)),
+        Box::new(move || Codes::of(verdict)),
+    ]);
+    let (Some(verdict), Some(analyst), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
+    else {
+        return Err(missing("string codes"));
+    };
+    let delays: Vec<i64> = get("delay_us")?
+        .i64()
+        .map_err(pe("delay_us"))?
+        .iter()
+        .map(|d| d.unwrap_or_default())
+        .collect();
+    let keys: Vec<u128> = (0..delays.len())
+        .map(|i| high(days.period(i), class.codes[i], analyst.codes[i]) | verdict.codes[i] as u128)
+        .collect();
+    let (keys, values, counts) = value_counts(&keys, &delays);
+    frame(vec![
+        Column::new(
+            "period".into(),
+            keys.iter()
+                .map(|k| days.periods[part(*k, 96) as usize])
+                .collect::<Vec<i32>>(),
+        ),
+        str_col(
+            "action_class",
+            keys.iter().map(|k| class.value(part(*k, 64))),
+        ),
+        str_col(
+            "analyst_id",
+            keys.iter().map(|k| analyst.value(part(*k, 32))),
+        ),
+        str_col("verdict", keys.iter().map(|k| verdict.value(part(*k, 0)))),
+        Column::new("delay_us".into(), values),
+        Column::new("n".into(), counts),
+    ])
+}
+
+/// The seven statistics tables of validated inputs, canonical, in the order of
+/// `store::LAYOUTS`. `unwatched` classes get no `daily` rows; without `with_reviews`,
+/// `reviews` is `None`.
+pub(super) fn tables(
+    ing: &Ingested,
+    granularity: Granularity,
+    catalog: &AttackCatalog,
+    unwatched: &BTreeSet<String>,
+    with_reviews: bool,
+) -> Result<(Vec<DataFrame>, Option<DataFrame>), IngestError> {
+    let rows = Rows::of(&ing.decisions, granularity)?;
+    crate::ingest::mark("statistics: decision columns as codes");
+    let r = &rows;
+    let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
+        Box::new(move || timed("confidence", || Ok(vec![confidence(r)?]))),
+        Box::new(move || timed("cells", || Ok(vec![cells(r)?, days(r)?]))),
+        Box::new(move || {
+            timed("reasoning", || {
+                let (reasoning, cited) = reasoning_and_cited(r, catalog)?;
+                Ok(vec![reasoning, cited])
+            })
+        }),
+        Box::new(move || timed("daily", || Ok(vec![daily(r, unwatched)?]))),
+    ];
+    let verdict_rows = &ing.verdict_rows;
+    if with_reviews {
+        tasks.push(Box::new(move || {
+            timed("reviews", || Ok(vec![reviews(verdict_rows, granularity)?]))
+        }));
+    }
+    let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
+    let mut all = done.into_iter().flatten();
+    let reviews = if with_reviews { all.next_back() } else { None };
+    let [confidence, cells, days, reasoning, cited, daily]: [DataFrame; 6] = all
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| missing("a statistics table"))?;
+    Ok((
+        vec![cells, confidence, daily, reasoning, cited, days],
+        reviews,
+    ))
+}
+
+/// Runs `f`; with `READINESS_TIMINGS` set, prints how long it took.
+fn timed<R>(what: &str, f: impl FnOnce() -> R) -> R {
+    let start = std::time::Instant::now();
+    let r = f();
+    if std::env::var_os("READINESS_TIMINGS").is_some() {
+        eprintln!(
+            "readiness:   statistics: {what} took {:.2}s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_byte_order_with_null_first_for_inline_and_long_strings() {
+        let long_a = "host-0000000000001.example.org";
+        let long_b = "host-0000000000001.example.net";
+        let values = [
+            Some("b"),
+            None,
+            Some(long_a),
+            Some("a"),
+            Some(long_b),
+            Some("b"),
+            Some(""),
+            Some(long_a),
+            Some("abcdefghijkl"),
+            Some("abcdefghijklm"),
+        ];
+        let mut ca: StringChunked = values[..5].iter().copied().collect();
+        ca.append(&values[5..].iter().copied().collect::<StringChunked>())
+            .unwrap();
+        assert!(ca.chunks().len() > 1);
+        let codes = Codes::of(&ca);
+        assert_eq!(
+            codes.values,
+            [
+                "",
+                "a",
+                "abcdefghijkl",
+                "abcdefghijklm",
+                "b",
+                long_b,
+                long_a
+            ]
+        );
+        let decoded: Vec<Option<&str>> = codes.codes.iter().map(|&c| codes.get(c)).collect();
+        assert_eq!(decoded, values);
+        assert_eq!(codes.codes[1], 0);
+    }
+
+    #[test]
+    fn value_counts_are_sorted_by_key_then_value() {
+        let keys = [2u64, 1, 2, 1, 2, 3, 1];
+        let values = [5i64, 7, 5, -1, 4, 0, 7];
+        let (k, v, n) = value_counts(&keys, &values);
+        assert_eq!(k, [1, 1, 2, 2, 3]);
+        assert_eq!(v, [-1, 7, 4, 5, 0]);
+        assert_eq!(n, [1, 2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn groups_keep_row_order_and_skip_rows_without_a_key() {
+        let g = Groups::of([Some(9u32), None, Some(3), Some(9), Some(3)].into_iter());
+        assert_eq!(g.keys, [3, 9]);
+        assert_eq!(g.rows(0), [2, 4]);
+        assert_eq!(g.rows(1), [0, 3]);
+    }
+
+    #[test]
+    fn fixed_point_rounds_to_the_nearest_unit() {
+        assert_eq!(fixed(1.0), 1i64 << 33);
+        assert_eq!(fixed(0.5), 1i64 << 32);
+        // 2^-34 is half a unit: rounds up.
+        assert_eq!(fixed(2f64.powi(-34)), 1);
+        assert_eq!(fixed(2f64.powi(-35)), 0);
+    }
+}
