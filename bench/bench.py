@@ -12,6 +12,7 @@ Reports median and spread of wall time, peak RSS (from wait4), and the ratio rea
 Usage (from the project root, after `cargo build --release`):
 
     python3 bench/bench.py --sizes 1000000 10000000 [--runs 3] [--workdir /tmp/readiness-bench]
+    python3 bench/bench.py --decisions DATA/decisions --verdicts DATA/verdicts   # any input
 
 Installs the pinned DuckDB Python package first. Results go to stdout as a Markdown table.
 """
@@ -32,13 +33,13 @@ BIN = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "relea
 DUCKDB_QUERY = """
 WITH v AS (
   SELECT decision_id,
-         arg_max(verdict, epoch_us(reviewed_at) * 4 +
+         arg_max(verdict, epoch_us({reviewed}) * 4 +
            CASE verdict WHEN 'reject' THEN 3 WHEN 'override' THEN 2 WHEN 'approve' THEN 1 ELSE 0 END)
            AS verdict
-  FROM read_parquet('{v}/**/*.parquet')
+  FROM read_parquet('{v}')
   GROUP BY decision_id
 )
-SELECT d.action_class, date_trunc('month', d.decided_at) AS month,
+SELECT d.action_class, date_trunc('month', {decided}) AS month,
        count(*) AS n,
        count(*) FILTER (WHERE v.verdict = 'approve') AS n_approve,
        count(*) FILTER (WHERE v.verdict = 'override') AS n_override,
@@ -47,7 +48,7 @@ SELECT d.action_class, date_trunc('month', d.decided_at) AS month,
        count(*) FILTER (WHERE v.verdict IS NULL) AS n_unreviewed,
        sum(d.confidence) AS sum_conf,
        {bins}
-FROM read_parquet('{d}/**/*.parquet') d LEFT JOIN v USING (decision_id)
+FROM read_parquet('{d}') d LEFT JOIN v USING (decision_id)
 GROUP BY 1, 2
 """
 
@@ -59,6 +60,39 @@ def bins():
             f"count(*) FILTER (WHERE least(floor(d.confidence * 10), 9) = {i}) AS bin_{i}"
         )
     return ",\n       ".join(parts)
+
+
+def pattern(path):
+    """What DuckDB's read_parquet takes for an input path: every Parquet file below a folder."""
+    p = pathlib.Path(path)
+    return f"{p}/**/*.parquet" if p.is_dir() else str(p)
+
+
+def row(label, size, gen_s, decisions, verdicts, out, ledger, runs, any_time=False):
+    """Times readiness and DuckDB on one input; prints a table row and returns readiness's times.
+
+    `any_time`: the timestamps may be of any unit and time zone (an input not generated here);
+    DuckDB then reads them through TIMESTAMPTZ to a plain UTC TIMESTAMP."""
+    analyze = [
+        str(BIN), "--quiet", "analyze",
+        "--decisions", str(decisions), "--verdicts", str(verdicts),
+        "--policy", str(ROOT / "data/policy.toml"),
+        "--out", str(out), "--ledger", str(ledger),
+    ]
+    r = summary(series(analyze, runs))
+    ts = (lambda c: f"make_timestamp(epoch_us(CAST({c} AS TIMESTAMPTZ)))") if any_time else (lambda c: c)
+    query = DUCKDB_QUERY.format(
+        d=pattern(decisions), v=pattern(verdicts), bins=bins(),
+        reviewed=ts("reviewed_at"), decided=ts("d.decided_at"),
+    )
+    duck = [sys.executable, "-c", f"import duckdb; duckdb.sql(\"SET TimeZone = 'UTC'\"); duckdb.sql({query!r}).fetchall()"]
+    d = summary(series(duck, runs))
+    print(
+        f"| {label} | {size:.0f} | {gen_s:.1f} | {r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f}) | {r[3]:.0f} "
+        f"| {d[0]:.2f} ({d[1]:.2f}–{d[2]:.2f}) | {d[3]:.0f} | {r[0] / d[0]:.2f} |",
+        flush=True,
+    )
+    return r
 
 
 def timed(cmd, env=None):
@@ -102,7 +136,11 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/readiness-bench")
+    ap.add_argument("--decisions", help="time this input instead of generated ones (file, folder or glob)")
+    ap.add_argument("--verdicts", help="the verdicts that go with --decisions")
     args = ap.parse_args()
+    if (args.decisions is None) != (args.verdicts is None):
+        raise SystemExit("--decisions and --verdicts go together")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", DUCKDB], check=True)
     if not BIN.exists():
         raise SystemExit(f"{BIN} not found: run `cargo build --release` first")
@@ -112,6 +150,15 @@ def main():
     print()
     print("| decisions | input MiB | generate s | readiness analyze s (median, min–max) | peak RSS MiB | DuckDB core aggregation s | DuckDB peak RSS MiB | ratio |")
     print("|---:|---:|---:|---|---:|---|---:|---:|")
+    if args.decisions:
+        size = sum(
+            p.stat().st_size
+            for x in (args.decisions, args.verdicts)
+            for p in ([pathlib.Path(x)] if pathlib.Path(x).is_file() else pathlib.Path(x).rglob("*.parquet"))
+        ) / 2**20
+        row("given input", size, float("nan"), args.decisions, args.verdicts,
+            work / "run-given", work / "ledger-given.jsonl", args.runs, any_time=True)
+        return
     full = {}
     for n in args.sizes:
         data = work / f"n{n}"
@@ -119,22 +166,8 @@ def main():
         if not (data / "truth.json").exists():
             gen_s, _ = timed([str(BIN), "--quiet", "generate", "--out", str(data), "--decisions", str(n), "--seed", "1"])
         size = sum(p.stat().st_size for p in data.rglob("*.parquet")) / 2**20
-        out = work / f"run-{n}"
-        analyze = [
-            str(BIN), "--quiet", "analyze",
-            "--decisions", str(data / "decisions"), "--verdicts", str(data / "verdicts"),
-            "--policy", str(ROOT / "data/policy.toml"),
-            "--out", str(out), "--ledger", str(work / f"ledger-{n}.jsonl"),
-        ]
-        r = summary(series(analyze, args.runs))
-        query = DUCKDB_QUERY.format(d=data / "decisions", v=data / "verdicts", bins=bins())
-        duck = [sys.executable, "-c", f"import duckdb; duckdb.sql({query!r}).fetchall()"]
-        d = summary(series(duck, args.runs))
-        print(
-            f"| {n:,} | {size:.0f} | {gen_s:.1f} | {r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f}) | {r[3]:.0f} "
-            f"| {d[0]:.2f} ({d[1]:.2f}–{d[2]:.2f}) | {d[3]:.0f} | {r[0] / d[0]:.2f} |",
-            flush=True,
-        )
+        r = row(f"{n:,}", size, gen_s, data / "decisions", data / "verdicts",
+                work / f"run-{n}", work / f"ledger-{n}.jsonl", args.runs)
         full[n] = r
 
     # Incremental monthly run: the statistics of months 1–11 stored once by `aggregate`, then

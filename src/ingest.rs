@@ -1330,15 +1330,17 @@ pub fn validate(
         ])
         .collect()
         .map_err(pe("rejected verdicts"))?;
-    let kept = vchecked.filter(&valid_rows).map_err(pe("verdicts"))?;
+    let kept = vchecked
+        .select(["analyst_id", "verdict", "reviewed_at"])
+        .map_err(pe("verdicts"))?
+        .filter(&valid_rows)
+        .map_err(pe("verdicts"))?;
     let of_decision = decisions
         .select(["action_class", "decided_us"])
         .map_err(pe("decisions"))?
         .take(&IdxCa::from_vec("k".into(), matched))
         .map_err(pe("verdicts"))?;
     let verdict_rows = kept
-        .select(["analyst_id", "verdict", "reviewed_at"])
-        .map_err(pe("verdicts"))?
         .hstack(of_decision.columns())
         .map_err(pe("verdicts"))?
         .lazy()

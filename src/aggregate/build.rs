@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use foldhash::fast::FixedState;
 use polars::prelude::*;
-use polars_arrow::array::{Array, ListArray, Utf8ViewArray};
+use polars_arrow::array::{Array, ListArray, Utf8ViewArray, View};
 use readiness_metrics::reasoning::AttackCatalog;
 use readiness_metrics::suffstats::{cal_bin, fine_bin};
 use readiness_metrics::Granularity;
@@ -34,6 +34,18 @@ fn fixed(x: f64) -> i64 {
     (x * super::FIXED_SCALE + 0.5).floor() as i64
 }
 
+/// A string of up to 12 bytes as a key that is compared without reading the string: its
+/// 16-byte Arrow view with the bytes past the string zeroed (length, then the bytes inline).
+/// `None` for longer strings, whose views point into a data buffer.
+fn short_key(view: &View) -> Option<u128> {
+    let len = view.length as usize;
+    (len <= 12).then(|| {
+        let mut bytes = view.as_u128().to_ne_bytes();
+        bytes[4 + len..].fill(0);
+        u128::from_ne_bytes(bytes)
+    })
+}
+
 /// A string column as codes: 0 is null, `c ≥ 1` is `values[c - 1]`, and codes follow the
 /// strings' byte order.
 struct Codes<'a> {
@@ -43,8 +55,6 @@ struct Codes<'a> {
 
 impl<'a> Codes<'a> {
     fn of(ca: &'a StringChunked) -> Codes<'a> {
-        // A string of up to 12 bytes is stored inline in its 16-byte view: the view (with the
-        // unused bytes zeroed) is then the key, hashed and compared without reading the string.
         let mut inline: Map<u128, u32> = Map::default();
         let mut long: Map<&'a str, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
@@ -59,13 +69,9 @@ impl<'a> Codes<'a> {
                     first.push(arr.value(j));
                     first.len() as u32
                 };
-                let len = view.length as usize;
-                codes.push(if len <= 12 {
-                    let mut bytes = view.as_u128().to_ne_bytes();
-                    bytes[4 + len..].fill(0);
-                    *inline.entry(u128::from_ne_bytes(bytes)).or_insert_with(new)
-                } else {
-                    *long.entry(arr.value(j)).or_insert_with(&mut new)
+                codes.push(match short_key(view) {
+                    Some(key) => *inline.entry(key).or_insert_with(new),
+                    None => *long.entry(arr.value(j)).or_insert_with(&mut new),
                 });
             }
         }
