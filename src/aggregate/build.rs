@@ -29,7 +29,7 @@ use crate::ingest::{pe, IngestError, Ingested};
 
 type Map<K, V> = HashMap<K, V, FixedState>;
 
-/// Rounds `x` to the nearest 2⁻³³ in fixed-point units, as `store::fixed_point` does in a query.
+/// Rounds `x` to the nearest 2⁻³³ in fixed-point units (`FIXED_SCALE`), as the emitted SQL does.
 fn fixed(x: f64) -> i64 {
     (x * super::FIXED_SCALE + 0.5).floor() as i64
 }
@@ -313,6 +313,9 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
 
 /// Bits of the fields packed below the three 32-bit codes of a cell key.
 fn low_bits(crit: u32, privileged: bool, cal: usize, fine: usize, outcome: i32, exec: u8) -> u128 {
+    // Validation guarantees these widths: 4 criticality spellings, outcomes 0–4, 10 and 100
+    // bins, a nullable bool.
+    debug_assert!(crit < 8 && cal < 16 && fine < 128 && (0..8).contains(&outcome) && exec < 4);
     ((crit as u128) << 17)
         | ((privileged as u128) << 16)
         | ((cal as u128) << 12)
@@ -878,6 +881,15 @@ pub(super) fn tables(
     unwatched: &BTreeSet<String>,
     with_reviews: bool,
 ) -> Result<(Vec<DataFrame>, Option<DataFrame>), IngestError> {
+    // Rows, groups and codes are indexed with u32.
+    if ing.decisions.height().max(ing.verdict_rows.height()) >= u32::MAX as usize {
+        return Err(IngestError::Polars {
+            context: "statistics".into(),
+            source: PolarsError::ComputeError(
+                "more than 2^32 - 1 rows in one pass: give a smaller --memory-budget".into(),
+            ),
+        });
+    }
     let rows = Rows::of(&ing.decisions, granularity)?;
     crate::ingest::mark("statistics: decision columns as codes");
     let r = &rows;
