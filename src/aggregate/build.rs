@@ -253,20 +253,39 @@ impl<K: Copy + Ord + Hash> Groups<K> {
     }
 }
 
-/// Value counts per group: the rows' `values` counted per (group key, value), as the rows
-/// (key, value, count) sorted by key, then value. The rows are grouped by a counting sort;
+/// Value counts: one row per (group, value), sorted by group key, then value.
+struct Counted<K, T> {
+    /// The group keys, ascending.
+    groups: Vec<K>,
+    /// Per row: index into `groups`.
+    group: Vec<u32>,
+    values: Vec<T>,
+    counts: Vec<u64>,
+}
+
+impl<K: Copy, T> Counted<K, T> {
+    fn keys(&self) -> impl Iterator<Item = K> + Clone + '_ {
+        self.group.iter().map(|&g| self.groups[g as usize])
+    }
+}
+
+/// The rows' `values` counted per (group key, value). The rows are grouped by a counting sort;
 /// each group's values are then sorted on their own (the groups split between two threads).
-fn value_counts<K, T>(keys: &[K], values: &[T]) -> (Vec<K>, Vec<T>, Vec<u64>)
+/// Takes the inputs by value to free them before the result is built.
+fn value_counts<K, T>(keys: Vec<K>, values: Vec<T>) -> Counted<K, T>
 where
     K: Copy + Ord + Hash + Send + Sync,
     T: Copy + Ord + Send,
 {
     let groups = Groups::of(keys.iter().map(|k| Some(*k)));
+    drop(keys);
     let mut grouped: Vec<T> = groups.rows.iter().map(|&r| values[r as usize]).collect();
+    let n = values.len();
+    drop(values);
     let Groups { keys, start, rows } = groups;
     drop(rows);
     // Split the groups where half of the rows are sorted, and sort each half's groups.
-    let half = values.len() / 2;
+    let half = n / 2;
     let cut = start.partition_point(|&s| s < half).min(keys.len());
     let (low, high) = grouped.split_at_mut(start[cut]);
     let sort_groups = |part: &mut [T], bounds: &[usize], base: usize| {
@@ -278,14 +297,14 @@ where
         scope.spawn(|| sort_groups(low, &start[..=cut], 0));
         sort_groups(high, &start[cut..], start[cut]);
     });
-    let (mut out_keys, mut out_values, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-    for (p, &key) in keys.iter().enumerate() {
+    let (mut group, mut out_values, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    for g in 0..keys.len() {
         let mut prev: Option<T> = None;
-        for &v in &grouped[start[p]..start[p + 1]] {
+        for &v in &grouped[start[g]..start[g + 1]] {
             match counts.last_mut() {
-                Some(n) if prev == Some(v) => *n += 1,
+                Some(c) if prev == Some(v) => *c += 1,
                 _ => {
-                    out_keys.push(key);
+                    group.push(g as u32);
                     out_values.push(v);
                     counts.push(1u64);
                     prev = Some(v);
@@ -293,7 +312,12 @@ where
             }
         }
     }
-    (out_keys, out_values, counts)
+    Counted {
+        groups: keys,
+        group,
+        values: out_values,
+        counts,
+    }
 }
 
 /// The entries of `map` sorted by key.
@@ -532,26 +556,28 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
     // Confidences are in [0, 1] without -0.0 (ingest normalises it): their bit patterns sort
     // like the numbers.
     let bits: Vec<u64> = r.confidence.iter().map(|c| c.to_bits()).collect();
-    let (keys, values, counts) = value_counts(&keys, &bits);
+    let counted = value_counts(keys, bits);
     frame(vec![
         Column::new(
             "period".into(),
-            keys.iter()
+            counted
+                .keys()
                 .map(|k| r.period_value((k >> 32) as u32))
                 .collect::<Vec<i32>>(),
         ),
         str_col(
             "action_class",
-            keys.iter().map(|k| r.class.value(*k as u32)),
+            counted.keys().map(|k| r.class.value(k as u32)),
         ),
         Column::new(
             "confidence".into(),
-            values
+            counted
+                .values
                 .iter()
                 .map(|b| f64::from_bits(*b))
                 .collect::<Vec<f64>>(),
         ),
-        Column::new("n".into(), counts),
+        Column::new("n".into(), counted.counts),
     ])
 }
 
@@ -849,26 +875,22 @@ fn reviews(vr: &DataFrame, granularity: Granularity) -> Result<DataFrame, Ingest
     let keys: Vec<u128> = (0..delays.len())
         .map(|i| high(days.period(i), class.codes[i], analyst.codes[i]) | verdict.codes[i] as u128)
         .collect();
-    let (keys, values, counts) = value_counts(&keys, &delays);
-    frame(vec![
+    let counted = value_counts(keys, delays);
+    let keys = || counted.keys();
+    let mut columns = vec![
         Column::new(
             "period".into(),
-            keys.iter()
-                .map(|k| days.periods[part(*k, 96) as usize])
+            keys()
+                .map(|k| days.periods[part(k, 96) as usize])
                 .collect::<Vec<i32>>(),
         ),
-        str_col(
-            "action_class",
-            keys.iter().map(|k| class.value(part(*k, 64))),
-        ),
-        str_col(
-            "analyst_id",
-            keys.iter().map(|k| analyst.value(part(*k, 32))),
-        ),
-        str_col("verdict", keys.iter().map(|k| verdict.value(part(*k, 0)))),
-        Column::new("delay_us".into(), values),
-        Column::new("n".into(), counts),
-    ])
+        str_col("action_class", keys().map(|k| class.value(part(k, 64)))),
+        str_col("analyst_id", keys().map(|k| analyst.value(part(k, 32)))),
+        str_col("verdict", keys().map(|k| verdict.value(part(k, 0)))),
+    ];
+    columns.push(Column::new("delay_us".into(), counted.values));
+    columns.push(Column::new("n".into(), counted.counts));
+    frame(columns)
 }
 
 /// The seven statistics tables of validated inputs, canonical, in the order of
@@ -982,10 +1004,10 @@ mod tests {
     fn value_counts_are_sorted_by_key_then_value() {
         let keys = [2u64, 1, 2, 1, 2, 3, 1];
         let values = [5i64, 7, 5, -1, 4, 0, 7];
-        let (k, v, n) = value_counts(&keys, &values);
-        assert_eq!(k, [1, 1, 2, 2, 3]);
-        assert_eq!(v, [-1, 7, 4, 5, 0]);
-        assert_eq!(n, [1, 2, 1, 2, 1]);
+        let counted = value_counts(keys.to_vec(), values.to_vec());
+        assert_eq!(counted.keys().collect::<Vec<_>>(), [1, 1, 2, 2, 3]);
+        assert_eq!(counted.values, [-1, 7, 4, 5, 0]);
+        assert_eq!(counted.counts, [1, 2, 1, 2, 1]);
     }
 
     #[test]
