@@ -290,10 +290,11 @@ pub struct InputFile {
 /// excluded.
 pub struct Ingested {
     pub files: Vec<InputFile>,
-    /// Valid decisions, one row per decision id: `decision_id`, `decided_us`, `action_class`,
-    /// `confidence`, `model_version`, `asset_criticality`, `privileged`, `target_entity`,
-    /// `technique_ids`, `executed`, and `outcome` of the final verdict (0 approve, 1 override,
-    /// 2 reject, 3 timeout, 4 no verdict).
+    /// Valid decisions, one row per decision id (the id itself is dropped once the verdicts
+    /// are joined): `decided_us`, `action_class`, `confidence`, `model_version`,
+    /// `asset_criticality`, `privileged`, `target_entity`, `technique_ids`, `executed`, and
+    /// `outcome` of the final verdict (0 approve, 1 override, 2 reject, 3 timeout, 4 no
+    /// verdict).
     pub decisions: DataFrame,
     /// Every valid verdict row (not only final ones): `action_class`, `analyst_id`, `verdict`
     /// (normalised), `decided_us`, `delay_us` (review time minus decision time).
@@ -918,7 +919,7 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes: at 10^7 generated decisions (8.5·10^6 verdicts) one
-/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision (4.7 GiB since the native
+/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision (4.1 GiB since the native
 /// checks and statistics: the estimate errs on the safe side). Inputs whose estimate
 /// exceeds the memory budget are split into partitions by decision id and processed one
 /// partition at a time (see `crate::partition`).
@@ -1372,6 +1373,10 @@ pub fn validate(
     decisions
         .with_column(Column::new("outcome".into(), outcome))
         .map_err(pe("attaching final verdicts"))?;
+    // Nothing downstream needs the ids: dropping them frees their strings for the statistics.
+    decisions
+        .drop_in_place("decision_id")
+        .map_err(pe("decisions"))?;
     mark("final outcome attached");
     let dec_rejects = dec_rejects.lazy();
     let ver_rejects = ver_rejects.lazy();
