@@ -25,7 +25,7 @@ use readiness_metrics::Granularity;
 
 use super::period_expr;
 use super::store::DAY_US;
-use crate::ingest::{pe, IngestError, Ingested};
+use crate::ingest::{mark, pe, IngestError, Ingested};
 
 type Map<K, V> = HashMap<K, V, FixedState>;
 
@@ -158,6 +158,13 @@ impl Days {
     fn period(&self, row: usize) -> u32 {
         self.period_of_day[self.day[row] as usize]
     }
+}
+
+/// Runs `f`, then marks (with `READINESS_TIMINGS`) that table `what` is built.
+fn timed<R>(what: &str, f: impl FnOnce() -> R) -> R {
+    let r = f();
+    mark(&format!("statistics: {what} built"));
+    r
 }
 
 /// A unit of work for [`run_all`].
@@ -913,13 +920,13 @@ pub(super) fn tables(
         });
     }
     let rows = Rows::of(&ing.decisions, granularity)?;
-    crate::ingest::mark("statistics: decision columns as codes");
+    mark("statistics: decision columns as codes");
     let r = &rows;
     let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
         Box::new(move || timed("confidence", || Ok(vec![confidence(r)?]))),
         Box::new(move || timed("cells", || Ok(vec![cells(r)?, days(r)?]))),
         Box::new(move || {
-            timed("reasoning", || {
+            timed("reasoning and cited", || {
                 let (reasoning, cited) = reasoning_and_cited(r, catalog)?;
                 Ok(vec![reasoning, cited])
             })
@@ -943,19 +950,6 @@ pub(super) fn tables(
         vec![cells, confidence, daily, reasoning, cited, days],
         reviews,
     ))
-}
-
-/// Runs `f`; with `READINESS_TIMINGS` set, prints how long it took.
-fn timed<R>(what: &str, f: impl FnOnce() -> R) -> R {
-    let start = std::time::Instant::now();
-    let r = f();
-    if std::env::var_os("READINESS_TIMINGS").is_some() {
-        eprintln!(
-            "readiness:   statistics: {what} took {:.2}s",
-            start.elapsed().as_secs_f64()
-        );
-    }
-    r
 }
 
 #[cfg(test)]
