@@ -296,8 +296,9 @@ pub struct Ingested {
     /// `outcome` of the final verdict (0 approve, 1 override, 2 reject, 3 timeout, 4 no
     /// verdict).
     pub decisions: DataFrame,
-    /// Every valid verdict row (not only final ones): `action_class`, `analyst_id`, `verdict`
-    /// (normalised), `decided_us`, `delay_us` (review time minus decision time).
+    /// Every valid verdict row (not only final ones): `analyst_id`, `verdict` (normalised),
+    /// `delay_us` (review time minus decision time) and `decision_row`, the row of its decision
+    /// in `decisions`.
     pub verdict_rows: DataFrame,
     /// Excluded rows: `table`, `file`, `row`, `decision_id`, `reason`, sorted (and, from
     /// [`validate`], the file's index `__file`, which [`finish_rejects`] removes).
@@ -1331,29 +1332,31 @@ pub fn validate(
         ])
         .collect()
         .map_err(pe("rejected verdicts"))?;
-    let kept = vchecked
+    let mut kept = vchecked
         .select(["analyst_id", "verdict", "reviewed_at"])
         .map_err(pe("verdicts"))?
         .filter(&valid_rows)
         .map_err(pe("verdicts"))?;
-    let of_decision = decisions
-        .select(["action_class", "decided_us"])
-        .map_err(pe("decisions"))?
-        .take(&IdxCa::from_vec("k".into(), matched))
-        .map_err(pe("verdicts"))?;
-    let verdict_rows = kept
-        .hstack(of_decision.columns())
+    // The review delay from the matched decision's time; the decision's row stands for its
+    // class and period.
+    let delay: Vec<i64> = kept
+        .column("reviewed_at")
         .map_err(pe("verdicts"))?
-        .lazy()
-        .select([
-            col("action_class"),
-            col("analyst_id"),
-            col("verdict"),
-            col("decided_us"),
-            (col("reviewed_at") - col("decided_us")).alias("delay_us"),
-        ])
-        .collect()
-        .map_err(pe("keeping valid verdicts"))?;
+        .i64()
+        .map_err(pe("verdicts"))?
+        .iter()
+        .zip(&matched)
+        .map(|(at, &k)| at.unwrap_or_default() - decided[k as usize])
+        .collect();
+    kept.drop_in_place("reviewed_at").map_err(pe("verdicts"))?;
+    kept.with_column(Column::new("delay_us".into(), delay))
+        .map_err(pe("verdicts"))?;
+    kept.with_column(Column::new(
+        "decision_row".into(),
+        IdxCa::from_vec("decision_row".into(), matched).into_series(),
+    ))
+    .map_err(pe("verdicts"))?;
+    let verdict_rows = kept;
     drop(index);
     drop(rejected_ids);
     mark("valid verdict rows kept");

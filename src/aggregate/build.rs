@@ -48,13 +48,13 @@ fn short_key(view: &View) -> Option<u128> {
 
 /// A string column as codes: 0 is null, `c ≥ 1` is `values[c - 1]`, and codes follow the
 /// strings' byte order.
-struct Codes<'a> {
-    codes: Vec<u32>,
+pub(super) struct Codes<'a> {
+    pub(super) codes: Vec<u32>,
     values: Vec<&'a str>,
 }
 
 impl<'a> Codes<'a> {
-    fn of(ca: &'a StringChunked) -> Codes<'a> {
+    pub(super) fn of(ca: &'a StringChunked) -> Codes<'a> {
         let mut inline: Map<u128, u32> = Map::default();
         let mut long: Map<&'a str, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
@@ -168,10 +168,10 @@ fn timed<R>(what: &str, f: impl FnOnce() -> R) -> R {
 }
 
 /// A unit of work for [`run_all`].
-type Task<'s, R> = Box<dyn FnOnce() -> R + Send + 's>;
+pub(super) type Task<'s, R> = Box<dyn FnOnce() -> R + Send + 's>;
 
 /// Runs `tasks` on up to the machine's thread count, results in task order.
-fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
+pub(super) fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
     let n = tasks.len();
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
@@ -854,23 +854,18 @@ fn reasoning_and_cited(
     Ok((reasoning, cited_table))
 }
 
-/// Value counts of the review delays per period, class, analyst and verdict.
-fn reviews(vr: &DataFrame, granularity: Granularity) -> Result<DataFrame, IngestError> {
+/// Value counts of the review delays per period, class, analyst and verdict. A verdict's
+/// class and period are those of its decision (`decision_row` into `r`).
+fn reviews(r: &Rows, vr: &DataFrame) -> Result<DataFrame, IngestError> {
     let get = |name: &str| vr.column(name).map_err(pe("verdict rows"));
     let s =
         |name: &str| -> Result<&StringChunked, IngestError> { get(name)?.str().map_err(pe(name)) };
-    let days = Days::of(
-        get("decided_us")?.i64().map_err(pe("decided_us"))?,
-        granularity,
-    )?;
-    let (class, analyst, verdict) = (s("action_class")?, s("analyst_id")?, s("verdict")?);
+    let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
     let mut codes = run_all::<Codes>(vec![
-        Box::new(move || Codes::of(class)),
         Box::new(move || Codes::of(analyst)),
         Box::new(move || Codes::of(verdict)),
     ]);
-    let (Some(verdict), Some(analyst), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
-    else {
+    let (Some(verdict), Some(analyst)) = (codes.pop(), codes.pop()) else {
         return Err(missing("string codes"));
     };
     let delays: Vec<i64> = get("delay_us")?
@@ -879,8 +874,14 @@ fn reviews(vr: &DataFrame, granularity: Granularity) -> Result<DataFrame, Ingest
         .iter()
         .map(|d| d.unwrap_or_default())
         .collect();
-    let keys: Vec<u128> = (0..delays.len())
-        .map(|i| high(days.period(i), class.codes[i], analyst.codes[i]) | verdict.codes[i] as u128)
+    let decision_row = get("decision_row")?.idx().map_err(pe("decision_row"))?;
+    let keys: Vec<u128> = decision_row
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let k = k.unwrap_or_default() as usize;
+            high(r.days.period(k), r.class.codes[k], analyst.codes[i]) | verdict.codes[i] as u128
+        })
         .collect();
     let counted = value_counts(keys, delays);
     let keys = || counted.keys();
@@ -888,10 +889,10 @@ fn reviews(vr: &DataFrame, granularity: Granularity) -> Result<DataFrame, Ingest
         Column::new(
             "period".into(),
             keys()
-                .map(|k| days.periods[part(k, 96) as usize])
+                .map(|k| r.period_value(part(k, 96)))
                 .collect::<Vec<i32>>(),
         ),
-        str_col("action_class", keys().map(|k| class.value(part(k, 64)))),
+        str_col("action_class", keys().map(|k| r.class.value(part(k, 64)))),
         str_col("analyst_id", keys().map(|k| analyst.value(part(k, 32)))),
         str_col("verdict", keys().map(|k| verdict.value(part(k, 0)))),
     ];
@@ -936,7 +937,7 @@ pub(super) fn tables(
     let verdict_rows = &ing.verdict_rows;
     if with_reviews {
         tasks.push(Box::new(move || {
-            timed("reviews", || Ok(vec![reviews(verdict_rows, granularity)?]))
+            timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))
         }));
     }
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
