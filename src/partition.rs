@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use crate::ingest::{mark, pe, IngestError, Scanned};
 
-/// Rows read from an input file at a time while routing it.
+/// Rows of an input file routed at a time (the streaming engine's chunk size).
 const ROUTE_CHUNK_ROWS: usize = 1 << 20;
 
 pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
@@ -82,7 +82,19 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Inges
     Ok(())
 }
 
-/// Reads Parquet files written by [`write_parquet`] as one query, in the order given.
+/// Writes `df` as a spill file only this process reads back: LZ4-compressed Parquet without
+/// column statistics (nothing filters on them).
+pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions::empty())
+        .finish(df)
+        .map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+/// Reads Parquet files written by [`write_spill`] as one query, in the order given.
 pub(crate) fn scan_files(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
     if paths.is_empty() {
         return Ok(DataFrame::empty_with_schema(schema).lazy());
@@ -106,7 +118,7 @@ pub struct Partition {
 
 /// Routes every row of both tables to its partition's files under `dir` (`decisions/<k>/` and
 /// `verdicts/<k>/`, one file per chunk read, numbered in input order) and returns the
-/// partitions' queries. Reads each input file in chunks of 2^20 rows.
+/// partitions' queries. Reads each input file once, in chunks of about 2^20 rows.
 pub fn route(
     scanned: Scanned,
     partitions: usize,
@@ -135,26 +147,39 @@ pub fn route(
                         .clone(),
                 );
             }
-            let mut offset = 0u64;
-            // Until a chunk comes back short (a footer's row count is not trusted).
-            loop {
+            // The streaming engine reads the file once, in order, and hands over chunks of
+            // about 2^20 rows; the chunks are split here while the next ones are decoded.
+            let (send, chunks) = std::sync::mpsc::sync_channel::<DataFrame>(1);
+            let sink = lf
+                .sink_batches(
+                    PlanCallback::new(move |df: DataFrame| Ok(send.send(df).is_err())),
+                    true,
+                    std::num::NonZeroUsize::new(ROUTE_CHUNK_ROWS),
+                )
+                .map_err(pe(format!("reading {table}")))?;
+            let reader =
+                std::thread::spawn(move || sink.collect_with_engine(Engine::Streaming).map(|_| ()));
+            let mut wait = std::time::Instant::now();
+            let mut failed = None;
+            for chunk in chunks {
+                reading += wait.elapsed().as_secs_f64();
                 let t = std::time::Instant::now();
-                let chunk = lf
-                    .clone()
-                    .slice(offset as i64, ROUTE_CHUNK_ROWS as IdxSize)
-                    .collect()
-                    .map_err(pe(format!("reading {table}")))?;
-                let height = chunk.height();
-                offset += height as u64;
-                reading += t.elapsed().as_secs_f64();
-                let t = std::time::Instant::now();
-                split_chunk(&chunk, partitions, &root, seq, &mut written)?;
-                writing += t.elapsed().as_secs_f64();
-                seq += 1;
-                if height < ROUTE_CHUNK_ROWS {
+                if let Err(e) = split_chunk(&chunk, partitions, &root, seq, &mut written) {
+                    // Leaving the loop drops the receiver, which stops the reader.
+                    failed = Some(e);
                     break;
                 }
+                seq += 1;
+                writing += t.elapsed().as_secs_f64();
+                wait = std::time::Instant::now();
             }
+            let read = reader
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            read.map_err(pe(format!("reading {table}")))?;
         }
         mark(&format!(
             "{table} routed to {partitions} partitions ({reading:.1} s reading, {writing:.1} s writing)"
@@ -223,7 +248,7 @@ fn split_chunk(
                                 .take(&IdxCa::from_vec("i".into(), idx.clone()))
                                 .map_err(pe("routing rows"))?;
                             let path = root.join(k.to_string()).join(format!("{seq:010}.parquet"));
-                            write_parquet(&path, &mut part)?;
+                            write_spill(&path, &mut part)?;
                             Ok((*k, path))
                         })
                         .collect::<Vec<_>>()

@@ -71,7 +71,18 @@ pub const CELL_KEYS: [&str; 9] = [
 /// keeps the value counts on disk).
 pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError> {
     let mut samples = ConfidenceSamples::new();
-    set.for_each_period("confidence", |df| add_samples(&mut samples, &df))?;
+    // Periods are part of the key: each period's samples are built apart and moved in.
+    let parts = set.map_periods("confidence", |df| {
+        let mut part = ConfidenceSamples::new();
+        add_samples(&mut part, &df)?;
+        sort_samples(&mut part);
+        Ok(part)
+    })?;
+    for part in parts {
+        for (key, mut v) in part {
+            samples.entry(key).or_default().append(&mut v);
+        }
+    }
     sort_samples(&mut samples);
     Ok(samples)
 }

@@ -354,12 +354,10 @@ pub fn oversight(
     let fast_us = (rubber_stamp_seconds * 1e6).round() as i64;
     let mut class_rows = Vec::new();
     let mut analyst_rows = Vec::new();
-    set.for_each_period("reviews", |df| {
-        let (c, a) = oversight_of(&df, fast_us)?;
+    for (c, a) in set.map_periods("reviews", |df| oversight_of(&df, fast_us))? {
         class_rows.extend(c);
         analyst_rows.extend(a);
-        Ok(())
-    })?;
+    }
     class_rows.sort_by(|a: &OversightRow, b: &OversightRow| {
         (&a.action_class, a.period.start).cmp(&(&b.action_class, b.period.start))
     });

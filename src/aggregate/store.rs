@@ -23,7 +23,7 @@
 //! `readiness aggregate --emit-sql` prints the queries that build it on another engine.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use readiness_metrics::reasoning::AttackCatalog;
@@ -31,7 +31,7 @@ use readiness_metrics::Granularity;
 
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
-use crate::partition::{io_err, split_by_period, write_parquet, SpillDir};
+use crate::partition::{io_err, split_by_period, write_parquet, write_spill, SpillDir};
 
 /// Microseconds per day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -574,6 +574,33 @@ impl StatsSet {
         }
     }
 
+    /// Applies `f` to the rows of a [`LARGE`] table one period at a time, as
+    /// [`StatsSet::for_each_period`] gives them, with the periods spread over the cores; the
+    /// results are in period order.
+    pub fn map_periods<R: Send>(
+        &self,
+        name: &str,
+        f: impl Fn(DataFrame) -> Result<R, IngestError> + Sync,
+    ) -> Result<Vec<R>, IngestError> {
+        let f = &f;
+        let tasks: Vec<super::build::Task<'_, Result<R, IngestError>>> = match &self.spilled {
+            Some(spilled) => spilled
+                .periods
+                .iter()
+                .map(|p| spilled.file(name, *p))
+                .filter(|path| path.exists())
+                .map(|path| {
+                    Box::new(move || f(read_parquet_file(&path)?)) as super::build::Task<'_, _>
+                })
+                .collect(),
+            None => split_by_period(self.table(name), "period")?
+                .into_iter()
+                .map(|(_, slice)| Box::new(move || f(slice)) as super::build::Task<'_, _>)
+                .collect(),
+        };
+        super::build::run_all(tasks).into_iter().collect()
+    }
+
     /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.parquet`,
     /// leaving them empty here (a partitioned run; see [`StatsSet::gather_large`]).
     pub fn spill_large(&mut self, dir: &Path, part: usize) -> Result<(), IngestError> {
@@ -582,7 +609,7 @@ impl StatsSet {
             for (p, mut slice) in split_by_period(&df, layout.period_key())? {
                 let d = dir.join("parts").join(layout.name).join(p.to_string());
                 std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
-                write_parquet(&d.join(format!("{part:06}.parquet")), &mut slice)?;
+                write_spill(&d.join(format!("{part:06}.parquet")), &mut slice)?;
             }
         }
         Ok(())
@@ -601,10 +628,11 @@ impl StatsSet {
             Ok(out)
         };
         let mut periods = BTreeSet::new();
+        let mut jobs: Vec<(&Layout, PathBuf, PathBuf)> = Vec::new();
         for layout in LARGE {
             let out = dir.path().join("final").join(layout.name);
             std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
-            let mut found: Vec<(i32, std::path::PathBuf)> =
+            let mut found: Vec<(i32, PathBuf)> =
                 listing(&dir.path().join("parts").join(layout.name))?
                     .into_iter()
                     .filter_map(|d| {
@@ -614,16 +642,30 @@ impl StatsSet {
                     .collect();
             found.sort();
             for (p, pdir) in found {
-                let parts = listing(&pdir)?
-                    .iter()
-                    .map(|f| read_parquet_file(f))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut df = merge_sorted(layout, parts)?;
-                write_parquet(&out.join(format!("{p}.parquet")), &mut df)?;
-                let _ = std::fs::remove_dir_all(&pdir);
+                jobs.push((layout, pdir, out.join(format!("{p}.parquet"))));
                 periods.insert(p);
             }
         }
+        // Each period of each table is summed apart, on every core.
+        let tasks: Vec<super::build::Task<'_, Result<(), IngestError>>> = jobs
+            .iter()
+            .map(|(layout, pdir, out)| {
+                let listing = &listing;
+                Box::new(move || {
+                    let parts = listing(pdir)?
+                        .iter()
+                        .map(|f| read_parquet_file(f))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut df = merge_sorted(layout, parts)?;
+                    write_spill(out, &mut df)?;
+                    let _ = std::fs::remove_dir_all(pdir);
+                    Ok(())
+                }) as super::build::Task<'_, _>
+            })
+            .collect();
+        super::build::run_all(tasks)
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()?;
         self.spilled = Some(Spilled {
             dir,
             periods: periods.into_iter().collect(),
@@ -766,26 +808,74 @@ fn read_parquet_file(path: &Path) -> Result<DataFrame, IngestError> {
         })
 }
 
-/// One key column of a table, for row comparisons.
-enum KeyColumn<'a> {
-    Str(Vec<Option<&'a str>>),
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
-    Bool(Vec<Option<bool>>),
+/// A table's key columns as rows of order-preserving words, so that comparing two rows' word
+/// slices gives the order of polars' ascending sort: nulls first, strings by bytes (their
+/// [`super::build::Codes`]), integers and booleans by value, floats by `f64::total_cmp`. A
+/// 64-bit column with nulls gets a validity word before its value word.
+struct KeyWords {
+    width: usize,
+    words: Vec<u64>,
 }
 
-impl KeyColumn<'_> {
-    /// The order of polars' ascending sort: nulls first, strings by bytes, floats by value.
-    fn cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
-        match self {
-            KeyColumn::Str(v) => v[a].cmp(&v[b]),
-            KeyColumn::Int(v) => v[a].cmp(&v[b]),
-            KeyColumn::Bool(v) => v[a].cmp(&v[b]),
-            KeyColumn::Float(v) => match (v[a], v[b]) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                (x, y) => x.is_some().cmp(&y.is_some()),
-            },
+impl KeyWords {
+    fn of(layout: &Layout, all: &DataFrame) -> PolarsResult<KeyWords> {
+        let rows = all.height();
+        let mut columns: Vec<Vec<u64>> = Vec::new();
+        // Values of 32 bits or less: null 0, value 1 + its rank.
+        let small = |v: Vec<Option<u64>>| v.into_iter().map(|x| x.map_or(0, |x| x + 1)).collect();
+        // 64-bit values fill the word: a validity word first when there are nulls.
+        let wide = |v: Vec<Option<u64>>, columns: &mut Vec<Vec<u64>>| {
+            if v.iter().any(Option::is_none) {
+                columns.push(v.iter().map(|x| u64::from(x.is_some())).collect());
+            }
+            columns.push(v.into_iter().map(|x| x.unwrap_or(0)).collect());
+        };
+        for (name, ty, _) in layout.keys {
+            let c = all.column(name)?;
+            match ty {
+                Ty::Str => {
+                    let codes = super::build::Codes::of(c.str()?);
+                    columns.push(codes.codes.into_iter().map(u64::from).collect());
+                }
+                Ty::Bool => {
+                    columns.push(small(c.bool()?.iter().map(|b| b.map(u64::from)).collect()))
+                }
+                Ty::F64 => wide(
+                    c.f64()?
+                        .iter()
+                        .map(|x| {
+                            x.map(|x| {
+                                // `f64::total_cmp`'s key, with the sign bit flipped to order as
+                                // unsigned.
+                                let b = x.to_bits() as i64;
+                                ((b ^ (((b >> 63) as u64) >> 1) as i64) as u64) ^ (1 << 63)
+                            })
+                        })
+                        .collect(),
+                    &mut columns,
+                ),
+                _ => wide(
+                    c.cast(&DataType::Int64)?
+                        .i64()?
+                        .iter()
+                        .map(|x| x.map(|x| (x as u64) ^ (1 << 63)))
+                        .collect(),
+                    &mut columns,
+                ),
+            }
         }
+        let width = columns.len();
+        let mut words = vec![0u64; rows * width];
+        for (j, column) in columns.into_iter().enumerate() {
+            for (i, w) in column.into_iter().enumerate() {
+                words[i * width + j] = w;
+            }
+        }
+        Ok(KeyWords { width, words })
+    }
+
+    fn row(&self, i: usize) -> &[u64] {
+        &self.words[i * self.width..(i + 1) * self.width]
     }
 }
 
@@ -809,30 +899,9 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         all.vstack_mut(&p).map_err(err)?;
     }
     starts.push(all.height());
+    drop(parts);
     all.rechunk_mut_par();
-    let mut keys = Vec::with_capacity(layout.keys.len());
-    for (name, ty, _) in layout.keys {
-        let c = all.column(name).map_err(err)?;
-        keys.push(match ty {
-            Ty::Str => KeyColumn::Str(c.str().map_err(err)?.iter().collect()),
-            Ty::F64 => KeyColumn::Float(c.f64().map_err(err)?.iter().collect()),
-            Ty::Bool => KeyColumn::Bool(c.bool().map_err(err)?.iter().collect()),
-            _ => KeyColumn::Int(
-                c.cast(&DataType::Int64)
-                    .map_err(err)?
-                    .i64()
-                    .map_err(err)?
-                    .iter()
-                    .collect(),
-            ),
-        });
-    }
-    let cmp = |a: usize, b: usize| {
-        keys.iter()
-            .map(|k| k.cmp(a, b))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    };
+    let keys = KeyWords::of(layout, &all).map_err(err)?;
     let measures: Vec<Vec<u64>> = layout
         .measures
         .iter()
@@ -850,21 +919,25 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         })
         .collect::<Result<_, IngestError>>()?;
     // Cursors into each part; the smallest key is taken next (few parts: a linear scan).
-    let mut cursor: Vec<usize> = starts[..parts.len()].to_vec();
+    let ends = &starts[1..];
+    let mut cursor: Vec<usize> = starts[..ends.len()].to_vec();
     let mut order: Vec<IdxSize> = Vec::with_capacity(all.height());
     let mut sums: Vec<Vec<u64>> = vec![Vec::with_capacity(all.height()); measures.len()];
     loop {
-        let mut best: Option<usize> = None;
+        let mut best: Option<(usize, &[u64])> = None;
         for (p, &c) in cursor.iter().enumerate() {
-            if c < starts[p + 1] && best.is_none_or(|b| cmp(c, cursor[b]).is_lt()) {
-                best = Some(p);
+            if c < ends[p] {
+                let key = keys.row(c);
+                if best.is_none_or(|(_, b)| key < b) {
+                    best = Some((p, key));
+                }
             }
         }
-        let Some(p) = best else { break };
+        let Some((p, key)) = best else { break };
         let row = cursor[p];
         cursor[p] += 1;
         match order.last() {
-            Some(&last) if cmp(last as usize, row).is_eq() => {
+            Some(&last) if keys.row(last as usize) == key => {
                 for (m, s) in measures.iter().zip(sums.iter_mut()) {
                     if let Some(x) = s.last_mut() {
                         *x += m[row];
@@ -1222,6 +1295,39 @@ mod tests {
             "n" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn key_words_order_rows_as_polars_sorts_them() {
+        // Nulls, negative and positive integers and floats (-0.0, tiny and huge values),
+        // strings inline and longer than 12 bytes.
+        let df = df!(
+            "period" => [Some(3i32), None, Some(-2), Some(3), Some(3), Some(-2), Some(3), None],
+            "action_class" => [Some("b"), Some("a"), None, Some("a-class-longer-than-12"), Some("a"), Some("a"), Some("a-class-longer-than-12"), None],
+            "confidence" => [0.5f64, -0.0, 1e-300, -1.5, 0.0, f64::MAX, -1e-300, 0.25],
+            "n" => [1u64, 2, 3, 4, 5, 6, 7, 8],
+        )
+        .unwrap();
+        let sorted = df
+            .sort(
+                ["period", "action_class", "confidence"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unwrap();
+        let words = KeyWords::of(&CONFIDENCE, &sorted).unwrap();
+        // A validity word for the nullable period, then period, class and confidence.
+        assert_eq!(words.width, 4);
+        for i in 1..sorted.height() {
+            assert!(
+                words.row(i - 1) <= words.row(i),
+                "rows {} and {i} out of order",
+                i - 1
+            );
+        }
+        // -0.0 and 0.0 are distinct keys, as `f64::total_cmp` has them.
+        let z = df!("period" => [1i32, 1], "action_class" => ["a", "a"], "confidence" => [-0.0f64, 0.0], "n" => [1u64, 1]).unwrap();
+        let w = KeyWords::of(&CONFIDENCE, &z).unwrap();
+        assert!(w.row(0) < w.row(1));
     }
 
     #[test]
