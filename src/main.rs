@@ -7,6 +7,11 @@ use readiness::cli::{AnalyzeArgs, Cli, Command, Format, PolicyCommand};
 use readiness::pipeline::{self, exit, RunError};
 use readiness::{board, commands, generate};
 
+/// mimalloc keeps freed pages for reuse: the large column buffers of a run are not handed back
+/// to the kernel and zeroed again on every allocation (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
