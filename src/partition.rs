@@ -94,20 +94,34 @@ pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestE
     Ok(())
 }
 
-/// Reads Parquet files written by [`write_spill`] as one query, in the order given.
-pub(crate) fn scan_files(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
+/// Writes a chunk of routed rows as an Arrow IPC file (LZ4-compressed buffers): the column
+/// buffers as they are in memory, with no encoding to undo when the partition reads them back.
+fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    IpcWriter::new(std::io::BufWriter::new(file))
+        .with_compression(Some(IpcCompression::LZ4))
+        .finish(df)
+        .map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+/// Reads the files written by [`write_routed`] as one query, in the order given.
+fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
     if paths.is_empty() {
         return Ok(DataFrame::empty_with_schema(schema).lazy());
     }
-    let frames = paths
-        .iter()
-        .map(|p| {
-            let shown = p.display().to_string();
-            LazyFrame::scan_parquet(PlRefPath::new(shown.as_str()), ScanArgsParquet::default())
-                .map_err(|e| io_err(p, e))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::ingest::union("spilled", frames)
+    let sources = ScanSources::Paths(
+        paths
+            .iter()
+            .map(|p| PlRefPath::new(p.display().to_string().as_str()))
+            .collect(),
+    );
+    LazyFrame::scan_ipc_sources(
+        sources,
+        IpcScanOptions::default(),
+        UnifiedScanArgs::default(),
+    )
+    .map_err(|e| io_err(&paths[0], e))
 }
 
 /// One partition's rows of both tables, as queries over its spill files in input order.
@@ -188,7 +202,7 @@ pub fn route(
         per_table.push(
             written
                 .iter()
-                .map(|paths| scan_files(paths, &schema))
+                .map(|paths| scan_routed(paths, &schema))
                 .collect::<Result<Vec<_>, _>>()?,
         );
     }
@@ -204,7 +218,7 @@ pub fn route(
         .collect())
 }
 
-/// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.parquet`.
+/// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.arrow`.
 fn split_chunk(
     chunk: &DataFrame,
     partitions: usize,
@@ -220,6 +234,10 @@ fn split_chunk(
         .map_err(pe("routing rows"))?
         .str()
         .map_err(pe("routing rows"))?;
+    // One chunk per column, so that each partition's take does not concatenate them again.
+    let mut chunk = chunk.clone();
+    chunk.rechunk_mut_par();
+    let chunk = &chunk;
     let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions];
     for (i, id) in ids.iter().enumerate() {
         let k = id.map_or(0, |id| partition_of(id, partitions));
@@ -230,7 +248,7 @@ fn split_chunk(
         .enumerate()
         .filter(|(_, r)| !r.is_empty())
         .collect();
-    // Two writers: the take and the Parquet encoding of one partition run beside another's.
+    // Two writers: the take and the writing of one partition run beside another's.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -247,8 +265,8 @@ fn split_chunk(
                             let mut part = chunk
                                 .take(&IdxCa::from_vec("i".into(), idx.clone()))
                                 .map_err(pe("routing rows"))?;
-                            let path = root.join(k.to_string()).join(format!("{seq:010}.parquet"));
-                            write_spill(&path, &mut part)?;
+                            let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
+                            write_routed(&path, &mut part)?;
                             Ok((*k, path))
                         })
                         .collect::<Vec<_>>()
