@@ -367,7 +367,7 @@ fn statistics(
             }
             built = Some(match built.take() {
                 None => set,
-                Some(total) => StatsSet::sum(vec![total, set])?,
+                Some(total) => total.add_built(set)?,
             });
             Ok(())
         })?;
