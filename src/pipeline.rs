@@ -89,7 +89,7 @@ pub struct InputConfig {
 }
 
 /// Half the available memory, at most 6 GiB (1 GiB when the available memory is unknown): 10^8
-/// decisions then run in 10 partitions and peaked at 5.9 GiB (measured, BENCHMARKS.md), and
+/// decisions then run in 10 partitions and peaked at 4.2 GiB (measured, BENCHMARKS.md), and
 /// 10^7 generated decisions run in one pass.
 pub fn default_memory_budget() -> u64 {
     const CAP: u64 = 6 << 30;
