@@ -5,7 +5,8 @@
 //! all its verdicts then share one partition, so the duplicate rule, the verdicts' join and the
 //! final verdict need only that partition: each is validated and aggregated into a statistics
 //! set like a whole input, and the sets are summed. The large value-count tables
-//! (`confidence`, `reviews`) are summed one period at a time on disk. The result, the rejected
+//! (`confidence`, `reviews`) are summed on disk, each period apart (as many at once as the
+//! memory budget holds). The result, the rejected
 //! rows and the counts are the same as those of one pass over all rows, whatever the number of
 //! partitions.
 
@@ -82,21 +83,9 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Inges
     Ok(())
 }
 
-/// Writes `df` as a spill file only this process reads back: LZ4-compressed Parquet without
-/// column statistics (nothing filters on them).
+/// Writes `df` as a spill file only this process reads back: Arrow IPC with LZ4-compressed
+/// buffers, the columns as they are in memory, with no encoding to undo when read back.
 pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions::empty())
-        .finish(df)
-        .map_err(|e| io_err(path, e))?;
-    Ok(())
-}
-
-/// Writes a chunk of routed rows as an Arrow IPC file (LZ4-compressed buffers): the column
-/// buffers as they are in memory, with no encoding to undo when the partition reads them back.
-fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     IpcWriter::new(std::io::BufWriter::new(file))
         .with_compression(Some(IpcCompression::LZ4))
@@ -105,7 +94,15 @@ fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// Reads the files written by [`write_routed`] as one query, in the order given.
+/// Reads a file written by [`write_spill`].
+pub(crate) fn read_spill(path: &Path) -> Result<DataFrame, IngestError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    IpcReader::new(std::io::BufReader::new(file))
+        .finish()
+        .map_err(pe(path.display().to_string()))
+}
+
+/// Reads the files written by [`write_spill`] as one query, in the order given.
 fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
     if paths.is_empty() {
         return Ok(DataFrame::empty_with_schema(schema).lazy());
@@ -266,7 +263,7 @@ fn split_chunk(
                                 .take(&IdxCa::from_vec("i".into(), idx.clone()))
                                 .map_err(pe("routing rows"))?;
                             let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
-                            write_routed(&path, &mut part)?;
+                            write_spill(&path, &mut part)?;
                             Ok((*k, path))
                         })
                         .collect::<Vec<_>>()

@@ -172,10 +172,17 @@ pub(super) type Task<'s, R> = Box<dyn FnOnce() -> R + Send + 's>;
 
 /// Runs `tasks` on up to the machine's thread count, results in task order.
 pub(super) fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
+    run_on(tasks, usize::MAX)
+}
+
+/// Runs `tasks` on up to `threads` threads (and no more than the machine's), results in task
+/// order.
+pub(super) fn run_on<'s, R: Send>(tasks: Vec<Task<'s, R>>, threads: usize) -> Vec<R> {
     let n = tasks.len();
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
         .unwrap_or(1)
+        .min(threads)
         .clamp(1, n.max(1));
     let queue: Vec<Mutex<Option<Task<'s, R>>>> =
         tasks.into_iter().map(|t| Mutex::new(Some(t))).collect();
@@ -198,9 +205,16 @@ pub(super) fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
             });
         }
     });
+    // Every task ran (a panicking one re-raised its panic when the scope ended), and the
+    // locks are only poisoned by a panic.
     results
         .into_iter()
-        .filter_map(|m| m.into_inner().ok().flatten())
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .expect("every task of run_on has run")
+        })
         .collect()
 }
 

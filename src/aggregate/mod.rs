@@ -67,8 +67,8 @@ pub const CELL_KEYS: [&str; 9] = [
     "executed",
 ];
 
-/// The confidence samples of a statistics set, read one period at a time (a partitioned run
-/// keeps the value counts on disk).
+/// The confidence samples of a statistics set, read period by period, periods on every core
+/// (a partitioned run keeps the value counts on disk).
 pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError> {
     let mut samples = ConfidenceSamples::new();
     // Periods are part of the key: each period's samples are built apart and moved in.
@@ -79,8 +79,13 @@ pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError
         Ok(part)
     })?;
     for part in parts {
-        for (key, mut v) in part {
-            samples.entry(key).or_default().append(&mut v);
+        for (key, v) in part {
+            match samples.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().extend(v),
+            }
         }
     }
     sort_samples(&mut samples);

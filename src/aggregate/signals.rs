@@ -343,8 +343,8 @@ impl Load {
 
 /// Oversight load per class and period, and per analyst and period, from the `reviews` table
 /// of the statistics set. Medians and percentiles are exact (linear interpolation): the table
-/// keeps every distinct delay with its count. The table is read one period at a time (every
-/// output row belongs to one period, so a period's delays are dropped once its rows are made);
+/// keeps every distinct delay with its count. The table is read period by period, periods on
+/// every core (every output row belongs to one period, so each period's rows are made apart);
 /// consecutive rows of the same (class, period, analyst, verdict), as the sorted table has
 /// them, are added up before they reach the per-class and per-analyst maps.
 pub fn oversight(

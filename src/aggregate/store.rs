@@ -31,7 +31,7 @@ use readiness_metrics::Granularity;
 
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
-use crate::partition::{io_err, split_by_period, write_parquet, write_spill, SpillDir};
+use crate::partition::{io_err, read_spill, split_by_period, write_parquet, write_spill, SpillDir};
 
 /// Microseconds per day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -263,11 +263,13 @@ pub struct StatsSet {
 }
 
 /// The value-count tables of a partitioned run on disk: one canonical file per table and
-/// period, `<dir>/final/<table>/<period>.parquet`.
+/// period, `<dir>/final/<table>/<period>.arrow` (Arrow IPC).
 #[derive(Clone, Debug)]
 pub struct Spilled {
     dir: std::sync::Arc<SpillDir>,
     periods: Vec<i32>,
+    /// Periods that may be worked on at once within the memory budget.
+    parallel: usize,
 }
 
 impl Spilled {
@@ -276,9 +278,14 @@ impl Spilled {
             .path()
             .join("final")
             .join(table)
-            .join(format!("{period}.parquet"))
+            .join(format!("{period}.arrow"))
     }
 }
+
+/// Working memory of summing one period of a spilled value-count table, per byte of its parts
+/// on disk (LZ4-compressed Arrow IPC): the parts in memory, their key words, measures, order and
+/// the result, with margin.
+pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 12;
 
 /// The value-count tables, one row per distinct value: those a partitioned run sums and keeps
 /// on disk one period at a time.
@@ -294,6 +301,19 @@ impl StatsSet {
             &self.cited,
             &self.reviews,
             &self.days,
+        ]
+    }
+
+    /// The tables, moved out, in [`LAYOUTS`] order.
+    fn into_tables(self) -> Vec<DataFrame> {
+        vec![
+            self.cells,
+            self.confidence,
+            self.daily,
+            self.reasoning,
+            self.cited,
+            self.reviews,
+            self.days,
         ]
     }
 
@@ -462,8 +482,8 @@ impl StatsSet {
         let meta = self.meta.clone();
         let tables = LAYOUTS
             .iter()
-            .zip(self.tables().into_iter().zip(other.tables()))
-            .map(|(layout, (a, b))| merge_sorted(layout, vec![a.clone(), b.clone()]))
+            .zip(self.into_tables().into_iter().zip(other.into_tables()))
+            .map(|(layout, (a, b))| merge_sorted(layout, vec![a, b]))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(StatsSet::from_tables(meta, tables))
     }
@@ -577,7 +597,7 @@ impl StatsSet {
                     if !path.exists() {
                         continue;
                     }
-                    f(read_parquet_file(&path)?)?;
+                    f(read_spill(&path)?)?;
                 }
                 Ok(())
             }
@@ -591,33 +611,33 @@ impl StatsSet {
     }
 
     /// Applies `f` to the rows of a [`LARGE`] table one period at a time, as
-    /// [`StatsSet::for_each_period`] gives them, with the periods spread over the cores; the
-    /// results are in period order.
+    /// [`StatsSet::for_each_period`] gives them, with the periods spread over the cores (for
+    /// tables on disk, no more at once than [`StatsSet::gather_large`] found the budget to
+    /// hold); the results are in period order.
     pub fn map_periods<R: Send>(
         &self,
         name: &str,
         f: impl Fn(DataFrame) -> Result<R, IngestError> + Sync,
     ) -> Result<Vec<R>, IngestError> {
         let f = &f;
+        let parallel = self.spilled.as_ref().map_or(usize::MAX, |s| s.parallel);
         let tasks: Vec<super::build::Task<'_, Result<R, IngestError>>> = match &self.spilled {
             Some(spilled) => spilled
                 .periods
                 .iter()
                 .map(|p| spilled.file(name, *p))
                 .filter(|path| path.exists())
-                .map(|path| {
-                    Box::new(move || f(read_parquet_file(&path)?)) as super::build::Task<'_, _>
-                })
+                .map(|path| Box::new(move || f(read_spill(&path)?)) as super::build::Task<'_, _>)
                 .collect(),
             None => split_by_period(self.table(name), "period")?
                 .into_iter()
                 .map(|(_, slice)| Box::new(move || f(slice)) as super::build::Task<'_, _>)
                 .collect(),
         };
-        super::build::run_all(tasks).into_iter().collect()
+        super::build::run_on(tasks, parallel).into_iter().collect()
     }
 
-    /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.parquet`,
+    /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.arrow`,
     /// leaving them empty here (a partitioned run; see [`StatsSet::gather_large`]).
     pub fn spill_large(&mut self, dir: &Path, part: usize) -> Result<(), IngestError> {
         for layout in LARGE {
@@ -625,15 +645,21 @@ impl StatsSet {
             for (p, mut slice) in split_by_period(&df, layout.period_key())? {
                 let d = dir.join("parts").join(layout.name).join(p.to_string());
                 std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
-                write_spill(&d.join(format!("{part:06}.parquet")), &mut slice)?;
+                write_spill(&d.join(format!("{part:06}.arrow")), &mut slice)?;
             }
         }
         Ok(())
     }
 
-    /// Sums the parts [`StatsSet::spill_large`] wrote, one period at a time, into one canonical
-    /// file per table and period, and points this set at them.
-    pub fn gather_large(&mut self, dir: std::sync::Arc<SpillDir>) -> Result<(), IngestError> {
+    /// Sums the parts [`StatsSet::spill_large`] wrote into one canonical file per table and
+    /// period, and points this set at them. Periods are summed apart, several at a time when
+    /// `budget` (bytes) holds that many: a period's merge is estimated at
+    /// [`MERGE_BYTES_PER_SPILLED_BYTE`] times its parts' size on disk.
+    pub fn gather_large(
+        &mut self,
+        dir: std::sync::Arc<SpillDir>,
+        budget: u64,
+    ) -> Result<(), IngestError> {
         let listing = |d: &Path| -> Result<Vec<std::path::PathBuf>, IngestError> {
             let mut out: Vec<std::path::PathBuf> = match std::fs::read_dir(d) {
                 Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
@@ -658,11 +684,21 @@ impl StatsSet {
                     .collect();
             found.sort();
             for (p, pdir) in found {
-                jobs.push((layout, pdir, out.join(format!("{p}.parquet"))));
+                jobs.push((layout, pdir, out.join(format!("{p}.arrow"))));
                 periods.insert(p);
             }
         }
-        // Each period of each table is summed apart, on every core.
+        let mut largest = 1u64;
+        for (_, pdir, _) in &jobs {
+            let bytes: u64 = listing(pdir)?
+                .iter()
+                .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+                .sum();
+            largest = largest.max(bytes.saturating_mul(MERGE_BYTES_PER_SPILLED_BYTE));
+        }
+        let parallel = usize::try_from(budget / largest)
+            .unwrap_or(usize::MAX)
+            .max(1);
         let tasks: Vec<super::build::Task<'_, Result<(), IngestError>>> = jobs
             .iter()
             .map(|(layout, pdir, out)| {
@@ -670,7 +706,7 @@ impl StatsSet {
                 Box::new(move || {
                     let parts = listing(pdir)?
                         .iter()
-                        .map(|f| read_parquet_file(f))
+                        .map(|f| read_spill(f))
                         .collect::<Result<Vec<_>, _>>()?;
                     let mut df = merge_sorted(layout, parts)?;
                     write_spill(out, &mut df)?;
@@ -679,12 +715,13 @@ impl StatsSet {
                 }) as super::build::Task<'_, _>
             })
             .collect();
-        super::build::run_all(tasks)
+        super::build::run_on(tasks, parallel)
             .into_iter()
             .collect::<Result<Vec<()>, _>>()?;
         self.spilled = Some(Spilled {
             dir,
             periods: periods.into_iter().collect(),
+            parallel,
         });
         Ok(())
     }
@@ -814,20 +851,12 @@ fn write_rows(
     Ok(())
 }
 
-fn read_parquet_file(path: &Path) -> Result<DataFrame, IngestError> {
-    std::fs::File::open(path)
-        .map_err(|e| io_err(path, e))
-        .and_then(|file| {
-            ParquetReader::new(file)
-                .finish()
-                .map_err(pe(path.display().to_string()))
-        })
-}
-
 /// A table's key columns as rows of order-preserving words, so that comparing two rows' word
 /// slices gives the order of polars' ascending sort: nulls first, strings by bytes (their
 /// [`super::build::Codes`]), integers and booleans by value, floats by `f64::total_cmp`. A
-/// 64-bit column with nulls gets a validity word before its value word.
+/// 64-bit column with nulls gets a validity word before its value word. (`total_cmp` tells
+/// -0.0 from 0.0 and puts negative NaNs first, where polars does not; the statistics hold
+/// neither, as ingest rejects NaN confidences and turns -0.0 into 0.0.)
 struct KeyWords {
     width: usize,
     words: Vec<u64>,
@@ -837,7 +866,7 @@ impl KeyWords {
     fn of(layout: &Layout, all: &DataFrame) -> PolarsResult<KeyWords> {
         let rows = all.height();
         let mut columns: Vec<Vec<u64>> = Vec::new();
-        // Values of 32 bits or less: null 0, value 1 + its rank.
+        // Booleans: null 0, false 1, true 2.
         let small = |v: Vec<Option<u64>>| v.into_iter().map(|x| x.map_or(0, |x| x + 1)).collect();
         // 64-bit values fill the word: a validity word first when there are nulls.
         let wide = |v: Vec<Option<u64>>, columns: &mut Vec<Vec<u64>>| {
@@ -918,27 +947,20 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
     drop(parts);
     all.rechunk_mut_par();
     let keys = KeyWords::of(layout, &all).map_err(err)?;
-    let measures: Vec<Vec<u64>> = layout
+    let mut measures: Vec<Measure> = layout
         .measures
         .iter()
-        .map(|(name, _)| {
-            Ok(all
-                .column(name)
-                .map_err(err)?
-                .cast(&DataType::UInt64)
-                .map_err(err)?
-                .u64()
-                .map_err(err)?
-                .iter()
-                .map(|v| v.unwrap_or(0))
-                .collect())
-        })
-        .collect::<Result<_, IngestError>>()?;
+        .map(|(name, ty)| Measure::of(all.column(name)?, *ty))
+        .collect::<PolarsResult<_>>()
+        .map_err(err)?;
+    let overflow = |name: &str| IngestError::Polars {
+        context: format!("summing {}", layout.name),
+        source: PolarsError::ComputeError(format!("the sum of '{name}' overflows").into()),
+    };
     // Cursors into each part; the smallest key is taken next (few parts: a linear scan).
     let ends = &starts[1..];
     let mut cursor: Vec<usize> = starts[..ends.len()].to_vec();
     let mut order: Vec<IdxSize> = Vec::with_capacity(all.height());
-    let mut sums: Vec<Vec<u64>> = vec![Vec::with_capacity(all.height()); measures.len()];
     loop {
         let mut best: Option<(usize, &[u64])> = None;
         for (p, &c) in cursor.iter().enumerate() {
@@ -954,16 +976,14 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         cursor[p] += 1;
         match order.last() {
             Some(&last) if keys.row(last as usize) == key => {
-                for (m, s) in measures.iter().zip(sums.iter_mut()) {
-                    if let Some(x) = s.last_mut() {
-                        *x += m[row];
-                    }
+                for (m, (name, _)) in measures.iter_mut().zip(layout.measures) {
+                    m.add(row).ok_or_else(|| overflow(name))?;
                 }
             }
             _ => {
                 order.push(row as IdxSize);
-                for (m, s) in measures.iter().zip(sums.iter_mut()) {
-                    s.push(m[row]);
+                for m in &mut measures {
+                    m.push(row);
                 }
             }
         }
@@ -972,13 +992,73 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
     let mut out = all
         .take(&IdxCa::from_vec("idx".into(), order))
         .map_err(err)?;
-    for ((name, ty), s) in layout.measures.iter().zip(sums) {
-        let c = Column::new((*name).into(), s)
-            .cast(&ty.dtype())
-            .map_err(err)?;
+    for ((name, ty), m) in layout.measures.iter().zip(measures) {
+        let c = m.into_column(name).strict_cast(&ty.dtype()).map_err(err)?;
         out.with_column(c).map_err(err)?;
     }
     Ok(out)
+}
+
+/// One measure column of [`merge_sorted`]: the parts' values, and the sums of the rows kept,
+/// in the measure's own signedness.
+enum Measure {
+    Unsigned { values: Vec<u64>, sums: Vec<u64> },
+    Signed { values: Vec<i64>, sums: Vec<i64> },
+}
+
+impl Measure {
+    fn of(c: &Column, ty: Ty) -> PolarsResult<Measure> {
+        Ok(match ty {
+            Ty::I64 | Ty::I32 => Measure::Signed {
+                values: c
+                    .strict_cast(&DataType::Int64)?
+                    .i64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect(),
+                sums: Vec::new(),
+            },
+            _ => Measure::Unsigned {
+                values: c
+                    .strict_cast(&DataType::UInt64)?
+                    .u64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect(),
+                sums: Vec::new(),
+            },
+        })
+    }
+
+    /// Starts a new sum with row `row`.
+    fn push(&mut self, row: usize) {
+        match self {
+            Measure::Unsigned { values, sums } => sums.push(values[row]),
+            Measure::Signed { values, sums } => sums.push(values[row]),
+        }
+    }
+
+    /// Adds row `row` to the last sum; `None` on overflow.
+    fn add(&mut self, row: usize) -> Option<()> {
+        match self {
+            Measure::Unsigned { values, sums } => {
+                let last = sums.last_mut()?;
+                *last = last.checked_add(values[row])?;
+            }
+            Measure::Signed { values, sums } => {
+                let last = sums.last_mut()?;
+                *last = last.checked_add(values[row])?;
+            }
+        }
+        Some(())
+    }
+
+    fn into_column(self, name: &str) -> Column {
+        match self {
+            Measure::Unsigned { sums, .. } => Column::new(name.into(), sums),
+            Measure::Signed { sums, .. } => Column::new(name.into(), sums),
+        }
+    }
 }
 
 fn empty(layout: &Layout) -> DataFrame {
@@ -1368,6 +1448,46 @@ mod tests {
             (3, "a", None, 1),
         ]);
         assert_eq!(merged.daily.column("n").unwrap(), want.column("n").unwrap());
+    }
+
+    #[test]
+    fn merged_measures_keep_their_sign_and_refuse_to_overflow() {
+        let cited = |rows: &[(&str, u64)]| {
+            df!(
+                "period" => vec![1i32; rows.len()],
+                "model_version" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                "technique_id" => vec!["T1"; rows.len()],
+                "status" => vec!["known"; rows.len()],
+                "decisions" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let merged = merge_sorted(
+            &CITED,
+            vec![cited(&[("a", 2)]), cited(&[("a", 3), ("b", 1)])],
+        )
+        .unwrap();
+        assert_eq!(
+            merged.column("decisions").unwrap().u64().unwrap().to_vec(),
+            vec![Some(5), Some(1)]
+        );
+        let near_max = cited(&[("a", u64::MAX - 1)]);
+        let err = merge_sorted(&CITED, vec![near_max, cited(&[("a", 2)])]).unwrap_err();
+        assert!(err.to_string().contains("overflows"), "{err}");
+        // A signed measure (fixed-point sums) adds negative values as such.
+        let daily = |n: i64| {
+            df!(
+                "day" => [1i32], "action_class" => ["a"], "target_entity" => [Some("h")],
+                "n" => [1u64], "n_priv_crit" => [0u64], "sum_conf" => [n],
+                "n_reviewed" => [0u64], "n_disagree" => [0u64],
+            )
+            .unwrap()
+        };
+        let merged = merge_sorted(&DAILY, vec![daily(-5), daily(3)]).unwrap();
+        assert_eq!(
+            merged.column("sum_conf").unwrap().i64().unwrap().get(0),
+            Some(-2)
+        );
     }
 
     #[test]
