@@ -83,12 +83,14 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Inges
     Ok(())
 }
 
-/// Writes `df` as a spill file only this process reads back: Arrow IPC with LZ4-compressed
-/// buffers, the columns as they are in memory, with no encoding to undo when read back.
+/// Writes `df` as a spill file only this process reads back: LZ4-compressed Parquet without
+/// column statistics (nothing filters on them). The value counts of a partitioned run are
+/// spilled this way: Parquet reads them back faster than Arrow IPC (BENCHMARKS.md).
 pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
-    IpcWriter::new(std::io::BufWriter::new(file))
-        .with_compression(Some(IpcCompression::LZ4))
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(StatisticsOptions::empty())
         .finish(df)
         .map_err(|e| io_err(path, e))?;
     Ok(())
@@ -97,12 +99,23 @@ pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestE
 /// Reads a file written by [`write_spill`].
 pub(crate) fn read_spill(path: &Path) -> Result<DataFrame, IngestError> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
-    IpcReader::new(std::io::BufReader::new(file))
+    ParquetReader::new(file)
         .finish()
         .map_err(pe(path.display().to_string()))
 }
 
-/// Reads the files written by [`write_spill`] as one query, in the order given.
+/// Writes a chunk of routed rows as an Arrow IPC file (LZ4-compressed buffers): the column
+/// buffers as they are in memory, with no encoding to undo when the partition reads them back.
+fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    IpcWriter::new(std::io::BufWriter::new(file))
+        .with_compression(Some(IpcCompression::LZ4))
+        .finish(df)
+        .map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+/// Reads the files written by [`write_routed`] as one query, in the order given.
 fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
     if paths.is_empty() {
         return Ok(DataFrame::empty_with_schema(schema).lazy());
@@ -263,7 +276,7 @@ fn split_chunk(
                                 .take(&IdxCa::from_vec("i".into(), idx.clone()))
                                 .map_err(pe("routing rows"))?;
                             let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
-                            write_spill(&path, &mut part)?;
+                            write_routed(&path, &mut part)?;
                             Ok((*k, path))
                         })
                         .collect::<Vec<_>>()

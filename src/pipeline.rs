@@ -379,7 +379,7 @@ fn statistics(
         )?;
         let mut built = built.ok_or_else(|| RunError::Other("no valid decisions".into()))?;
         if let Some(spill) = summary.spill {
-            progress.stage("summing the partitions' value counts, one period at a time");
+            progress.stage("summing the partitions' value counts, each period apart");
             let budget = input.memory_budget.unwrap_or_else(default_memory_budget);
             built.gather_large(std::sync::Arc::new(spill), budget)?;
         }

@@ -263,7 +263,7 @@ pub struct StatsSet {
 }
 
 /// The value-count tables of a partitioned run on disk: one canonical file per table and
-/// period, `<dir>/final/<table>/<period>.arrow` (Arrow IPC).
+/// period, `<dir>/final/<table>/<period>.parquet`.
 #[derive(Clone, Debug)]
 pub struct Spilled {
     dir: std::sync::Arc<SpillDir>,
@@ -278,17 +278,18 @@ impl Spilled {
             .path()
             .join("final")
             .join(table)
-            .join(format!("{period}.arrow"))
+            .join(format!("{period}.parquet"))
     }
 }
 
 /// Working memory of summing one period of a spilled value-count table, per byte of its parts
-/// on disk (LZ4-compressed Arrow IPC): the parts in memory, their key words, measures, order and
-/// the result, with margin.
-pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 12;
+/// on disk (LZ4-compressed Parquet, where a value-count row takes 6–9 bytes): the parts in
+/// memory (36–68 bytes a row), their key words and the transposed key columns (48–80), the
+/// measures, the order and the result (36–68), with margin.
+pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 32;
 
 /// The value-count tables, one row per distinct value: those a partitioned run sums and keeps
-/// on disk one period at a time.
+/// on disk, each period apart.
 pub const LARGE: [&Layout; 2] = [&CONFIDENCE, &REVIEWS];
 
 impl StatsSet {
@@ -637,7 +638,7 @@ impl StatsSet {
         super::build::run_on(tasks, parallel).into_iter().collect()
     }
 
-    /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.arrow`,
+    /// Moves this part's [`LARGE`] tables to `dir/parts/<table>/<period>/<part>.parquet`,
     /// leaving them empty here (a partitioned run; see [`StatsSet::gather_large`]).
     pub fn spill_large(&mut self, dir: &Path, part: usize) -> Result<(), IngestError> {
         for layout in LARGE {
@@ -645,7 +646,7 @@ impl StatsSet {
             for (p, mut slice) in split_by_period(&df, layout.period_key())? {
                 let d = dir.join("parts").join(layout.name).join(p.to_string());
                 std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
-                write_spill(&d.join(format!("{part:06}.arrow")), &mut slice)?;
+                write_spill(&d.join(format!("{part:06}.parquet")), &mut slice)?;
             }
         }
         Ok(())
@@ -684,7 +685,7 @@ impl StatsSet {
                     .collect();
             found.sort();
             for (p, pdir) in found {
-                jobs.push((layout, pdir, out.join(format!("{p}.arrow"))));
+                jobs.push((layout, pdir, out.join(format!("{p}.parquet"))));
                 periods.insert(p);
             }
         }
