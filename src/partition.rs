@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::ingest::{mark, pe, IngestError, Scanned};
+use crate::ingest::{mark, pe, IngestError, Scanned, Table};
 
 /// Rows of an input file routed at a time (the streaming engine's chunk size).
 const ROUTE_CHUNK_ROWS: usize = 1 << 20;
@@ -149,10 +149,19 @@ pub fn route(
     dir: &Path,
 ) -> Result<Vec<Partition>, IngestError> {
     let mut per_table: Vec<Vec<LazyFrame>> = Vec::with_capacity(2);
-    for (table, frames) in [
-        ("decisions", scanned.decisions),
-        ("verdicts", scanned.verdicts),
-    ] {
+    let paths = |t: Table| -> Vec<String> {
+        scanned
+            .files
+            .iter()
+            .filter(|f| f.table == t)
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    let tables = [
+        ("decisions", paths(Table::Decisions), scanned.decisions),
+        ("verdicts", paths(Table::Verdicts), scanned.verdicts),
+    ];
+    for (table, paths, frames) in tables {
         let root = dir.join(table);
         for k in 0..partitions {
             let d = root.join(k.to_string());
@@ -162,11 +171,16 @@ pub fn route(
         let mut written: Vec<Vec<PathBuf>> = vec![Vec::new(); partitions];
         let mut seq = 0u64;
         let (mut reading, mut writing) = (0f64, 0f64);
-        for mut lf in frames {
+        for (i, mut lf) in frames.into_iter().enumerate() {
+            let path = paths.get(i).map_or(table, String::as_str);
+            let unreadable = |detail: String| IngestError::Unreadable {
+                path: path.to_string(),
+                detail,
+            };
             if schema.is_none() {
                 schema = Some(
                     lf.collect_schema()
-                        .map_err(pe(format!("reading {table}")))?
+                        .map_err(|e| unreadable(e.to_string()))?
                         .as_ref()
                         .clone(),
                 );
@@ -180,7 +194,7 @@ pub fn route(
                     true,
                     std::num::NonZeroUsize::new(ROUTE_CHUNK_ROWS),
                 )
-                .map_err(pe(format!("reading {table}")))?;
+                .map_err(|e| unreadable(e.to_string()))?;
             let reader =
                 std::thread::spawn(move || sink.collect_with_engine(Engine::Streaming).map(|_| ()));
             let mut wait = std::time::Instant::now();
@@ -197,13 +211,20 @@ pub fn route(
                 writing += t.elapsed().as_secs_f64();
                 wait = std::time::Instant::now();
             }
-            let read = reader
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            // A reader that panicked on the file's contents is an unreadable file, not a
+            // crash.
+            let read = reader.join().unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the Parquet reader stopped".into());
+                Err(PolarsError::ComputeError(what.into()))
+            });
             if let Some(e) = failed {
                 return Err(e);
             }
-            read.map_err(pe(format!("reading {table}")))?;
+            read.map_err(|e| unreadable(e.to_string()))?;
         }
         mark(&format!(
             "{table} routed to {partitions} partitions ({reading:.1} s reading, {writing:.1} s writing)"

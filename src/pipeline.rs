@@ -247,9 +247,17 @@ pub fn ingest_parts(
         Ok(())
     };
     let spill = if partitions <= 1 {
+        let per_file: Vec<(polars::prelude::LazyFrame, String)> = scanned
+            .decisions
+            .iter()
+            .chain(&scanned.verdicts)
+            .cloned()
+            .zip(names.iter().cloned())
+            .collect();
         let dec = crate::ingest::union("decisions", scanned.decisions)?;
         let ver = crate::ingest::union("verdicts", scanned.verdicts)?;
-        take(0, validate(dec, ver, Vec::new(), &names)?, None)?;
+        let ing = validate(dec, ver, Vec::new(), &names).map_err(|e| name_the_file(e, per_file))?;
+        take(0, ing, None)?;
         None
     } else {
         let spill = SpillDir::create(&std::env::temp_dir())?;
@@ -280,6 +288,28 @@ pub fn ingest_parts(
         partitions,
         spill,
     })
+}
+
+/// A failure to read the inputs as one query does not say which file broke: read the files one
+/// at a time (only on this error path) and name the first that fails.
+fn name_the_file(
+    e: IngestError,
+    per_file: Vec<(polars::prelude::LazyFrame, String)>,
+) -> IngestError {
+    let reading =
+        matches!(&e, IngestError::Polars { context, .. } if context.starts_with("reading "));
+    if !reading {
+        return e;
+    }
+    for (lf, path) in per_file {
+        if let Err(source) = lf.collect_with_engine(polars::prelude::Engine::Streaming) {
+            return IngestError::Unreadable {
+                path,
+                detail: source.to_string(),
+            };
+        }
+    }
+    e
 }
 
 /// The result of the stages up to recommend, shared by `analyze` and `drift`.

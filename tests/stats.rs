@@ -206,6 +206,70 @@ fn a_partitioned_run_equals_the_one_pass_run() {
     assert!(!Path::new(&spill).exists(), "{spill} left behind");
 }
 
+/// Copies directory `from` to `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_file_that_breaks_while_read_is_named_and_nothing_is_written() {
+    let f = fixture();
+    let dir = scratch("partitioned-corrupt");
+    let decisions = dir.join("decisions");
+    copy_dir(&f.data.join("decisions"), &decisions);
+    // Garbage over the first page header of one month's file (right after the magic bytes),
+    // its footer intact: the file opens, and fails only when its rows are decoded while routed.
+    let broken = decisions.join("month=2025-03").join("part-0.parquet");
+    let mut bytes = std::fs::read(&broken).unwrap();
+    for b in &mut bytes[4..68] {
+        *b = 0xA5;
+    }
+    std::fs::write(&broken, &bytes).unwrap();
+    let out = dir.join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
+        .args(["analyze", "--decisions", decisions.to_str().unwrap()])
+        .args(["--verdicts", f.data.join("verdicts").to_str().unwrap()])
+        .args(["--memory-budget", "0.002", "--out", out.to_str().unwrap()])
+        .args(["--ledger", dir.join("ledger.jsonl").to_str().unwrap()])
+        .env("READINESS_TIMINGS", "1")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("month=2025-03"),
+        "the file is not named: {err}"
+    );
+    assert!(!out.exists(), "a run directory was written");
+    let spill = err
+        .lines()
+        .find_map(|l| l.split("spill directory ").nth(1))
+        .map(|s| s.trim_end_matches(')').to_string())
+        .expect("the run was partitioned");
+    assert!(!Path::new(&spill).exists(), "{spill} left behind");
+    // Read in one pass, the same file is named too.
+    let o = analyze(&decisions, &f.data.join("verdicts"), &out, &[]);
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("month=2025-03"),
+        "the file is not named: {err}"
+    );
+    assert!(!out.exists(), "a run directory was written");
+}
+
 #[test]
 fn a_run_from_stored_statistics_equals_the_native_run() {
     let f = fixture();
