@@ -198,11 +198,7 @@ fn a_partitioned_run_equals_the_one_pass_run() {
         "cross-file duplicate kept"
     );
     // The spill directory is gone.
-    let spill = err
-        .lines()
-        .find_map(|l| l.split("spill directory ").nth(1))
-        .map(|s| s.trim_end_matches(')').to_string())
-        .expect("the spill directory is named");
+    let spill = spill_dir(&err);
     assert!(!Path::new(&spill).exists(), "{spill} left behind");
 }
 
@@ -244,30 +240,30 @@ fn a_file_that_breaks_while_read_is_named_and_nothing_is_written() {
         .current_dir(root())
         .output()
         .unwrap();
-    assert_no_panic(&o);
-    let (code, _, err) = outcome(&o);
-    assert_ne!(code, 0, "{err}");
-    assert!(
-        err.contains("month=2025-03"),
-        "the file is not named: {err}"
-    );
-    assert!(!out.exists(), "a run directory was written");
-    let spill = err
-        .lines()
-        .find_map(|l| l.split("spill directory ").nth(1))
-        .map(|s| s.trim_end_matches(')').to_string())
-        .expect("the run was partitioned");
+    // The run stops, names the file and writes nothing; its stderr is returned.
+    let refused = |o: &std::process::Output| -> String {
+        assert_no_panic(o);
+        let (code, _, err) = outcome(o);
+        assert_ne!(code, 0, "{err}");
+        assert!(
+            err.contains("month=2025-03"),
+            "the file is not named: {err}"
+        );
+        assert!(!out.exists(), "a run directory was written");
+        err
+    };
+    let spill = spill_dir(&refused(&o));
     assert!(!Path::new(&spill).exists(), "{spill} left behind");
     // Read in one pass, the same file is named too.
-    let o = analyze(&decisions, &f.data.join("verdicts"), &out, &[]);
-    assert_no_panic(&o);
-    let (code, _, err) = outcome(&o);
-    assert_ne!(code, 0, "{err}");
-    assert!(
-        err.contains("month=2025-03"),
-        "the file is not named: {err}"
-    );
-    assert!(!out.exists(), "a run directory was written");
+    refused(&analyze(&decisions, &f.data.join("verdicts"), &out, &[]));
+}
+
+/// The spill directory a partitioned run names in its progress output.
+fn spill_dir(err: &str) -> String {
+    err.lines()
+        .find_map(|l| l.split("spill directory ").nth(1))
+        .map(|s| s.trim_end_matches(')').to_string())
+        .expect("the spill directory is named")
 }
 
 #[test]
