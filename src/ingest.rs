@@ -99,6 +99,13 @@ pub enum IngestError {
     TooManyClasses { classes: usize, limit: usize },
     #[error("nothing to analyse: {detail}")]
     Empty { detail: String },
+    /// Reading one table's files as one query failed (the query does not say which file).
+    #[error("reading {}: {source}", table.as_str())]
+    Read {
+        table: Table,
+        #[source]
+        source: PolarsError,
+    },
     #[error("{context}: {source}")]
     Polars {
         context: String,
@@ -663,6 +670,15 @@ impl Scanned {
             .saturating_add(ver.saturating_mul(BYTES_PER_VERDICT))
     }
 
+    /// The paths of one table's files, in the order of its queries.
+    pub fn paths(&self, table: Table) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
     /// The file paths, indexed like `__file`.
     pub fn file_names(&self) -> Vec<String> {
         self.files.iter().map(|f| f.path.clone()).collect()
@@ -1163,7 +1179,10 @@ pub fn validate(
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
     let read = dec_lf
         .collect_streaming()
-        .map_err(pe("reading decisions"))?;
+        .map_err(|source| IngestError::Read {
+            table: Table::Decisions,
+            source,
+        })?;
     let checked = check_decisions(read).map_err(pe("validating decisions"))?;
     mark("decisions read and checked row by row");
     let checked = in_input_order(checked)?;
@@ -1242,7 +1261,12 @@ pub fn validate(
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
-    let read = ver_lf.collect_streaming().map_err(pe("reading verdicts"))?;
+    let read = ver_lf
+        .collect_streaming()
+        .map_err(|source| IngestError::Read {
+            table: Table::Verdicts,
+            source,
+        })?;
     let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
     mark("verdicts read and checked row by row");
     let vchecked = in_input_order(vchecked)?;
@@ -1279,7 +1303,9 @@ pub fn validate(
     let decision_of = index.lookup(&vids, &vreasons);
     let mut best = vec![i64::MIN; decided.len()];
     let mut reason_out: Vec<Option<&str>> = Vec::with_capacity(vchecked.height());
+    // Per valid verdict row: its decision's row and the review delay.
     let mut matched: Vec<IdxSize> = Vec::new();
+    let mut delay: Vec<i64> = Vec::new();
     let mut valid_rows: Vec<bool> = Vec::with_capacity(vchecked.height());
     for ((((id, reason), verdict), at), k) in vids
         .iter()
@@ -1312,6 +1338,7 @@ pub fn validate(
             let slot = &mut best[k as usize];
             *slot = (*slot).max(at * 4 + severity);
             matched.push(k);
+            delay.push(at - decided[k as usize]);
         }
     }
     mark("verdicts joined to decisions, final verdicts chosen");
@@ -1332,23 +1359,12 @@ pub fn validate(
         ])
         .collect()
         .map_err(pe("rejected verdicts"))?;
+    // The decision's row stands for the verdict's class and period.
     let mut kept = vchecked
-        .select(["analyst_id", "verdict", "reviewed_at"])
+        .select(["analyst_id", "verdict"])
         .map_err(pe("verdicts"))?
         .filter(&valid_rows)
         .map_err(pe("verdicts"))?;
-    // The review delay from the matched decision's time; the decision's row stands for its
-    // class and period.
-    let delay: Vec<i64> = kept
-        .column("reviewed_at")
-        .map_err(pe("verdicts"))?
-        .i64()
-        .map_err(pe("verdicts"))?
-        .iter()
-        .zip(&matched)
-        .map(|(at, &k)| at.unwrap_or_default() - decided[k as usize])
-        .collect();
-    kept.drop_in_place("reviewed_at").map_err(pe("verdicts"))?;
     kept.with_column(Column::new("delay_us".into(), delay))
         .map_err(pe("verdicts"))?;
     kept.with_column(Column::new(

@@ -75,9 +75,18 @@ fn partition_of(id: &str, partitions: usize) -> usize {
 
 /// Writes `df` as an LZ4-compressed Parquet file.
 pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    write_lz4_parquet(path, df, StatisticsOptions::default())
+}
+
+fn write_lz4_parquet(
+    path: &Path,
+    df: &mut DataFrame,
+    statistics: StatisticsOptions,
+) -> Result<(), IngestError> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Lz4Raw)
+        .with_statistics(statistics)
         .finish(df)
         .map_err(|e| io_err(path, e))?;
     Ok(())
@@ -87,13 +96,7 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Inges
 /// column statistics (nothing filters on them). The value counts of a partitioned run are
 /// spilled this way: Parquet reads them back faster than Arrow IPC (BENCHMARKS.md).
 pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions::empty())
-        .finish(df)
-        .map_err(|e| io_err(path, e))?;
-    Ok(())
+    write_lz4_parquet(path, df, StatisticsOptions::empty())
 }
 
 /// Reads a file written by [`write_spill`].
@@ -149,17 +152,13 @@ pub fn route(
     dir: &Path,
 ) -> Result<Vec<Partition>, IngestError> {
     let mut per_table: Vec<Vec<LazyFrame>> = Vec::with_capacity(2);
-    let paths = |t: Table| -> Vec<String> {
-        scanned
-            .files
-            .iter()
-            .filter(|f| f.table == t)
-            .map(|f| f.path.clone())
-            .collect()
-    };
+    let (dec_paths, ver_paths) = (
+        scanned.paths(Table::Decisions),
+        scanned.paths(Table::Verdicts),
+    );
     let tables = [
-        ("decisions", paths(Table::Decisions), scanned.decisions),
-        ("verdicts", paths(Table::Verdicts), scanned.verdicts),
+        ("decisions", dec_paths, scanned.decisions),
+        ("verdicts", ver_paths, scanned.verdicts),
     ];
     for (table, paths, frames) in tables {
         let root = dir.join(table);

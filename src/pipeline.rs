@@ -19,7 +19,7 @@ use crate::aggregate::signals::{oversight, signals, SignalTables};
 use crate::aggregate::{samples_from_set, stats_from_table, Aggregated, StatsSet};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
-    validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts,
+    validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts, Table,
 };
 use crate::output::{append_ledger, RunDir};
 use crate::partition::SpillDir;
@@ -212,6 +212,8 @@ pub struct IngestSummary {
     pub partitions: usize,
     /// The spill directory of a partitioned run (removed when dropped).
     pub spill: Option<SpillDir>,
+    /// The memory budget the partitions were cut for, bytes.
+    pub budget: u64,
 }
 
 /// Validates the raw inputs and hands each partition's valid rows to `each` (with the
@@ -247,16 +249,17 @@ pub fn ingest_parts(
         Ok(())
     };
     let spill = if partitions <= 1 {
-        let per_file: Vec<(polars::prelude::LazyFrame, String)> = scanned
-            .decisions
-            .iter()
-            .chain(&scanned.verdicts)
-            .cloned()
-            .zip(names.iter().cloned())
-            .collect();
+        // Each table's files with their paths, kept to name a file that fails to read.
+        let per_file = |table: Table, frames: &[polars::prelude::LazyFrame]| {
+            (table, frames.to_vec(), scanned.paths(table))
+        };
+        let files = [
+            per_file(Table::Decisions, &scanned.decisions),
+            per_file(Table::Verdicts, &scanned.verdicts),
+        ];
         let dec = crate::ingest::union("decisions", scanned.decisions)?;
         let ver = crate::ingest::union("verdicts", scanned.verdicts)?;
-        let ing = validate(dec, ver, Vec::new(), &names).map_err(|e| name_the_file(e, per_file))?;
+        let ing = validate(dec, ver, Vec::new(), &names).map_err(|e| name_the_file(e, files))?;
         take(0, ing, None)?;
         None
     } else {
@@ -287,21 +290,24 @@ pub fn ingest_parts(
         classes: classes.len(),
         partitions,
         spill,
+        budget,
     })
 }
 
-/// A failure to read the inputs as one query does not say which file broke: read the files one
-/// at a time (only on this error path) and name the first that fails.
+/// A failure to read a table's files as one query ([`IngestError::Read`]) does not say which
+/// file broke: read that table's files one at a time (only on this error path) and name the
+/// first that fails.
 fn name_the_file(
     e: IngestError,
-    per_file: Vec<(polars::prelude::LazyFrame, String)>,
+    files: [(Table, Vec<polars::prelude::LazyFrame>, Vec<String>); 2],
 ) -> IngestError {
-    let reading =
-        matches!(&e, IngestError::Polars { context, .. } if context.starts_with("reading "));
-    if !reading {
+    let IngestError::Read { table, .. } = e else {
         return e;
-    }
-    for (lf, path) in per_file {
+    };
+    let Some((_, frames, paths)) = files.into_iter().find(|(t, _, _)| *t == table) else {
+        return e;
+    };
+    for (lf, path) in frames.into_iter().zip(paths) {
         if let Err(source) = lf.collect_with_engine(polars::prelude::Engine::Streaming) {
             return IngestError::Unreadable {
                 path,
@@ -410,8 +416,7 @@ fn statistics(
         let mut built = built.ok_or_else(|| RunError::Other("no valid decisions".into()))?;
         if let Some(spill) = summary.spill {
             progress.stage("summing the partitions' value counts, each period apart");
-            let budget = input.memory_budget.unwrap_or_else(default_memory_budget);
-            built.gather_large(std::sync::Arc::new(spill), budget)?;
+            built.gather_large(std::sync::Arc::new(spill), summary.budget)?;
         }
         let mut files = summary.files;
         files.append(&mut inputs);

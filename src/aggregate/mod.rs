@@ -70,26 +70,15 @@ pub const CELL_KEYS: [&str; 9] = [
 /// The confidence samples of a statistics set, read period by period, periods on every core
 /// (a partitioned run keeps the value counts on disk).
 pub fn samples_from_set(set: &StatsSet) -> Result<ConfidenceSamples, IngestError> {
-    let mut samples = ConfidenceSamples::new();
-    // Periods are part of the key: each period's samples are built apart and moved in.
+    // Periods are part of the key and a (canonical) table gives each period once, so the
+    // periods' samples are built apart and their keys never meet.
     let parts = set.map_periods("confidence", |df| {
         let mut part = ConfidenceSamples::new();
         add_samples(&mut part, &df)?;
         sort_samples(&mut part);
         Ok(part)
     })?;
-    for part in parts {
-        for (key, v) in part {
-            match samples.entry(key) {
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(v);
-                }
-                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().extend(v),
-            }
-        }
-    }
-    sort_samples(&mut samples);
-    Ok(samples)
+    Ok(parts.into_iter().flatten().collect())
 }
 
 fn sort_samples(samples: &mut ConfidenceSamples) {

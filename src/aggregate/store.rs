@@ -671,7 +671,8 @@ impl StatsSet {
             Ok(out)
         };
         let mut periods = BTreeSet::new();
-        let mut jobs: Vec<(&Layout, PathBuf, PathBuf)> = Vec::new();
+        // Per table and period: the parts' directory and files, and the summed file.
+        let mut jobs: Vec<(&Layout, PathBuf, Vec<PathBuf>, PathBuf)> = Vec::new();
         for layout in LARGE {
             let out = dir.path().join("final").join(layout.name);
             std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
@@ -685,13 +686,14 @@ impl StatsSet {
                     .collect();
             found.sort();
             for (p, pdir) in found {
-                jobs.push((layout, pdir, out.join(format!("{p}.parquet"))));
+                let files = listing(&pdir)?;
+                jobs.push((layout, pdir, files, out.join(format!("{p}.parquet"))));
                 periods.insert(p);
             }
         }
         let mut largest = 1u64;
-        for (_, pdir, _) in &jobs {
-            let bytes: u64 = listing(pdir)?
+        for (_, _, files, _) in &jobs {
+            let bytes: u64 = files
                 .iter()
                 .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
                 .sum();
@@ -702,10 +704,9 @@ impl StatsSet {
             .max(1);
         let tasks: Vec<super::build::Task<'_, Result<(), IngestError>>> = jobs
             .iter()
-            .map(|(layout, pdir, out)| {
-                let listing = &listing;
+            .map(|(layout, pdir, files, out)| {
                 Box::new(move || {
-                    let parts = listing(pdir)?
+                    let parts = files
                         .iter()
                         .map(|f| read_spill(f))
                         .collect::<Result<Vec<_>, _>>()?;
