@@ -30,7 +30,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use polars_arrow::array::Array;
+use polars_arrow::array::{Array, Utf8ViewArray};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -706,7 +706,7 @@ pub fn scan(opts: &IngestOptions) -> Result<Scanned, IngestError> {
 
 /// The per-row reasons, in priority order (the first that applies is a row's reason); code `k`
 /// in [`Reasons`] is `list[k - 1]`.
-const DECISION_REASONS: [&str; 11] = [
+const DECISION_REASONS: [&str; 12] = [
     "null_decision_id",
     "null_decided_at",
     "null_action_class",
@@ -718,9 +718,11 @@ const DECISION_REASONS: [&str; 11] = [
     "timestamp_out_of_range",
     "confidence_out_of_range",
     "unknown_asset_criticality",
+    // Found after the row rules, in input order.
+    "duplicate_decision_id",
 ];
 
-const VERDICT_REASONS: [&str; 7] = [
+const VERDICT_REASONS: [&str; 10] = [
     "null_decision_id",
     "null_reviewed_at",
     "null_analyst_id",
@@ -728,13 +730,28 @@ const VERDICT_REASONS: [&str; 7] = [
     "string_too_long",
     "timestamp_out_of_range",
     "unknown_verdict",
+    // Found by the join to the decisions.
+    "review_before_decision",
+    "decision_rejected",
+    "unknown_decision",
 ];
+
+/// The code of `reason` in `list` (one plus its index; 0 is no reason).
+fn reason_code(list: &[&str], reason: &str) -> u32 {
+    list.iter()
+        .position(|r| *r == reason)
+        .map_or(0, |i| i as u32 + 1)
+}
+
+/// Each row's rejection reason as a code into a reasons list (see [`Reasons`]), kept beside
+/// the rows as a 32-bit code per row rather than as a string column.
+const REASON: &str = "__reason";
 
 /// Each row's first failing rule, as an index into a reasons list plus one (0: none). Rules are
 /// applied from the last to the first, each overwriting, so the first that applies wins.
 struct Reasons {
     list: &'static [&'static str],
-    code: Vec<u8>,
+    code: Vec<u32>,
 }
 
 impl Reasons {
@@ -747,7 +764,7 @@ impl Reasons {
 
     /// Marks the rows where `failed` is true with `reason`.
     fn rule(&mut self, reason: &str, failed: impl Iterator<Item = bool>) {
-        let k = self.list.iter().position(|r| *r == reason).unwrap_or(0) as u8 + 1;
+        let k = reason_code(self.list, reason);
         for (c, f) in self.code.iter_mut().zip(failed) {
             if f {
                 *c = k;
@@ -763,15 +780,9 @@ impl Reasons {
         Ok(())
     }
 
-    fn column(&self) -> Column {
-        let list = self.list;
-        Column::new(
-            "reason".into(),
-            self.code
-                .iter()
-                .map(|&c| c.checked_sub(1).map(|i| list[i as usize]))
-                .collect::<Vec<Option<&str>>>(),
-        )
+    /// The codes as the [`REASON`] column.
+    fn column(self) -> Column {
+        Column::new(REASON.into(), self.code)
     }
 }
 
@@ -830,7 +841,7 @@ fn normalised(
     Ok((column, unknown))
 }
 
-/// The decisions as read, with `reason` (the first failing row rule, null if none), the
+/// The decisions as read, with [`REASON`] (the first failing row rule, 0 if none), the
 /// criticality normalised and -0.0 confidences made 0.0 (sums and value counts stay
 /// sign-clean).
 fn check_decisions(mut df: DataFrame) -> PolarsResult<DataFrame> {
@@ -892,7 +903,7 @@ fn check_decisions(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// The verdicts as read, with `reason` (the first failing row rule, null if none) and the
+/// The verdicts as read, with [`REASON`] (the first failing row rule, 0 if none) and the
 /// verdict normalised.
 fn check_verdicts(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let mut reasons = Reasons::new(&VERDICT_REASONS, df.height());
@@ -951,30 +962,46 @@ pub(crate) fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// With `READINESS_TIMINGS` set, prints the seconds since the first call and `what` (the steps
-/// inside ingest, for profiling; never in any output file).
-pub fn mark(what: &str) {
+/// The instant profiling times count from: the first call (by `Progress` at the start of a run).
+pub(crate) fn timing_start() -> std::time::Instant {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
+/// Resident memory of this process from `/proc/self/status` (Linux), MiB.
+pub(crate) fn resident_mib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// With `READINESS_TIMINGS` set, prints the seconds since the run started, the resident memory
+/// and `what` (the steps inside ingest, for profiling; never in any output file).
+pub fn mark(what: &str) {
     if std::env::var_os("READINESS_TIMINGS").is_some() {
-        let t = START.get_or_init(std::time::Instant::now);
         eprintln!(
-            "readiness:   ingest [{:7.2}s] {what}",
-            t.elapsed().as_secs_f64()
+            "readiness:   ingest [{:7.2}s {:>6} MiB] {what}",
+            timing_start().elapsed().as_secs_f64(),
+            resident_mib().unwrap_or(0)
         );
     }
 }
 
 /// Decision id → row in the decisions table, split into shards by a hash of the id so that
-/// each worker thread builds and probes its own map (an id always lands in the same shard).
-struct IdShards<'a> {
-    maps: Vec<std::collections::HashMap<&'a str, IdxSize, foldhash::fast::FixedState>>,
+/// each worker thread builds its own table (an id always lands in the same shard). The tables
+/// hold row numbers only: an id is compared through its row in the id column, so the index
+/// costs about 5 bytes per decision instead of a copy of every id's reference.
+struct IdIndex<'a> {
+    ids: &'a Utf8ViewArray,
+    shards: Vec<hashbrown::HashTable<IdxSize>>,
     /// Per decision row: a later valid row of an id seen before.
     duplicate: Vec<bool>,
     /// Per decision row: its row in the valid decisions (valid, non-duplicate rows only).
     position: Vec<IdxSize>,
 }
 
-impl<'a> IdShards<'a> {
+impl<'a> IdIndex<'a> {
     fn workers() -> usize {
         std::env::var("POLARS_MAX_THREADS")
             .ok()
@@ -984,46 +1011,43 @@ impl<'a> IdShards<'a> {
             .clamp(1, 64)
     }
 
-    fn shard_of(id: &str, shards: usize) -> usize {
+    fn hash(id: &str) -> u64 {
         use std::hash::BuildHasher;
-        // A seed other than the maps' own, so that a shard's keys still spread over its map.
-        (foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(id) as usize)
-            % shards
+        foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(id)
     }
 
-    /// Indexes the ids of rows without a reason, in input order: the first row of an id is
-    /// kept, later ones are duplicates.
-    fn build(ids: &'a StringChunked, reasons: &StringChunked) -> IdShards<'a> {
+    /// The shard of a hash: bits the tables do not use for their buckets or tags.
+    fn shard_of(hash: u64, shards: usize) -> usize {
+        ((hash >> 32) as u32 as usize) % shards
+    }
+
+    /// Indexes the ids of the rows where `valid` holds (a reason-free row with an id), in input
+    /// order: the first row of an id is kept, later ones are duplicates.
+    fn build(ids: &'a Utf8ViewArray, valid: &[bool]) -> IdIndex<'a> {
         let shards = Self::workers();
-        let rows: Vec<Option<&'a str>> = ids
-            .iter()
-            .zip(reasons.iter())
-            .map(|(id, r)| if r.is_none() { id } else { None })
-            .collect();
-        let per_shard: Vec<(std::collections::HashMap<&'a str, IdxSize, _>, Vec<usize>)> =
+        let rows = ids.len();
+        let per_shard: Vec<(hashbrown::HashTable<IdxSize>, Vec<usize>)> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = (0..shards)
                     .map(|s| {
-                        let rows = &rows;
                         scope.spawn(move || {
-                            let mut map = std::collections::HashMap::with_capacity_and_hasher(
-                                rows.len() / shards + 1,
-                                foldhash::fast::FixedState::default(),
-                            );
+                            let mut table = hashbrown::HashTable::with_capacity(rows / shards + 1);
                             let mut dups = Vec::new();
-                            for (i, id) in rows.iter().enumerate() {
-                                let Some(id) = *id else { continue };
-                                if shards > 1 && Self::shard_of(id, shards) != s {
+                            let id_at = |j: &IdxSize| ids.value(*j as usize);
+                            for (i, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
+                                let id = ids.value(i);
+                                let h = Self::hash(id);
+                                if Self::shard_of(h, shards) != s {
                                     continue;
                                 }
-                                match map.entry(id) {
-                                    std::collections::hash_map::Entry::Occupied(_) => dups.push(i),
-                                    std::collections::hash_map::Entry::Vacant(v) => {
+                                match table.entry(h, |j| id_at(j) == id, |j| Self::hash(id_at(j))) {
+                                    hashbrown::hash_table::Entry::Occupied(_) => dups.push(i),
+                                    hashbrown::hash_table::Entry::Vacant(v) => {
                                         v.insert(i as IdxSize);
                                     }
                                 }
                             }
-                            (map, dups)
+                            (table, dups)
                         })
                     })
                     .collect();
@@ -1032,73 +1056,113 @@ impl<'a> IdShards<'a> {
                     .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .collect()
             });
-        let mut duplicate = vec![false; rows.len()];
-        let mut maps = Vec::with_capacity(shards);
-        for (map, dups) in per_shard {
+        let mut duplicate = vec![false; rows];
+        let mut tables = Vec::with_capacity(shards);
+        for (table, dups) in per_shard {
             for i in dups {
                 duplicate[i] = true;
             }
-            maps.push(map);
+            tables.push(table);
         }
-        let mut position = vec![IdxSize::MAX; rows.len()];
+        let mut position = vec![IdxSize::MAX; rows];
         let mut next: IdxSize = 0;
-        for (i, id) in rows.iter().enumerate() {
-            if id.is_some() && !duplicate[i] {
-                position[i] = next;
+        for (i, slot) in position.iter_mut().enumerate() {
+            if valid[i] && !duplicate[i] {
+                *slot = next;
                 next += 1;
             }
         }
-        IdShards {
-            maps,
+        IdIndex {
+            ids,
+            shards: tables,
             duplicate,
             position,
         }
     }
 
-    /// The valid decision (its row in the valid decisions) of each verdict row without a
-    /// reason so far, probed in parallel shards.
-    fn lookup(&self, ids: &StringChunked, reasons: &StringChunked) -> Vec<Option<IdxSize>> {
-        let shards = self.maps.len();
-        let rows: Vec<Option<&str>> = ids
-            .iter()
-            .zip(reasons.iter())
-            .map(|(id, r)| if r.is_none() { id } else { None })
-            .collect();
-        let found: Vec<Vec<(usize, IdxSize)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .maps
-                .iter()
-                .enumerate()
-                .map(|(s, map)| {
-                    let rows = &rows;
-                    scope.spawn(move || {
-                        let mut hits = Vec::new();
-                        for (j, id) in rows.iter().enumerate() {
-                            let Some(id) = *id else { continue };
-                            if shards > 1 && Self::shard_of(id, shards) != s {
-                                continue;
-                            }
-                            if let Some(&i) = map.get(id) {
-                                hits.push((j, self.position[i as usize]));
-                            }
+    /// Per row of `ids` where `probe` holds: the valid decision (its row in the valid
+    /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
+    /// The rows are split into contiguous ranges, one per worker thread.
+    fn lookup(&self, ids: &Utf8ViewArray, probe: &[bool]) -> Vec<IdxSize> {
+        let shards = self.shards.len();
+        let mut out = vec![IdxSize::MAX; ids.len()];
+        let chunk = ids.len().div_ceil(Self::workers()).max(1);
+        std::thread::scope(|scope| {
+            for (c, part) in out.chunks_mut(chunk).enumerate() {
+                scope.spawn(move || {
+                    let base = c * chunk;
+                    for (o, slot) in part.iter_mut().enumerate() {
+                        let j = base + o;
+                        if !probe[j] {
+                            continue;
                         }
-                        hits
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        let mut out = vec![None; rows.len()];
-        for hits in found {
-            for (j, k) in hits {
-                out[j] = Some(k);
+                        let id = ids.value(j);
+                        let h = Self::hash(id);
+                        let table = &self.shards[Self::shard_of(h, shards)];
+                        if let Some(&i) = table.find(h, |&i| self.ids.value(i as usize) == id) {
+                            *slot = self.position[i as usize];
+                        }
+                    }
+                });
             }
-        }
+        });
         out
     }
+}
+
+/// A string column of `df` in one chunk, for access by row.
+fn one_chunk(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
+    Ok(df
+        .column(name)
+        .map_err(pe(name))?
+        .str()
+        .map_err(pe(name))?
+        .rechunk()
+        .into_owned())
+}
+
+/// The [`REASON`] codes of a checked table.
+fn reason_codes(df: &DataFrame) -> Result<Vec<u32>, IngestError> {
+    Ok(df
+        .column(REASON)
+        .map_err(pe("reasons"))?
+        .u32()
+        .map_err(pe("reasons"))?
+        .into_no_null_iter()
+        .collect())
+}
+
+/// The rows of a checked table with a reason (`codes` into `list`), as the rejects file's
+/// columns: `table`, `__file`, `__row`, `decision_id`, `reason`.
+fn rejects_of(
+    table: &str,
+    df: &DataFrame,
+    codes: &[u32],
+    list: &[&'static str],
+) -> Result<DataFrame, IngestError> {
+    let rejected: BooleanChunked = codes.iter().map(|&c| c != 0).collect();
+    let mut out = df
+        .select(["__file", "__row", "decision_id"])
+        .map_err(pe(table))?
+        .filter(&rejected)
+        .map_err(pe(table))?;
+    let reasons: Vec<&str> = codes
+        .iter()
+        .filter(|&&c| c != 0)
+        .map(|&c| list.get(c as usize - 1).copied().unwrap_or("unknown"))
+        .collect();
+    out.with_column(Column::new("reason".into(), reasons))
+        .map_err(pe(table))?;
+    out.lazy()
+        .select([
+            lit(table).alias("table"),
+            col("__file"),
+            col("__row"),
+            col("decision_id"),
+            col("reason"),
+        ])
+        .collect()
+        .map_err(pe(table))
 }
 
 /// The rows of a collected table in input order (file, then row): the duplicate rule and the
@@ -1183,6 +1247,7 @@ pub fn validate(
             table: Table::Decisions,
             source,
         })?;
+    mark("decisions read");
     let checked = check_decisions(read).map_err(pe("validating decisions"))?;
     mark("decisions read and checked row by row");
     let checked = in_input_order(checked)?;
@@ -1190,45 +1255,33 @@ pub fn validate(
 
     // Duplicates and the decision index, in one pass in input order: the first valid row of an
     // id is kept and gets the next index (its row in the valid decisions); later valid rows
-    // of that id are duplicates. A hash map from id to index then serves the verdicts' join.
-    let ids = checked
-        .column("decision_id")
-        .map_err(pe("decisions"))?
-        .str()
-        .map_err(pe("decisions"))?
-        .clone();
-    let reasons = checked
-        .column("reason")
-        .map_err(pe("decisions"))?
-        .str()
-        .map_err(pe("decisions"))?
-        .clone();
-    let index = IdShards::build(&ids, &reasons);
-    let duplicate = index.duplicate.clone();
+    // of that id are duplicates. A hash table from id to row then serves the verdicts' join.
+    let id_column = one_chunk(&checked, "decision_id")?;
+    let ids = id_column.downcast_as_array();
+    let mut codes = reason_codes(&checked)?;
+    let valid: Vec<bool> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| c == 0 && ids.is_valid(i))
+        .collect();
+    let index = IdIndex::build(ids, &valid);
+    drop(valid);
+    let duplicate = reason_code(&DECISION_REASONS, "duplicate_decision_id");
     let mut rejected_ids: std::collections::HashSet<&str, foldhash::fast::FixedState> =
         Default::default();
-    for (i, (id, reason)) in ids.iter().zip(reasons.iter()).enumerate() {
-        if let Some(id) = id {
-            if reason.is_some() || duplicate[i] {
-                rejected_ids.insert(id);
-            }
+    for (i, code) in codes.iter_mut().enumerate() {
+        if index.duplicate[i] {
+            *code = duplicate;
+        }
+        if *code != 0 && ids.is_valid(i) {
+            rejected_ids.insert(ids.value(i));
         }
     }
     mark("duplicates found, decisions indexed");
-    let checked = checked
-        .lazy()
-        .with_column(
-            when(lit(Series::new("__dup".into(), duplicate)))
-                .then(lit("duplicate_decision_id"))
-                .otherwise(col("reason"))
-                .alias("reason"),
-        )
-        .collect()
-        .map_err(pe("duplicate check"))?;
-    let valid_mask = checked.column("reason").map_err(pe("decisions"))?.is_null();
-    let decisions = checked
-        .filter(&valid_mask)
-        .map_err(pe("decisions"))?
+    let dec_rejects = rejects_of("decisions", &checked, &codes, &DECISION_REASONS)?;
+    let valid_mask: BooleanChunked = codes.iter().map(|&c| c == 0).collect();
+    drop(codes);
+    let mut decisions = checked
         .select([
             "decision_id",
             "decided_at",
@@ -1241,23 +1294,13 @@ pub fn validate(
             "technique_ids",
             "executed",
         ])
+        .map_err(pe("decisions"))?
+        .filter(&valid_mask)
         .map_err(pe("decisions"))?;
-    let mut decisions = decisions;
+    drop(checked);
     decisions
         .rename("decided_at", "decided_us".into())
         .map_err(pe("decisions"))?;
-    let dec_rejects = checked
-        .lazy()
-        .filter(col("reason").is_not_null())
-        .select([
-            lit("decisions").alias("table"),
-            col("__file"),
-            col("__row"),
-            col("decision_id"),
-            col("reason"),
-        ])
-        .collect()
-        .map_err(pe("rejected decisions"))?;
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
@@ -1267,6 +1310,7 @@ pub fn validate(
             table: Table::Verdicts,
             source,
         })?;
+    mark("verdicts read");
     let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
     mark("verdicts read and checked row by row");
     let vchecked = in_input_order(vchecked)?;
@@ -1278,57 +1322,72 @@ pub fn validate(
         .map_err(pe("decisions"))?
         .into_no_null_iter()
         .collect();
-    let col_str = |name: &str| -> Result<StringChunked, IngestError> {
-        Ok(vchecked
-            .column(name)
-            .map_err(pe("verdicts"))?
-            .str()
-            .map_err(pe("verdicts"))?
-            .clone())
-    };
-    let (vids, vreasons, vverdicts) = (
-        col_str("decision_id")?,
-        col_str("reason")?,
-        col_str("verdict")?,
-    );
+    let mut vcodes = reason_codes(&vchecked)?;
+    let vid_column = one_chunk(&vchecked, "decision_id")?;
+    let vids = vid_column.downcast_as_array();
+    let probe: Vec<bool> = vcodes
+        .iter()
+        .enumerate()
+        .map(|(j, &c)| c == 0 && vids.is_valid(j))
+        .collect();
+    let decision_of = index.lookup(vids, &probe);
+    drop(probe);
+    mark("verdicts' decisions looked up");
+    let vverdicts = vchecked
+        .column("verdict")
+        .map_err(pe("verdicts"))?
+        .str()
+        .map_err(pe("verdicts"))?;
     let reviewed = vchecked
         .column("reviewed_at")
         .map_err(pe("verdicts"))?
         .i64()
-        .map_err(pe("verdicts"))?
-        .clone();
+        .map_err(pe("verdicts"))?;
+    let code = |reason: &str| reason_code(&VERDICT_REASONS, reason);
+    let (before, rejected, unknown, null_id) = (
+        code("review_before_decision"),
+        code("decision_rejected"),
+        code("unknown_decision"),
+        code("null_decision_id"),
+    );
     // Final verdict: latest reviewed_at; ties go to the most conservative verdict
     // (reject > override > approve > timeout). Packing (time, severity) into one integer
     // makes it a maximum per decision, kept in a vector indexed like the decisions.
-    let decision_of = index.lookup(&vids, &vreasons);
     let mut best = vec![i64::MIN; decided.len()];
-    let mut reason_out: Vec<Option<&str>> = Vec::with_capacity(vchecked.height());
     // Per valid verdict row: its decision's row and the review delay.
     let mut matched: Vec<IdxSize> = Vec::new();
     let mut delay: Vec<i64> = Vec::new();
     let mut valid_rows: Vec<bool> = Vec::with_capacity(vchecked.height());
-    for ((((id, reason), verdict), at), k) in vids
+    for (j, ((verdict, at), k)) in vverdicts
         .iter()
-        .zip(vreasons.iter())
-        .zip(vverdicts.iter())
         .zip(reviewed.iter())
         .zip(decision_of)
+        .enumerate()
     {
-        let (reason, k) = match (reason, id, at, k) {
-            (Some(r), _, _, _) => (Some(r), None),
-            (None, Some(_), Some(at), Some(k)) if at < decided[k as usize] => {
-                (Some("review_before_decision"), None)
+        let slot = &mut vcodes[j];
+        let k = (k != IdxSize::MAX).then_some(k);
+        let kept = match (*slot, vids.is_valid(j), at, k) {
+            (0, true, Some(at), Some(k)) if at < decided[k as usize] => {
+                *slot = before;
+                None
             }
-            (None, Some(_), Some(_), Some(k)) => (None, Some(k)),
-            (None, Some(id), _, None) if rejected_ids.contains(id) => {
-                (Some("decision_rejected"), None)
+            (0, true, Some(at), Some(k)) => Some((k, at)),
+            (0, true, _, None) if rejected_ids.contains(vids.value(j)) => {
+                *slot = rejected;
+                None
             }
-            (None, Some(_), _, None) => (Some("unknown_decision"), None),
-            _ => (Some("null_decision_id"), None),
+            (0, true, _, None) => {
+                *slot = unknown;
+                None
+            }
+            (0, _, _, _) => {
+                *slot = null_id;
+                None
+            }
+            _ => None,
         };
-        reason_out.push(reason);
-        valid_rows.push(k.is_some());
-        if let (Some(k), Some(at)) = (k, at) {
+        valid_rows.push(kept.is_some());
+        if let Some((k, at)) = kept {
             let severity = match verdict {
                 Some("reject") => 3,
                 Some("override") => 2,
@@ -1342,29 +1401,20 @@ pub fn validate(
         }
     }
     mark("verdicts joined to decisions, final verdicts chosen");
-    let reason_col = Column::new("reason".into(), reason_out);
-    let mut vchecked = vchecked;
-    vchecked.with_column(reason_col).map_err(pe("verdicts"))?;
+    drop(index);
+    drop(rejected_ids);
+    drop(id_column);
+    let ver_rejects = rejects_of("verdicts", &vchecked, &vcodes, &VERDICT_REASONS)?;
+    drop(vcodes);
+    drop(vid_column);
     let valid_rows = BooleanChunked::from_slice("valid".into(), &valid_rows);
-    let ver_rejects = vchecked
-        .clone()
-        .lazy()
-        .filter(col("reason").is_not_null())
-        .select([
-            lit("verdicts").alias("table"),
-            col("__file"),
-            col("__row"),
-            col("decision_id"),
-            col("reason"),
-        ])
-        .collect()
-        .map_err(pe("rejected verdicts"))?;
     // The decision's row stands for the verdict's class and period.
     let mut kept = vchecked
         .select(["analyst_id", "verdict"])
         .map_err(pe("verdicts"))?
         .filter(&valid_rows)
         .map_err(pe("verdicts"))?;
+    drop(vchecked);
     kept.with_column(Column::new("delay_us".into(), delay))
         .map_err(pe("verdicts"))?;
     kept.with_column(Column::new(
@@ -1373,8 +1423,6 @@ pub fn validate(
     ))
     .map_err(pe("verdicts"))?;
     let verdict_rows = kept;
-    drop(index);
-    drop(rejected_ids);
     mark("valid verdict rows kept");
 
     // Every later stage needs each decision's final outcome (4 = no verdict).
@@ -1538,4 +1586,83 @@ pub fn check_counts(counts: &RowCounts, classes: usize, limit: f64) -> Result<()
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn array(values: &[Option<&str>]) -> StringChunked {
+        values
+            .iter()
+            .copied()
+            .collect::<StringChunked>()
+            .rechunk()
+            .into_owned()
+    }
+
+    #[test]
+    fn the_id_index_keeps_the_first_valid_row_of_an_id_and_finds_it_by_value() {
+        let long = "decision-0000000000000000000001";
+        let ids = array(&[
+            Some("a"),
+            Some(long),
+            Some("a"),
+            None,
+            Some("c"),
+            Some(long),
+            Some("b"),
+        ]);
+        // Row 6 fails a row rule: it is neither indexed nor a duplicate.
+        let valid = [true, true, true, false, true, true, false];
+        let index = IdIndex::build(ids.downcast_as_array(), &valid);
+        assert_eq!(
+            index.duplicate,
+            [false, false, true, false, false, true, false]
+        );
+        let none = IdxSize::MAX;
+        assert_eq!(index.position, [0, 1, none, none, 2, none, none]);
+
+        let probes = array(&[Some(long), Some("x"), Some("a"), Some("c"), None, Some("b")]);
+        let found = index.lookup(
+            probes.downcast_as_array(),
+            &[true, true, true, true, false, true],
+        );
+        assert_eq!(found, [1, none, 0, 2, none, none]);
+        // A row that is not probed is not looked up.
+        let found = index.lookup(probes.downcast_as_array(), &[false; 6]);
+        assert_eq!(found, [none; 6]);
+    }
+
+    #[test]
+    fn reason_codes_name_their_reason_and_zero_is_none() {
+        let code = reason_code(&VERDICT_REASONS, "unknown_decision");
+        assert_eq!(VERDICT_REASONS[code as usize - 1], "unknown_decision");
+        assert_eq!(reason_code(&VERDICT_REASONS, "no such reason"), 0);
+        let df = df!(
+            "__file" => [0i64, 0, 1],
+            "__row" => [0u64, 1, 0],
+            "decision_id" => ["d1", "d2", "d3"],
+        )
+        .unwrap();
+        let rejects = rejects_of("decisions", &df, &[0, 1, 12], &DECISION_REASONS).unwrap();
+        let reasons: Vec<&str> = rejects
+            .column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(reasons, ["null_decision_id", "duplicate_decision_id"]);
+        let ids: Vec<&str> = rejects
+            .column("decision_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(ids, ["d2", "d3"]);
+    }
 }

@@ -120,7 +120,7 @@ impl Progress {
         let timings = std::env::var_os("READINESS_TIMINGS").is_some();
         Progress {
             on: timings || (!quiet && std::io::stderr().is_terminal()),
-            start: timings.then(std::time::Instant::now),
+            start: timings.then(crate::ingest::timing_start),
         }
     }
 
@@ -129,8 +129,9 @@ impl Progress {
         if self.on {
             match self.start {
                 Some(t) => eprintln!(
-                    "readiness: [{:7.2}s] {}",
+                    "readiness: [{:7.2}s {:>6} MiB] {}",
                     t.elapsed().as_secs_f64(),
+                    crate::ingest::resident_mib().unwrap_or(0),
                     msg.as_ref()
                 ),
                 None => eprintln!("readiness: {}", msg.as_ref()),
