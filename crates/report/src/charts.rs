@@ -1291,6 +1291,41 @@ where
     tiers.dedup();
     let hidden = tiers.len().saturating_sub(SERIES.len());
     tiers.truncate(SERIES.len());
+    let series: Vec<Vec<Option<f64>>> = tiers
+        .iter()
+        .map(|tier| {
+            periods
+                .iter()
+                .map(|p| {
+                    pts.iter()
+                        .find(|q| q.tier == *tier && q.period == *p)
+                        .map(|q| q.share)
+                })
+                .collect()
+        })
+        .collect();
+    let (y_lo, y_hi) = breathe(range(
+        pts.iter().map(|p| p.share).chain([0.0]),
+        0.0,
+        1.0,
+        0.02,
+    ));
+    // A tier drawn under later tiers that coincide with it (within 1% of the axis) is drawn
+    // wider, once per such tier, so that it shows as a band around them instead of vanishing.
+    let close = |a: &[Option<f64>], b: &[Option<f64>]| {
+        a.iter().zip(b).any(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= (y_hi - y_lo) * 0.01,
+            _ => false,
+        })
+    };
+    let under: Vec<u32> = (0..series.len())
+        .map(|i| {
+            series[i + 1..]
+                .iter()
+                .filter(|later| close(&series[i], later))
+                .count() as u32
+        })
+        .collect();
     let mut items: Vec<(String, Mark)> = tiers
         .iter()
         .zip(SERIES)
@@ -1302,13 +1337,13 @@ where
             Mark::Square(WHITE),
         ));
     }
+    if under.iter().any(|&u| u > 0) {
+        items.push((
+            "overlapping lines drawn as bands".to_string(),
+            Mark::Square(WHITE),
+        ));
+    }
     let top = legend(root, 20, top, &items)?;
-    let (y_lo, y_hi) = breathe(range(
-        pts.iter().map(|p| p.share).chain([0.0]),
-        0.0,
-        1.0,
-        0.02,
-    ));
     let n = periods.len();
     let body = root.margin(top, 0, 10, 30);
     let mut chart = ChartBuilder::on(&body)
@@ -1327,26 +1362,19 @@ where
         .light_line_style(RGBColor(242, 242, 242))
         .max_light_lines(1)
         .draw()?;
-    for (tier, color) in tiers.iter().zip(SERIES) {
-        let values: Vec<Option<f64>> = periods
-            .iter()
-            .map(|p| {
-                pts.iter()
-                    .find(|q| q.tier == *tier && q.period == *p)
-                    .map(|q| q.share)
-            })
-            .collect();
-        for run in runs(&values) {
+    for ((values, color), &under) in series.iter().zip(SERIES).zip(&under) {
+        for run in runs(values) {
             chart.draw_series(LineSeries::new(
                 run.iter().map(|&(i, v)| (i as f64, v)),
-                color.stroke_width(3),
+                color.stroke_width(3 + 5 * under),
             ))?;
         }
+        let radius = 5 + 4 * under as i32;
         chart.draw_series(
             values
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| v.map(|v| Circle::new((i as f64, v), 5, color.filled()))),
+                .filter_map(|(i, v)| v.map(|v| Circle::new((i as f64, v), radius, color.filled()))),
         )?;
     }
     let ls = anchored(style(SMALL, &INK), HPos::Center, VPos::Top);

@@ -278,3 +278,61 @@ fn html_is_self_contained() {
         html.matches("http://www.w3.org/2000/svg").count()
     );
 }
+
+/// The widest stroke of the SVG polylines drawn in `color` (a plotters `#RRGGBB` stroke; the
+/// legend's marks are narrower than or as wide as the lines).
+fn stroke_width(svg: &str, color: &str) -> Option<u32> {
+    svg.lines()
+        .filter(|l| l.contains("<polyline") && l.contains(&format!("stroke=\"{color}\"")))
+        .filter_map(|l| {
+            let w = l.split("stroke-width=\"").nth(1)?;
+            w[..w.find('"')?].parse().ok()
+        })
+        .max()
+}
+
+#[test]
+fn coinciding_autonomy_tiers_stay_visible_as_bands() {
+    use readiness_report::charts::SERIES;
+    use readiness_report::model::AutonomyPoint;
+    let point = |period: &str, tier: &str, share: f64| AutonomyPoint {
+        period: period.into(),
+        tier: tier.into(),
+        share,
+    };
+    let mut points = Vec::new();
+    for p in ["2025-01", "2025-02", "2025-03"] {
+        points.push(point(p, "low", 0.7));
+        // High and critical impact both stay at 0%: critical is drawn last, over high.
+        points.push(point(p, "high", 0.0));
+        points.push(point(p, "critical", 0.0));
+    }
+    let svg = Chart::Autonomy(&points).to_svg().unwrap().0;
+    let hex = |c: plotters::style::RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
+    let (low, high, critical) = (
+        stroke_width(&svg, &hex(SERIES[0])),
+        stroke_width(&svg, &hex(SERIES[1])),
+        stroke_width(&svg, &hex(SERIES[2])),
+    );
+    assert!(low.is_some() && high.is_some() && critical.is_some());
+    assert!(
+        high > critical,
+        "high {high:?} must be wider than critical {critical:?}, which is drawn over it"
+    );
+    assert_eq!(
+        low, critical,
+        "a tier no other tier covers keeps the base width"
+    );
+    assert!(svg.contains("overlapping lines drawn as bands"));
+
+    // Apart, no band and no note.
+    for p in points.iter_mut().filter(|p| p.tier == "high") {
+        p.share = 0.3;
+    }
+    let svg = Chart::Autonomy(&points).to_svg().unwrap().0;
+    assert_eq!(
+        stroke_width(&svg, &hex(SERIES[1])),
+        stroke_width(&svg, &hex(SERIES[2]))
+    );
+    assert!(!svg.contains("overlapping lines"));
+}
