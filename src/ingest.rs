@@ -947,10 +947,10 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes: at 10^7 generated decisions (8.5·10^6 verdicts) one
-/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision (4.1 GiB since the native
-/// checks and statistics: the estimate errs on the safe side). Inputs whose estimate
-/// exceeds the memory budget are split into partitions by decision id and processed one
-/// partition at a time (see `crate::partition`).
+/// pass peaked at 5.39 GiB, 450 + 0.85 · 150 ≈ 578 bytes per decision (3.8–4.0 GiB since the
+/// rejection reasons became codes and the id index row numbers: the estimate errs on the safe
+/// side). Inputs whose estimate exceeds the memory budget are split into partitions by
+/// decision id and processed one partition at a time (see `crate::partition`).
 const BYTES_PER_DECISION: u64 = 450;
 const BYTES_PER_VERDICT: u64 = 150;
 
