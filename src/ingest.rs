@@ -1646,23 +1646,15 @@ mod tests {
         )
         .unwrap();
         let rejects = rejects_of("decisions", &df, &[0, 1, 12], &DECISION_REASONS).unwrap();
-        let reasons: Vec<&str> = rejects
-            .column("reason")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(reasons, ["null_decision_id", "duplicate_decision_id"]);
-        let ids: Vec<&str> = rejects
-            .column("decision_id")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(ids, ["d2", "d3"]);
+        let strings = |name: &str| -> Vec<String> {
+            let column = rejects.column(name).unwrap().str().unwrap();
+            column.iter().flatten().map(str::to_string).collect()
+        };
+        assert_eq!(
+            strings("reason"),
+            ["null_decision_id", "duplicate_decision_id"]
+        );
+        assert_eq!(strings("decision_id"), ["d2", "d3"]);
+        assert_eq!(strings("table"), ["decisions", "decisions"]);
     }
 }
