@@ -704,8 +704,9 @@ pub fn scan(opts: &IngestOptions) -> Result<Scanned, IngestError> {
     })
 }
 
-/// The per-row reasons, in priority order (the first that applies is a row's reason); code `k`
-/// in [`Reasons`] is `list[k - 1]`.
+/// The reasons a row is rejected for: first the row rules, in priority order (the first that
+/// applies is a row's reason), then the reasons found across rows after them. Code `k` in
+/// [`Reasons`] and in the [`REASON`] column is `list[k - 1]`.
 const DECISION_REASONS: [&str; 12] = [
     "null_decision_id",
     "null_decided_at",
@@ -765,6 +766,7 @@ impl Reasons {
     /// Marks the rows where `failed` is true with `reason`.
     fn rule(&mut self, reason: &str, failed: impl Iterator<Item = bool>) {
         let k = reason_code(self.list, reason);
+        debug_assert!(k != 0, "reason {reason} is not in the list");
         for (c, f) in self.code.iter_mut().zip(failed) {
             if f {
                 *c = k;
@@ -976,6 +978,11 @@ pub(crate) fn resident_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// The resident memory in MiB for a timing line, `-` where the system does not tell.
+pub(crate) fn resident_label() -> String {
+    resident_mib().map_or_else(|| "-".to_string(), |m| m.to_string())
+}
+
 /// With `READINESS_TIMINGS` set, prints the seconds since the run started, the resident memory
 /// and `what` (the steps inside ingest, for profiling; never in any output file).
 pub fn mark(what: &str) {
@@ -983,7 +990,7 @@ pub fn mark(what: &str) {
         eprintln!(
             "readiness:   ingest [{:7.2}s {:>6} MiB] {what}",
             timing_start().elapsed().as_secs_f64(),
-            resident_mib().unwrap_or(0)
+            resident_label()
         );
     }
 }
@@ -1016,7 +1023,8 @@ impl<'a> IdIndex<'a> {
         foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(id)
     }
 
-    /// The shard of a hash: bits the tables do not use for their buckets or tags.
+    /// The shard of a hash, from its upper half (the tables take their buckets from the low
+    /// bits).
     fn shard_of(hash: u64, shards: usize) -> usize {
         ((hash >> 32) as u32 as usize) % shards
     }
@@ -1024,6 +1032,7 @@ impl<'a> IdIndex<'a> {
     /// Indexes the ids of the rows where `valid` holds (a reason-free row with an id), in input
     /// order: the first row of an id is kept, later ones are duplicates.
     fn build(ids: &'a Utf8ViewArray, valid: &[bool]) -> IdIndex<'a> {
+        assert_eq!(valid.len(), ids.len(), "one flag per id");
         let shards = Self::workers();
         let rows = ids.len();
         let per_shard: Vec<(hashbrown::HashTable<IdxSize>, Vec<usize>)> =
@@ -1084,6 +1093,7 @@ impl<'a> IdIndex<'a> {
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
     /// The rows are split into contiguous ranges, one per worker thread.
     fn lookup(&self, ids: &Utf8ViewArray, probe: &[bool]) -> Vec<IdxSize> {
+        assert_eq!(probe.len(), ids.len(), "one flag per id");
         let shards = self.shards.len();
         let mut out = vec![IdxSize::MAX; ids.len()];
         let chunk = ids.len().div_ceil(Self::workers()).max(1);
@@ -1110,15 +1120,13 @@ impl<'a> IdIndex<'a> {
     }
 }
 
-/// A string column of `df` in one chunk, for access by row.
+/// A string column of `df` in exactly one chunk, for access by row (also when it is empty).
 fn one_chunk(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
-    Ok(df
-        .column(name)
-        .map_err(pe(name))?
-        .str()
-        .map_err(pe(name))?
-        .rechunk()
-        .into_owned())
+    let ca = df.column(name).map_err(pe(name))?.str().map_err(pe(name))?;
+    if ca.is_empty() {
+        return Ok(StringChunked::from_slice(ca.name().clone(), &[] as &[&str]));
+    }
+    Ok(ca.rechunk().into_owned())
 }
 
 /// The [`REASON`] codes of a checked table.
@@ -1149,7 +1157,13 @@ fn rejects_of(
     let reasons: Vec<&str> = codes
         .iter()
         .filter(|&&c| c != 0)
-        .map(|&c| list.get(c as usize - 1).copied().unwrap_or("unknown"))
+        .map(|&c| {
+            debug_assert!(
+                c as usize <= list.len(),
+                "reason code {c} is not in the list"
+            );
+            list.get(c as usize - 1).copied().unwrap_or("unknown")
+        })
         .collect();
     out.with_column(Column::new("reason".into(), reasons))
         .map_err(pe(table))?;
@@ -1249,7 +1263,7 @@ pub fn validate(
         })?;
     mark("decisions read");
     let checked = check_decisions(read).map_err(pe("validating decisions"))?;
-    mark("decisions read and checked row by row");
+    mark("decisions checked row by row");
     let checked = in_input_order(checked)?;
     let dec_read = checked.height() as u64;
 
@@ -1312,7 +1326,7 @@ pub fn validate(
         })?;
     mark("verdicts read");
     let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
-    mark("verdicts read and checked row by row");
+    mark("verdicts checked row by row");
     let vchecked = in_input_order(vchecked)?;
     let ver_read = vchecked.height() as u64;
     let decided: Vec<i64> = decisions
@@ -1343,7 +1357,11 @@ pub fn validate(
         .map_err(pe("verdicts"))?
         .i64()
         .map_err(pe("verdicts"))?;
-    let code = |reason: &str| reason_code(&VERDICT_REASONS, reason);
+    let code = |reason: &str| {
+        let k = reason_code(&VERDICT_REASONS, reason);
+        debug_assert!(k != 0, "reason {reason} is not in the list");
+        k
+    };
     let (before, rejected, unknown, null_id) = (
         code("review_before_decision"),
         code("decision_rejected"),
@@ -1632,6 +1650,15 @@ mod tests {
         // A row that is not probed is not looked up.
         let found = index.lookup(probes.downcast_as_array(), &[false; 6]);
         assert_eq!(found, [none; 6]);
+    }
+
+    #[test]
+    fn an_empty_id_column_is_one_empty_chunk() {
+        let df = df!("decision_id" => Vec::<&str>::new()).unwrap();
+        let ids = one_chunk(&df, "decision_id").unwrap();
+        let index = IdIndex::build(ids.downcast_as_array(), &[]);
+        assert!(index.position.is_empty());
+        assert!(index.lookup(ids.downcast_as_array(), &[]).is_empty());
     }
 
     #[test]

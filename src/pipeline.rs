@@ -107,7 +107,8 @@ pub struct AnalyzeConfig {
 
 /// Stage messages on standard error, only when it is a terminal and not `--quiet`. With the
 /// environment variable `READINESS_TIMINGS` set, every stage line carries the seconds elapsed
-/// since the start, whatever the terminal (for profiling; never in any output file).
+/// since the process's first stage and its resident memory in MiB, whatever the terminal (for
+/// profiling; never in any output file).
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     on: bool,
@@ -131,7 +132,7 @@ impl Progress {
                 Some(t) => eprintln!(
                     "readiness: [{:7.2}s {:>6} MiB] {}",
                     t.elapsed().as_secs_f64(),
-                    crate::ingest::resident_mib().unwrap_or(0),
+                    crate::ingest::resident_label(),
                     msg.as_ref()
                 ),
                 None => eprintln!("readiness: {}", msg.as_ref()),
@@ -412,9 +413,8 @@ fn statistics(
                     break;
                 }
                 let level = *a + 1;
-                let (Some((_, later)), Some((_, earlier))) = (built.pop(), built.pop()) else {
-                    break;
-                };
+                let (_, later) = built.pop().expect("two sets on the stack");
+                let (_, earlier) = built.pop().expect("two sets on the stack");
                 built.push((level, earlier.add_built(later)?));
             }
             Ok(())

@@ -1310,20 +1310,20 @@ where
         1.0,
         0.02,
     ));
-    // A tier drawn under later tiers that coincide with it (within 1% of the axis) is drawn
-    // wider, once per such tier, so that it shows as a band around them instead of vanishing.
-    let close = |a: &[Option<f64>], b: &[Option<f64>]| {
-        a.iter().zip(b).any(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) => (x - y).abs() <= (y_hi - y_lo) * 0.01,
-            _ => false,
-        })
-    };
-    let under: Vec<u32> = (0..series.len())
-        .map(|i| {
-            series[i + 1..]
-                .iter()
-                .filter(|later| close(&series[i], later))
-                .count() as u32
+    // Where a tier coincides (within 1% of the axis) with tiers drawn after it, its points and
+    // the segments between two such points are drawn wider, once per such tier, so that it
+    // shows as a band around them instead of vanishing under them.
+    let near = |a: Option<f64>, b: Option<f64>| matches!((a, b), (Some(x), Some(y)) if (x - y).abs() <= (y_hi - y_lo) * 0.01);
+    let under: Vec<Vec<u32>> = (0..series.len())
+        .map(|t| {
+            (0..periods.len())
+                .map(|i| {
+                    series[t + 1..]
+                        .iter()
+                        .filter(|later| near(series[t][i], later[i]))
+                        .count() as u32
+                })
+                .collect()
         })
         .collect();
     let mut items: Vec<(String, Mark)> = tiers
@@ -1337,7 +1337,7 @@ where
             Mark::Square(WHITE),
         ));
     }
-    if under.iter().any(|&u| u > 0) {
+    if under.iter().flatten().any(|&u| u > 0) {
         items.push((
             "overlapping lines drawn as bands".to_string(),
             Mark::Square(WHITE),
@@ -1362,20 +1362,25 @@ where
         .light_line_style(RGBColor(242, 242, 242))
         .max_light_lines(1)
         .draw()?;
-    for ((values, color), &under) in series.iter().zip(SERIES).zip(&under) {
+    for ((values, color), under) in series.iter().zip(SERIES).zip(&under) {
         for run in runs(values) {
-            chart.draw_series(LineSeries::new(
-                run.iter().map(|&(i, v)| (i as f64, v)),
-                color.stroke_width(3 + 5 * under),
-            ))?;
+            // Consecutive segments of one width are drawn as one line.
+            let width = |k: usize| 3 + 5 * under[run[k].0].min(under[run[k + 1].0]);
+            let mut from = 0;
+            for k in 0..run.len().saturating_sub(1) {
+                if k + 2 == run.len() || width(k + 1) != width(k) {
+                    chart.draw_series(LineSeries::new(
+                        run[from..=k + 1].iter().map(|&(i, v)| (i as f64, v)),
+                        color.stroke_width(width(k)),
+                    ))?;
+                    from = k + 1;
+                }
+            }
         }
-        let radius = 5 + 4 * under as i32;
-        chart.draw_series(
-            values
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.map(|v| Circle::new((i as f64, v), radius, color.filled()))),
-        )?;
+        chart.draw_series(values.iter().enumerate().filter_map(|(i, v)| {
+            let radius = 5 + 4 * under[i] as i32;
+            v.map(|v| Circle::new((i as f64, v), radius, color.filled()))
+        }))?;
     }
     let ls = anchored(style(SMALL, &INK), HPos::Center, VPos::Top);
     let labels: Vec<String> = periods.iter().map(|p| label(p, 12)).collect();

@@ -325,6 +325,25 @@ fn coinciding_autonomy_tiers_stay_visible_as_bands() {
     );
     assert!(svg.contains("overlapping lines drawn as bands"));
 
+    // Lines that meet at one period only are banded only around that point: the segments
+    // between periods where they are apart keep the base width.
+    let crossing: Vec<AutonomyPoint> = points
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if p.tier == "high" && p.period != "2025-02" {
+                p.share = 0.3;
+            }
+            p
+        })
+        .collect();
+    let svg = Chart::Autonomy(&crossing).to_svg().unwrap().0;
+    assert_eq!(
+        stroke_width(&svg, &hex(SERIES[1])),
+        stroke_width(&svg, &hex(SERIES[2]))
+    );
+    assert!(svg.contains("overlapping lines drawn as bands"));
+
     // Apart, no band and no note.
     for p in points.iter_mut().filter(|p| p.tier == "high") {
         p.share = 0.3;
