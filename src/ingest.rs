@@ -956,12 +956,19 @@ pub const MAX_CLASSES: usize = 100_000;
 const BYTES_PER_DECISION: u64 = 450;
 const BYTES_PER_VERDICT: u64 = 150;
 
+/// A `key: value kB` field of a `/proc` file (Linux), KiB.
+fn proc_kib(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| {
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Available memory from `/proc/meminfo` (Linux), bytes.
 pub(crate) fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    proc_kib("/proc/meminfo", "MemAvailable").map(|kib| kib * 1024)
 }
 
 /// The instant profiling times count from: the first call (by `Progress` at the start of a run).
@@ -972,10 +979,7 @@ pub(crate) fn timing_start() -> std::time::Instant {
 
 /// Resident memory of this process from `/proc/self/status` (Linux), MiB.
 pub(crate) fn resident_mib() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
+    proc_kib("/proc/self/status", "VmRSS").map(|kib| kib / 1024)
 }
 
 /// The resident memory in MiB for a timing line, `-` where the system does not tell.
@@ -1120,6 +1124,16 @@ impl<'a> IdIndex<'a> {
     }
 }
 
+/// The rows of one table's query; a failure is [`IngestError::Read`] of that table (so that
+/// the caller can name the broken file).
+fn read_table(lf: LazyFrame, table: Table) -> Result<DataFrame, IngestError> {
+    let read = lf
+        .collect_streaming()
+        .map_err(|source| IngestError::Read { table, source })?;
+    mark(&format!("{} read", table.as_str()));
+    Ok(read)
+}
+
 /// A string column of `df` in exactly one chunk, for access by row (also when it is empty).
 fn one_chunk(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
     let ca = df.column(name).map_err(pe(name))?.str().map_err(pe(name))?;
@@ -1255,13 +1269,7 @@ pub fn validate(
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
-    let read = dec_lf
-        .collect_streaming()
-        .map_err(|source| IngestError::Read {
-            table: Table::Decisions,
-            source,
-        })?;
-    mark("decisions read");
+    let read = read_table(dec_lf, Table::Decisions)?;
     let checked = check_decisions(read).map_err(pe("validating decisions"))?;
     mark("decisions checked row by row");
     let checked = in_input_order(checked)?;
@@ -1318,13 +1326,7 @@ pub fn validate(
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
-    let read = ver_lf
-        .collect_streaming()
-        .map_err(|source| IngestError::Read {
-            table: Table::Verdicts,
-            source,
-        })?;
-    mark("verdicts read");
+    let read = read_table(ver_lf, Table::Verdicts)?;
     let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
     mark("verdicts checked row by row");
     let vchecked = in_input_order(vchecked)?;
@@ -1650,6 +1652,24 @@ mod tests {
         // A row that is not probed is not looked up.
         let found = index.lookup(probes.downcast_as_array(), &[false; 6]);
         assert_eq!(found, [none; 6]);
+    }
+
+    #[test]
+    fn proc_fields_are_read_by_exact_key() {
+        let dir = std::env::temp_dir().join(format!("readiness-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("meminfo");
+        std::fs::write(
+            &file,
+            "MemTotal:       24000000 kB\nMemAvailableX:  1 kB\nMemAvailable:   20000000 kB\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(proc_kib(file, "MemAvailable"), Some(20_000_000));
+        assert_eq!(proc_kib(file, "MemTotal"), Some(24_000_000));
+        assert_eq!(proc_kib(file, "SwapTotal"), None);
+        assert_eq!(proc_kib("/no/such/file", "MemTotal"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

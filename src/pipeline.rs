@@ -387,11 +387,7 @@ fn statistics(
         })?
     } else {
         progress.stage("reading and validating inputs");
-        // Partitions' sets are added like a binary counter: two sets of the same level (each
-        // the sum of 2^level partitions) are added into one of the next level, so a run of k
-        // partitions merges each partition's rows about log2(k) times instead of adding every
-        // partition to an ever larger total.
-        let mut built: Vec<(u32, StatsSet)> = Vec::new();
+        let mut built = crate::aggregate::store::BuiltSum::default();
         let summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
             if ing.decisions.height() == 0 {
                 return Ok(());
@@ -407,16 +403,7 @@ fn statistics(
             if let Some(dir) = spill {
                 set.spill_large(dir, k)?;
             }
-            built.push((0, set));
-            while let [.., (a, _), (b, _)] = built.as_slice() {
-                if a != b {
-                    break;
-                }
-                let level = *a + 1;
-                let (_, later) = built.pop().expect("two sets on the stack");
-                let (_, earlier) = built.pop().expect("two sets on the stack");
-                built.push((level, earlier.add_built(later)?));
-            }
+            built.add(set)?;
             Ok(())
         })?;
         before_check(&summary.rejects)?;
@@ -426,14 +413,7 @@ fn statistics(
             policy.policy.run().max_rejected_share,
         )?;
         let mut built = built
-            .into_iter()
-            .map(|(_, set)| set)
-            .try_fold(None::<StatsSet>, |total, set| {
-                Ok::<_, RunError>(Some(match total {
-                    None => set,
-                    Some(total) => total.add_built(set)?,
-                }))
-            })?
+            .total()?
             .ok_or_else(|| RunError::Other("no valid decisions".into()))?;
         if let Some(spill) = summary.spill {
             progress.stage("summing the partitions' value counts, each period apart");

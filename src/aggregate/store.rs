@@ -292,6 +292,42 @@ pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 32;
 /// on disk, each period apart.
 pub const LARGE: [&Layout; 2] = [&CONFIDENCE, &REVIEWS];
 
+/// The running sum of the sets of a partitioned run, added like a binary counter: two sums of
+/// 2^l partitions are added into one of 2^(l+1), so each partition's rows are merged about
+/// log2(k) times over k partitions instead of once for every later partition, and at most
+/// about log2(k) sums are held at once. Parts are always added earlier + later.
+#[derive(Default)]
+pub struct BuiltSum {
+    /// (level, the sum of 2^level consecutive partitions), oldest first.
+    stack: Vec<(u32, StatsSet)>,
+}
+
+impl BuiltSum {
+    /// Adds the next partition's set (see [`StatsSet::add_built`]).
+    pub fn add(&mut self, set: StatsSet) -> Result<(), IngestError> {
+        let mut level = 0;
+        let mut set = set;
+        while self.stack.last().is_some_and(|(l, _)| *l == level) {
+            let Some((_, earlier)) = self.stack.pop() else {
+                break;
+            };
+            set = earlier.add_built(set)?;
+            level += 1;
+        }
+        self.stack.push((level, set));
+        Ok(())
+    }
+
+    /// The sum of every set added; `None` when none was.
+    pub fn total(self) -> Result<Option<StatsSet>, IngestError> {
+        let mut parts = self.stack.into_iter().map(|(_, set)| set);
+        let Some(first) = parts.next() else {
+            return Ok(None);
+        };
+        parts.try_fold(first, StatsSet::add_built).map(Some)
+    }
+}
+
 impl StatsSet {
     fn tables(&self) -> [&DataFrame; 7] {
         [
@@ -1395,33 +1431,67 @@ mod tests {
         .unwrap()
     }
 
+    /// A set with only `confidence` and `daily` rows.
+    fn set(confidence: DataFrame, daily: DataFrame) -> StatsSet {
+        let mut tables: Vec<DataFrame> = LAYOUTS.iter().map(|l| empty(l)).collect();
+        tables[1] = confidence;
+        tables[2] = daily;
+        StatsSet::from_tables(
+            Meta {
+                granularity: Granularity::Month,
+                unwatched: BTreeSet::new(),
+            },
+            tables,
+        )
+    }
+
+    fn daily(rows: &[(i32, &str, Option<&str>, u64)]) -> DataFrame {
+        df!(
+            "day" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "action_class" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "target_entity" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "n" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "n_priv_crit" => rows.iter().map(|r| r.3 / 2).collect::<Vec<_>>(),
+            "sum_conf" => rows.iter().map(|r| r.3 as i64 * 3).collect::<Vec<_>>(),
+            "n_reviewed" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "n_disagree" => rows.iter().map(|_| 0u64).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_binary_counter_of_built_sets_equals_their_group_by_sum() {
+        // Seven partitions: the counter holds sums of 4, 2 and 1 at the end.
+        let parts: Vec<StatsSet> = (0..7u64)
+            .map(|k| {
+                set(
+                    confidence(&[("a", 0.1, k + 1), ("b", 0.2 + k as f64 / 100.0, 1)]),
+                    daily(&[(1, "a", Some("h1"), k + 2), (k as i32 + 2, "b", None, 1)]),
+                )
+            })
+            .collect();
+        let mut running = BuiltSum::default();
+        for part in parts.iter().cloned() {
+            running.add(part).unwrap();
+        }
+        let levels: Vec<u32> = running.stack.iter().map(|(l, _)| *l).collect();
+        assert_eq!(levels, [2, 1, 0]);
+        let total = running.total().unwrap().unwrap();
+        let summed = StatsSet::sum(parts).unwrap();
+        for (layout, (t, s)) in LAYOUTS
+            .iter()
+            .zip(total.tables().into_iter().zip(summed.tables()))
+        {
+            assert!(t.equals_missing(s), "{}: {t} against {s}", layout.name);
+        }
+        // By hand: (1, a, h1) is 2 + 3 + … + 8 = 35.
+        let h1 = total.daily.column("n").unwrap().u64().unwrap().get(0);
+        assert_eq!(h1, Some(35));
+        assert!(BuiltSum::default().total().unwrap().is_none());
+    }
+
     #[test]
     fn adding_built_sets_equals_their_group_by_sum() {
-        let set = |confidence: DataFrame, daily: DataFrame| {
-            let mut tables: Vec<DataFrame> = LAYOUTS.iter().map(|l| empty(l)).collect();
-            tables[1] = confidence;
-            tables[2] = daily;
-            StatsSet::from_tables(
-                Meta {
-                    granularity: Granularity::Month,
-                    unwatched: BTreeSet::new(),
-                },
-                tables,
-            )
-        };
-        let daily = |rows: &[(i32, &str, Option<&str>, u64)]| {
-            df!(
-                "day" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-                "action_class" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-                "target_entity" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-                "n" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-                "n_priv_crit" => rows.iter().map(|r| r.3 / 2).collect::<Vec<_>>(),
-                "sum_conf" => rows.iter().map(|r| r.3 as i64 * 3).collect::<Vec<_>>(),
-                "n_reviewed" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-                "n_disagree" => rows.iter().map(|_| 0u64).collect::<Vec<_>>(),
-            )
-            .unwrap()
-        };
         let a = set(
             confidence(&[("a", 0.1, 2), ("b", 0.2, 1)]),
             daily(&[
