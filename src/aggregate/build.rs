@@ -356,6 +356,23 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
     Column::new(name.into(), values.collect::<Vec<&str>>())
 }
 
+/// The string column of `codes` picked row by row (as [`Codes::value`] gives them: code 0 is the
+/// empty string): a gather from the distinct strings, which copies 16-byte views instead of
+/// building every string again (the value-count tables have a row per decision or verdict).
+fn coded_col(
+    name: &str,
+    codes: &Codes,
+    picks: impl Iterator<Item = u32>,
+) -> Result<Column, IngestError> {
+    let distinct: StringChunked = std::iter::once("")
+        .chain(codes.values.iter().copied())
+        .map(Some)
+        .collect();
+    let picks = IdxCa::from_vec(name.into(), picks.map(|c| c as IdxSize).collect());
+    let column = distinct.take(&picks).map_err(pe(name))?;
+    Ok(column.with_name(name.into()).into_column())
+}
+
 /// Bits of the fields packed below the three 32-bit codes of a cell key.
 fn low_bits(crit: u32, privileged: bool, cal: usize, fine: usize, outcome: i32, exec: u8) -> u128 {
     // Validation guarantees these widths: 4 criticality spellings, outcomes 0–4, 10 and 100
@@ -586,10 +603,7 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
                 .map(|k| r.period_value((k >> 32) as u32))
                 .collect::<Vec<i32>>(),
         ),
-        str_col(
-            "action_class",
-            counted.keys().map(|k| r.class.value(k as u32)),
-        ),
+        coded_col("action_class", &r.class, counted.keys().map(|k| k as u32))?,
         Column::new(
             "confidence".into(),
             counted
@@ -668,10 +682,7 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
                 .map(|x| (first + (x.0 >> 32) as i64) as i32)
                 .collect::<Vec<i32>>(),
         ),
-        str_col(
-            "action_class",
-            out.iter().map(|x| r.class.value(x.0 as u32)),
-        ),
+        coded_col("action_class", &r.class, out.iter().map(|x| x.0 as u32))?,
         Column::new(
             "target_entity".into(),
             out.iter().map(|x| x.1).collect::<Vec<Option<&str>>>(),
@@ -906,9 +917,9 @@ fn reviews(r: &Rows, vr: &DataFrame) -> Result<DataFrame, IngestError> {
                 .map(|k| r.period_value(part(k, 96)))
                 .collect::<Vec<i32>>(),
         ),
-        str_col("action_class", keys().map(|k| r.class.value(part(k, 64)))),
-        str_col("analyst_id", keys().map(|k| analyst.value(part(k, 32)))),
-        str_col("verdict", keys().map(|k| verdict.value(part(k, 0)))),
+        coded_col("action_class", &r.class, keys().map(|k| part(k, 64)))?,
+        coded_col("analyst_id", &analyst, keys().map(|k| part(k, 32)))?,
+        coded_col("verdict", &verdict, keys().map(|k| part(k, 0)))?,
     ];
     columns.push(Column::new("delay_us".into(), counted.values));
     columns.push(Column::new("n".into(), counted.counts));
@@ -950,13 +961,15 @@ pub(super) fn tables(
     ];
     let verdict_rows = &ing.verdict_rows;
     if with_reviews {
-        tasks.push(Box::new(move || {
-            timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))
-        }));
+        // The longest task goes first, so that the others share the remaining threads.
+        tasks.insert(
+            0,
+            Box::new(move || timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))),
+        );
     }
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
     let mut all = done.into_iter().flatten();
-    let reviews = if with_reviews { all.next_back() } else { None };
+    let reviews = if with_reviews { all.next() } else { None };
     let [confidence, cells, days, reasoning, cited, daily]: [DataFrame; 6] = all
         .collect::<Vec<_>>()
         .try_into()

@@ -586,14 +586,24 @@ impl StatsSet {
         &self,
         mut path_of: impl FnMut(&str) -> Result<std::path::PathBuf, crate::pipeline::RunError>,
     ) -> Result<(), crate::pipeline::RunError> {
+        // The files are independent: they are written on two threads, the large value-count
+        // tables first (each file's bytes do not depend on the order).
+        let mut tasks: Vec<(bool, super::build::Task<'_, Result<(), IngestError>>)> = Vec::new();
         for (layout, df) in LAYOUTS.iter().zip(self.tables()) {
             let path = path_of(&format!("stats/{}.parquet", layout.name))?;
-            if LARGE.iter().any(|l| l.name == layout.name) {
-                self.write_large(layout, &path)?;
+            let large = LARGE.iter().any(|l| l.name == layout.name);
+            let task: super::build::Task<'_, _> = if large {
+                Box::new(move || self.write_large(layout, &path))
             } else {
-                write_rows(layout, &path, |write| write(df.clone()))?;
-            }
+                Box::new(move || write_rows(layout, &path, |write| write(df.clone())))
+            };
+            tasks.push((large, task));
         }
+        tasks.sort_by_key(|(large, _)| !*large);
+        let tasks = tasks.into_iter().map(|(_, task)| task).collect();
+        super::build::run_on(tasks, 2)
+            .into_iter()
+            .collect::<Result<Vec<()>, IngestError>>()?;
         let path = path_of("stats/meta.parquet")?;
         write_parquet(&path, &mut self.meta.to_frame())?;
         Ok(())
