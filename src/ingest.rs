@@ -41,8 +41,8 @@ pub(crate) const MIN_TS_US: i64 = 946_684_800_000_000;
 pub(crate) const MAX_TS_US: i64 = 4_102_444_800_000_000;
 
 /// Collects lazy queries on polars' streaming engine: it runs the string-keyed joins and
-/// group-bys of ingest and aggregate in parallel pipelines (about 1.5× faster than the
-/// in-memory engine at 10^7 decisions) and gives the same rows in the same order.
+/// group-bys of ingest and aggregate in parallel pipelines and gives the same rows in the same
+/// order. (The input tables themselves are read on the in-memory engine: see `read_table`.)
 pub trait CollectStreaming {
     /// Executes the query on the streaming engine.
     fn collect_streaming(self) -> PolarsResult<DataFrame>;
