@@ -1027,15 +1027,6 @@ impl<'a> IdIndex<'a> {
     /// first- or second-level cache.
     const PER_BUCKET: usize = 1024;
 
-    fn workers() -> usize {
-        std::env::var("POLARS_MAX_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-            .unwrap_or(1)
-            .clamp(1, 64)
-    }
-
     fn hash(id: &str) -> u64 {
         use std::hash::BuildHasher;
         foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(id)
@@ -1056,7 +1047,7 @@ impl<'a> IdIndex<'a> {
     fn group(ids: &Utf8ViewArray, flags: &[bool], bits: u32) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
         let mut hashes = vec![0u64; ids.len()];
-        let chunk = ids.len().div_ceil(Self::workers()).max(1);
+        let chunk = ids.len().div_ceil(crate::threads::workers()).max(1);
         std::thread::scope(|scope| {
             for (c, part) in hashes.chunks_mut(chunk).enumerate() {
                 scope.spawn(move || {
@@ -1097,26 +1088,9 @@ impl<'a> IdIndex<'a> {
         grouped: &Grouped,
         work: impl Fn(usize, &[(u32, IdxSize)]) -> T + Sync,
     ) -> Vec<T> {
-        let buckets = grouped.starts.len() - 1;
-        let range = buckets.div_ceil(Self::workers()).max(1);
-        let work = &work;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..buckets)
-                .step_by(range)
-                .map(|first| {
-                    scope.spawn(move || {
-                        (first..(first + range).min(buckets))
-                            .map(|b| {
-                                work(b, &grouped.rows[grouped.starts[b]..grouped.starts[b + 1]])
-                            })
-                            .collect::<Vec<T>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
+        let buckets: Vec<usize> = (0..grouped.starts.len() - 1).collect();
+        crate::threads::map_batches(&buckets, usize::MAX, |&b| {
+            work(b, &grouped.rows[grouped.starts[b]..grouped.starts[b + 1]])
         })
     }
 

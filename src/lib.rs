@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod present;
 pub mod sql;
 pub mod tables;
+mod threads;

@@ -278,35 +278,15 @@ fn split_chunk(
         .enumerate()
         .filter(|(_, r)| !r.is_empty())
         .collect();
-    // Two writers: the take and the writing of one partition run beside another's.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let results: Vec<Result<(usize, PathBuf), IngestError>> = std::thread::scope(|scope| {
-        let per = jobs.len().div_ceil(workers).max(1);
-        let handles: Vec<_> = jobs
-            .chunks(per)
-            .map(|batch| {
-                scope.spawn(move || {
-                    batch
-                        .iter()
-                        .map(|(k, idx)| {
-                            let mut part = chunk
-                                .take(&IdxCa::from_vec("i".into(), idx.clone()))
-                                .map_err(pe("routing rows"))?;
-                            let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
-                            write_routed(&path, &mut part)?;
-                            Ok((*k, path))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+    // Several writers (at most 8): the take and the writing of one partition run beside
+    // another's.
+    let results = crate::threads::map_batches(&jobs, 8, |(k, idx)| {
+        let mut part = chunk
+            .take(&IdxCa::from_vec("i".into(), idx.clone()))
+            .map_err(pe("routing rows"))?;
+        let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
+        write_routed(&path, &mut part)?;
+        Ok::<_, IngestError>((*k, path))
     });
     for r in results {
         let (k, path) = r?;

@@ -170,20 +170,16 @@ fn timed<R>(what: &str, f: impl FnOnce() -> R) -> R {
 /// A unit of work for [`run_all`].
 pub(super) type Task<'s, R> = Box<dyn FnOnce() -> R + Send + 's>;
 
-/// Runs `tasks` on up to the machine's thread count, results in task order.
+/// Runs `tasks` on up to [`crate::threads::workers`] threads, results in task order.
 pub(super) fn run_all<'s, R: Send>(tasks: Vec<Task<'s, R>>) -> Vec<R> {
     run_on(tasks, usize::MAX)
 }
 
-/// Runs `tasks` on up to `threads` threads (and no more than the machine's), results in task
-/// order.
+/// Runs `tasks` on up to `threads` threads (and no more than [`crate::threads::workers`]),
+/// results in task order.
 pub(super) fn run_on<'s, R: Send>(tasks: Vec<Task<'s, R>>, threads: usize) -> Vec<R> {
     let n = tasks.len();
-    let threads = std::thread::available_parallelism()
-        .map(|t| t.get())
-        .unwrap_or(1)
-        .min(threads)
-        .clamp(1, n.max(1));
+    let threads = crate::threads::workers().min(threads).clamp(1, n.max(1));
     let queue: Vec<Mutex<Option<Task<'s, R>>>> =
         tasks.into_iter().map(|t| Mutex::new(Some(t))).collect();
     let results: Vec<Mutex<Option<R>>> = (0..n).map(|_| Mutex::new(None)).collect();
