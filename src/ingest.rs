@@ -40,9 +40,9 @@ pub(crate) const MIN_TS_US: i64 = 946_684_800_000_000;
 /// Upper bound (exclusive) of plausible timestamps: 2100-01-01T00:00:00Z in microseconds.
 pub(crate) const MAX_TS_US: i64 = 4_102_444_800_000_000;
 
-/// Collects lazy queries on polars' streaming engine: it runs the string-keyed joins and
-/// group-bys of ingest and aggregate in parallel pipelines and gives the same rows in the same
-/// order. (The input tables themselves are read on the in-memory engine: see `read_table`.)
+/// Collects lazy queries on polars' streaming engine: it runs the aggregation queries (and the
+/// rejects' sort) in parallel pipelines and gives the same rows in the same order. (The input
+/// tables themselves are read on the in-memory engine: see `read_table`.)
 pub trait CollectStreaming {
     /// Executes the query on the streaming engine.
     fn collect_streaming(self) -> PolarsResult<DataFrame>;
@@ -1006,6 +1006,8 @@ pub fn mark(what: &str) {
 /// the id column, only when the halves agree. Worker threads take contiguous ranges of buckets.
 struct IdIndex<'a> {
     ids: &'a Utf8ViewArray,
+    /// The id hash ([`IdIndex::hash`]; tests give a degenerate one).
+    hash: fn(&str) -> u64,
     /// An id's bucket is the top `bits` bits of its hash.
     bits: u32,
     buckets: Vec<hashbrown::HashTable<(u32, IdxSize)>>,
@@ -1023,8 +1025,9 @@ struct Grouped {
 }
 
 impl<'a> IdIndex<'a> {
-    /// About this many ids per bucket: a bucket's table (8 bytes a slot) then fits in the
-    /// first- or second-level cache.
+    /// At least this many rows per bucket (and fewer than twice as many; the bucket count is a
+    /// power of two): a bucket's table (8 bytes a slot) then fits in the first- or
+    /// second-level cache.
     const PER_BUCKET: usize = 1024;
 
     fn hash(id: &str) -> u64 {
@@ -1044,20 +1047,15 @@ impl<'a> IdIndex<'a> {
 
     /// Groups the rows of `ids` where `flags` holds by bucket (hashing in parallel, one
     /// contiguous range of rows per worker; the grouping itself is a counting sort, stable).
-    fn group(ids: &Utf8ViewArray, flags: &[bool], bits: u32) -> Grouped {
+    fn group(ids: &Utf8ViewArray, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
         let mut hashes = vec![0u64; ids.len()];
-        let chunk = ids.len().div_ceil(crate::threads::workers()).max(1);
-        std::thread::scope(|scope| {
-            for (c, part) in hashes.chunks_mut(chunk).enumerate() {
-                scope.spawn(move || {
-                    for (o, h) in part.iter_mut().enumerate() {
-                        let i = c * chunk + o;
-                        if flags[i] {
-                            *h = Self::hash(ids.value(i));
-                        }
-                    }
-                });
+        crate::threads::for_parts_mut(&mut hashes, |offset, part| {
+            for (o, h) in part.iter_mut().enumerate() {
+                let i = offset + o;
+                if flags[i] {
+                    *h = hash(ids.value(i));
+                }
             }
         });
         let mut starts = vec![0usize; (1 << bits) + 1];
@@ -1088,8 +1086,7 @@ impl<'a> IdIndex<'a> {
         grouped: &Grouped,
         work: impl Fn(usize, &[(u32, IdxSize)]) -> T + Sync,
     ) -> Vec<T> {
-        let buckets: Vec<usize> = (0..grouped.starts.len() - 1).collect();
-        crate::threads::map_batches(&buckets, usize::MAX, |&b| {
+        crate::threads::map_range(grouped.starts.len() - 1, usize::MAX, |b| {
             work(b, &grouped.rows[grouped.starts[b]..grouped.starts[b + 1]])
         })
     }
@@ -1097,9 +1094,14 @@ impl<'a> IdIndex<'a> {
     /// Indexes the ids of the rows where `valid` holds (a reason-free row with an id), in input
     /// order: the first row of an id is kept, later ones are duplicates.
     fn build(ids: &'a Utf8ViewArray, valid: &[bool]) -> IdIndex<'a> {
+        Self::build_with(ids, valid, Self::hash)
+    }
+
+    /// [`IdIndex::build`] with another id hash.
+    fn build_with(ids: &'a Utf8ViewArray, valid: &[bool], hash: fn(&str) -> u64) -> IdIndex<'a> {
         let rows = ids.len();
         let bits = (rows / Self::PER_BUCKET).max(1).ilog2().min(20);
-        let grouped = Self::group(ids, valid, bits);
+        let grouped = Self::group(ids, valid, bits, hash);
         let built = Self::per_bucket(&grouped, |_, part| {
             let mut table = hashbrown::HashTable::with_capacity(part.len());
             let mut dups = Vec::new();
@@ -1134,6 +1136,7 @@ impl<'a> IdIndex<'a> {
         }
         IdIndex {
             ids,
+            hash,
             bits,
             buckets,
             duplicate,
@@ -1144,21 +1147,23 @@ impl<'a> IdIndex<'a> {
     /// Per row of `ids` where `probe` holds: the valid decision (its row in the valid
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
     fn lookup(&self, ids: &Utf8ViewArray, probe: &[bool]) -> Vec<IdxSize> {
-        let grouped = Self::group(ids, probe, self.bits);
+        let grouped = Self::group(ids, probe, self.bits, self.hash);
+        // Per grouped row, in the grouped order: the position found, or `IdxSize::MAX`.
         let found = Self::per_bucket(&grouped, |b, part| {
             let table = &self.buckets[b];
-            let mut hits = Vec::new();
-            for &(low, j) in part {
-                let id = ids.value(j as usize);
-                let same = |&(l, i): &(u32, IdxSize)| l == low && self.ids.value(i as usize) == id;
-                if let Some(&(_, i)) = table.find(Self::spread(low), same) {
-                    hits.push((j, self.position[i as usize]));
-                }
-            }
-            hits
+            part.iter()
+                .map(|&(low, j)| {
+                    let id = ids.value(j as usize);
+                    let same =
+                        |&(l, i): &(u32, IdxSize)| l == low && self.ids.value(i as usize) == id;
+                    table
+                        .find(Self::spread(low), same)
+                        .map_or(IdxSize::MAX, |&(_, i)| self.position[i as usize])
+                })
+                .collect::<Vec<IdxSize>>()
         });
         let mut out = vec![IdxSize::MAX; ids.len()];
-        for (j, position) in found.into_iter().flatten() {
+        for (&(_, j), position) in grouped.rows.iter().zip(found.into_iter().flatten()) {
             out[j as usize] = position;
         }
         out
@@ -1320,9 +1325,10 @@ pub fn validate(
     let checked = in_input_order(checked)?;
     let dec_read = checked.height() as u64;
 
-    // Duplicates and the decision index, in one pass in input order: the first valid row of an
-    // id is kept and gets the next index (its row in the valid decisions); later valid rows
-    // of that id are duplicates. A hash table from id to row then serves the verdicts' join.
+    // Duplicates and the decision index: the ids are grouped by hash bucket, in input order
+    // within a bucket, so the first valid row of an id is kept and gets its index (its row in
+    // the valid decisions); later valid rows of that id are duplicates. The same index then
+    // serves the verdicts' join.
     let id_column = one_chunk(&checked, "decision_id")?;
     let ids = id_column.downcast_as_array();
     let mut codes = reason_codes(&checked)?;
@@ -1702,7 +1708,8 @@ mod tests {
     #[test]
     fn the_bucketed_id_index_agrees_with_a_plain_map_over_many_buckets() {
         // 50,000 rows over 20,000 ids (inline and long, so both view kinds are compared), some
-        // rows invalid: 48 buckets of the index, each id's first valid row kept.
+        // rows invalid: 32 buckets of the index (50,000 / 1,024 rounded down to a power of
+        // two), each id's first valid row kept.
         let id = |k: u64| {
             let k = k.wrapping_mul(0x2545_f491_4f6c_dd1d) % 20_000;
             if k.is_multiple_of(3) {
@@ -1715,7 +1722,7 @@ mod tests {
         let ids = array(&values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
         let valid: Vec<bool> = (0..values.len()).map(|i| i % 7 != 3).collect();
         let index = IdIndex::build(ids.downcast_as_array(), &valid);
-        assert!(index.buckets.len() >= 32, "{} buckets", index.buckets.len());
+        assert_eq!(index.buckets.len(), 32);
 
         let mut first: std::collections::HashMap<&str, IdxSize> = Default::default();
         let mut next = 0;
@@ -1726,11 +1733,12 @@ mod tests {
                 first.insert(v, next);
                 assert_eq!(index.position[i], next, "row {i}");
                 next += 1;
+            } else {
+                assert_eq!(index.position[i], IdxSize::MAX, "row {i}");
             }
         }
 
-        let probes: Vec<String> = (0..30_000u64).map(|k| id(k * 7 + 1)).collect();
-        let mut probes = probes;
+        let mut probes: Vec<String> = (0..30_000u64).map(|k| id(k * 7 + 1)).collect();
         probes.push("not an id".into());
         let parray = array(&probes.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
         let flags: Vec<bool> = (0..probes.len()).map(|j| j % 11 != 5).collect();
@@ -1742,6 +1750,30 @@ mod tests {
             };
             assert_eq!(found[j], expected, "probe {j} ({p})");
         }
+    }
+
+    #[test]
+    fn ids_with_the_same_hash_are_told_apart_by_their_strings() {
+        // A hash of the length puts every id of one length in one bucket with the same stored
+        // hash half: only the string comparison separates them.
+        let by_length: fn(&str) -> u64 = |id| id.len() as u64;
+        let values: Vec<String> = (0..3_000).map(|k| format!("d{:05}", k % 1_000)).collect();
+        let ids = array(&values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
+        let index = IdIndex::build_with(ids.downcast_as_array(), &vec![true; 3_000], by_length);
+        let none = IdxSize::MAX;
+        for i in 0..3_000 {
+            assert_eq!(index.duplicate[i], i >= 1_000, "row {i}");
+            let expected = if i < 1_000 { i as IdxSize } else { none };
+            assert_eq!(index.position[i], expected, "row {i}");
+        }
+        let probes = array(&[
+            Some("d00999"),
+            Some("d00000"),
+            Some("d01000"),
+            Some("d0099"),
+        ]);
+        let found = index.lookup(probes.downcast_as_array(), &[true; 4]);
+        assert_eq!(found, [999, 0, none, none]);
     }
 
     #[test]

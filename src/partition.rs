@@ -280,7 +280,8 @@ fn split_chunk(
         .collect();
     // Several writers (at most 8): the take and the writing of one partition run beside
     // another's.
-    let results = crate::threads::map_batches(&jobs, 8, |(k, idx)| {
+    let results = crate::threads::map_range(jobs.len(), 8, |i| {
+        let (k, idx) = &jobs[i];
         let mut part = chunk
             .take(&IdxCa::from_vec("i".into(), idx.clone()))
             .map_err(pe("routing rows"))?;

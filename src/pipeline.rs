@@ -310,7 +310,8 @@ fn name_the_file(
         return e;
     };
     for (lf, path) in frames.into_iter().zip(paths) {
-        if let Err(source) = lf.collect_with_engine(polars::prelude::Engine::Streaming) {
+        // The same engine as the read that failed (`ingest::read_table`).
+        if let Err(source) = lf.collect() {
             return IngestError::Unreadable {
                 path,
                 detail: source.to_string(),

@@ -11,19 +11,17 @@ pub(crate) fn workers() -> usize {
         .clamp(1, 64)
 }
 
-/// `f` of every item, the items split into one contiguous batch per worker thread (at most
-/// `max` threads); the results in item order. A panic in `f` is resumed in the caller.
-pub(crate) fn map_batches<T: Sync, R: Send>(
-    items: &[T],
-    max: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let per = items.len().div_ceil(workers().min(max).max(1)).max(1);
+/// `f(i)` for every `i` in `0..n`, split into one contiguous range per worker thread (at most
+/// `max` threads); the results in index order. A panic in `f` is resumed in the caller.
+pub(crate) fn map_range<R: Send>(n: usize, max: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let per = n.div_ceil(workers().min(max).max(1)).max(1);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|batch| scope.spawn(move || batch.iter().map(f).collect::<Vec<R>>()))
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|first| {
+                scope.spawn(move || (first..(first + per).min(n)).map(f).collect::<Vec<R>>())
+            })
             .collect();
         handles
             .into_iter()
@@ -32,21 +30,40 @@ pub(crate) fn map_batches<T: Sync, R: Send>(
     })
 }
 
+/// `f(offset, part)` for contiguous parts of `items`, one per worker thread, where `offset` is
+/// the index of the part's first item. A panic in `f` is resumed in the caller.
+pub(crate) fn for_parts_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    let per = items.len().div_ceil(workers()).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        for (c, part) in items.chunks_mut(per).enumerate() {
+            scope.spawn(move || f(c * per, part));
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn batches_keep_item_order_whatever_the_thread_count() {
-        let items: Vec<u32> = (0..1001).collect();
+    fn ranges_and_parts_keep_index_order_whatever_the_thread_count() {
         for max in [1, 2, 3, 64] {
-            let out = map_batches(&items, max, |&i| i * 2);
+            let out = map_range(1001, max, |i| i * 2);
             assert_eq!(
                 out,
-                (0..1001).map(|i| i * 2).collect::<Vec<u32>>(),
+                (0..1001).map(|i| i * 2).collect::<Vec<usize>>(),
                 "max {max}"
             );
         }
-        assert!(map_batches(&[] as &[u32], 2, |&i| i).is_empty());
+        assert!(map_range(0, 2, |i| i).is_empty());
+        let mut items = vec![0usize; 1001];
+        for_parts_mut(&mut items, |offset, part| {
+            for (o, x) in part.iter_mut().enumerate() {
+                *x = offset + o;
+            }
+        });
+        assert_eq!(items, (0..1001).collect::<Vec<usize>>());
+        for_parts_mut(&mut [] as &mut [usize], |_, _| unreachable!("no parts"));
     }
 }

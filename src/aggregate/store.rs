@@ -588,20 +588,20 @@ impl StatsSet {
     ) -> Result<(), crate::pipeline::RunError> {
         // The files are independent: they are written on two threads, the large value-count
         // tables first (each file's bytes do not depend on the order).
-        let mut tasks: Vec<(bool, super::build::Task<'_, Result<(), IngestError>>)> = Vec::new();
+        type WriteTask<'s> = super::build::Task<'s, Result<(), IngestError>>;
+        let (mut large, mut small): (Vec<WriteTask>, Vec<WriteTask>) = (Vec::new(), Vec::new());
         for (layout, df) in LAYOUTS.iter().zip(self.tables()) {
             let path = path_of(&format!("stats/{}.parquet", layout.name))?;
-            let large = LARGE.iter().any(|l| l.name == layout.name);
-            let task: super::build::Task<'_, _> = if large {
-                Box::new(move || self.write_large(layout, &path))
+            if LARGE.iter().any(|l| l.name == layout.name) {
+                large.push(Box::new(move || self.write_large(layout, &path)));
             } else {
-                Box::new(move || write_rows(layout, &path, |write| write(df.clone())))
-            };
-            tasks.push((large, task));
+                small.push(Box::new(move || {
+                    write_rows(layout, &path, |write| write(df.clone()))
+                }));
+            }
         }
-        tasks.sort_by_key(|(large, _)| !*large);
-        let tasks = tasks.into_iter().map(|(_, task)| task).collect();
-        super::build::run_on(tasks, 2)
+        large.append(&mut small);
+        super::build::run_on(large, 2)
             .into_iter()
             .collect::<Result<Vec<()>, IngestError>>()?;
         let path = path_of("stats/meta.parquet")?;
