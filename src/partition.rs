@@ -35,8 +35,10 @@ pub struct SpillDir {
 }
 
 impl SpillDir {
-    /// Creates a fresh directory `readiness-spill-<pid>-<n>` under `base`.
+    /// Creates a fresh directory `readiness-spill-<pid>-<n>` under `base`, after removing the
+    /// spill directories of runs that were killed (see [`SpillDir::remove_stale`]).
     pub fn create(base: &Path) -> Result<SpillDir, IngestError> {
+        Self::remove_stale(base);
         let pid = std::process::id();
         for n in 0..1000u32 {
             let path = base.join(format!("readiness-spill-{pid}-{n}"));
@@ -51,6 +53,43 @@ impl SpillDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Removes the directories `readiness-spill-<pid>-<n>` under `base` whose process no longer
+    /// runs on this machine: a run stopped by a signal (Ctrl-C, the OOM killer) cannot remove its
+    /// own. Where `/proc` does not list processes nothing is removed, and a directory whose pid
+    /// belongs to a live process (the run itself, or a process that reused the pid) is kept.
+    /// Returns the directories removed.
+    pub fn remove_stale(base: &Path) -> Vec<PathBuf> {
+        let proc = Path::new("/proc");
+        if !proc.join("self").exists() {
+            return Vec::new();
+        }
+        let Ok(entries) = std::fs::read_dir(base) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("readiness-spill-"))
+            else {
+                continue;
+            };
+            let Some((pid, n)) = rest.split_once('-') else {
+                continue;
+            };
+            let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if !numeric(pid) || !numeric(n) || proc.join(pid).exists() {
+                continue;
+            }
+            let path = entry.path();
+            if std::fs::remove_dir_all(&path).is_ok() {
+                removed.push(path);
+            }
+        }
+        removed
     }
 }
 
@@ -327,6 +366,29 @@ pub(crate) fn split_by_period(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spill_directories_of_dead_runs_are_removed_and_live_ones_kept() {
+        let base = std::env::temp_dir().join(format!("readiness-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        // No process has a pid above Linux's maximum of 2^22.
+        let dead = base.join("readiness-spill-99999999-0");
+        let live = base.join(format!("readiness-spill-{}-7", std::process::id()));
+        let other = base.join("readiness-spill-notes");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir_all(d.join("decisions")).unwrap();
+        }
+        let spill = SpillDir::create(&base).unwrap();
+        assert!(!dead.exists(), "a dead run's directory is removed");
+        assert!(live.exists(), "a live run's directory is kept");
+        assert!(
+            other.exists(),
+            "a directory not named like a spill directory is kept"
+        );
+        assert!(spill.path().exists());
+        drop(spill);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn partitions_cover_the_working_set() {
