@@ -30,7 +30,8 @@ pub struct Cli {
     /// No progress output (for cron).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Worker threads for the compute engine (default: all cores). Outputs do not depend on it.
+    /// Worker threads for the compute engine and the native passes (default: all cores).
+    /// Outputs do not depend on it.
     #[arg(long, global = true)]
     pub threads: Option<usize>,
 }

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         }
     };
     if let Some(n) = cli.threads {
-        // Read by polars' thread pool on first use; outputs do not depend on it.
+        // Read by polars' thread pool on first use and by `threads::workers`; outputs do not
+        // depend on it.
         std::env::set_var("POLARS_MAX_THREADS", n.max(1).to_string());
     }
     match run(cli) {
