@@ -112,11 +112,11 @@ struct Days {
 
 impl Days {
     fn of(us: &Int64Chunked, granularity: Granularity) -> Result<Days, IngestError> {
-        let days: Vec<i64> = us
-            .downcast_iter()
-            .flat_map(|a| a.values_iter().map(|u| u.div_euclid(DAY_US)))
-            .collect();
-        let (Some(&first), Some(&last)) = (days.iter().min(), days.iter().max()) else {
+        let days = || {
+            us.downcast_iter()
+                .flat_map(|a| a.values_iter().map(|u| u.div_euclid(DAY_US)))
+        };
+        let (Some(first), Some(last)) = (days().min(), days().max()) else {
             return Ok(Days {
                 first: 0,
                 day: Vec::new(),
@@ -149,7 +149,7 @@ impl Days {
             .collect();
         Ok(Days {
             first,
-            day: days.iter().map(|d| (d - first) as u32).collect(),
+            day: days().map(|d| (d - first) as u32).collect(),
             period_of_day,
             periods,
         })
@@ -441,17 +441,25 @@ impl<'a> Rows<'a> {
             s("asset_criticality")?,
             s("target_entity")?,
         );
-        let mut codes = run_all::<Codes<'a>>(vec![
-            Box::new(move || Codes::of(class)),
-            Box::new(move || Codes::of(version)),
-            Box::new(move || Codes::of(crit)),
-        ]);
+        // The days are found beside the string codes.
+        let (days, mut codes) = std::thread::scope(|scope| {
+            let days = scope.spawn(|| Days::of(us, granularity));
+            let codes = run_all::<Codes<'a>>(vec![
+                Box::new(move || Codes::of(class)),
+                Box::new(move || Codes::of(version)),
+                Box::new(move || Codes::of(crit)),
+            ]);
+            let days = days
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (days, codes)
+        });
         let (Some(crit), Some(version), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
         else {
             return Err(missing("string codes"));
         };
         Ok(Rows {
-            days: Days::of(us, granularity)?,
+            days: days?,
             class,
             version,
             crit,
