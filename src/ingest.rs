@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, Utf8ViewArray};
@@ -1050,7 +1051,7 @@ impl<'a> IdIndex<'a> {
     fn group(ids: &Utf8ViewArray, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
         let mut hashes = vec![0u64; ids.len()];
-        crate::threads::for_parts_mut(&mut hashes, |offset, part| {
+        crate::threads::map_parts_mut(&mut hashes, |offset, part| {
             for (o, h) in part.iter_mut().enumerate() {
                 let i = offset + o;
                 if flags[i] {
@@ -1423,53 +1424,70 @@ pub fn validate(
     );
     // Final verdict: latest reviewed_at; ties go to the most conservative verdict
     // (reject > override > approve > timeout). Packing (time, severity) into one integer
-    // makes it a maximum per decision, kept in a vector indexed like the decisions.
-    let mut best = vec![i64::MIN; decided.len()];
-    // Per valid verdict row: its decision's row and the review delay.
+    // makes it a maximum per decision, kept in a vector indexed like the decisions (updated
+    // with atomic maxima: the verdict rows are split between the worker threads, and a maximum
+    // does not depend on the order).
+    let best: Vec<AtomicI64> = (0..decided.len())
+        .map(|_| AtomicI64::new(i64::MIN))
+        .collect();
+    // Per part of the verdict rows: the valid rows' decision rows and review delays, and a flag
+    // per row.
+    let joined = crate::threads::map_parts_mut(&mut vcodes, |offset, codes| {
+        let len = codes.len();
+        let (verdicts, reviewed) = (
+            vverdicts.slice(offset as i64, len),
+            reviewed.slice(offset as i64, len),
+        );
+        let (mut matched, mut delay) = (Vec::new(), Vec::new());
+        let mut valid_rows: Vec<bool> = Vec::with_capacity(len);
+        let rows = verdicts.iter().zip(reviewed.iter()).zip(codes.iter_mut());
+        for (o, ((verdict, at), slot)) in rows.enumerate() {
+            let j = offset + o;
+            let k = decision_of[j];
+            let k = (k != IdxSize::MAX).then_some(k);
+            let kept = match (*slot, vids.is_valid(j), at, k) {
+                (0, true, Some(at), Some(k)) if at < decided[k as usize] => {
+                    *slot = before;
+                    None
+                }
+                (0, true, Some(at), Some(k)) => Some((k, at)),
+                (0, true, _, None) if rejected_ids.contains(vids.value(j)) => {
+                    *slot = rejected;
+                    None
+                }
+                (0, true, _, None) => {
+                    *slot = unknown;
+                    None
+                }
+                (0, _, _, _) => {
+                    *slot = null_id;
+                    None
+                }
+                _ => None,
+            };
+            valid_rows.push(kept.is_some());
+            if let Some((k, at)) = kept {
+                let severity = match verdict {
+                    Some("reject") => 3,
+                    Some("override") => 2,
+                    Some("approve") => 1,
+                    _ => 0,
+                };
+                best[k as usize].fetch_max(at * 4 + severity, Ordering::Relaxed);
+                matched.push(k);
+                delay.push(at - decided[k as usize]);
+            }
+        }
+        (matched, delay, valid_rows)
+    });
+    drop(decision_of);
     let mut matched: Vec<IdxSize> = Vec::new();
     let mut delay: Vec<i64> = Vec::new();
     let mut valid_rows: Vec<bool> = Vec::with_capacity(vchecked.height());
-    for (j, ((verdict, at), k)) in vverdicts
-        .iter()
-        .zip(reviewed.iter())
-        .zip(decision_of)
-        .enumerate()
-    {
-        let slot = &mut vcodes[j];
-        let k = (k != IdxSize::MAX).then_some(k);
-        let kept = match (*slot, vids.is_valid(j), at, k) {
-            (0, true, Some(at), Some(k)) if at < decided[k as usize] => {
-                *slot = before;
-                None
-            }
-            (0, true, Some(at), Some(k)) => Some((k, at)),
-            (0, true, _, None) if rejected_ids.contains(vids.value(j)) => {
-                *slot = rejected;
-                None
-            }
-            (0, true, _, None) => {
-                *slot = unknown;
-                None
-            }
-            (0, _, _, _) => {
-                *slot = null_id;
-                None
-            }
-            _ => None,
-        };
-        valid_rows.push(kept.is_some());
-        if let Some((k, at)) = kept {
-            let severity = match verdict {
-                Some("reject") => 3,
-                Some("override") => 2,
-                Some("approve") => 1,
-                _ => 0,
-            };
-            let slot = &mut best[k as usize];
-            *slot = (*slot).max(at * 4 + severity);
-            matched.push(k);
-            delay.push(at - decided[k as usize]);
-        }
+    for (m, d, v) in joined {
+        matched.extend(m);
+        delay.extend(d);
+        valid_rows.extend(v);
     }
     mark("verdicts joined to decisions, final verdicts chosen");
     drop(index);
@@ -1499,8 +1517,8 @@ pub fn validate(
     // Every later stage needs each decision's final outcome (4 = no verdict).
     // severity 3,2,1,0 → outcome 2 reject, 1 override, 0 approve, 3 timeout
     let outcome: Vec<i32> = best
-        .iter()
-        .map(|&key| match key {
+        .into_iter()
+        .map(|key| match key.into_inner() {
             i64::MIN => 4,
             key => match key.rem_euclid(4) {
                 0 => 3,

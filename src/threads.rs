@@ -31,15 +31,25 @@ pub(crate) fn map_range<R: Send>(n: usize, max: usize, f: impl Fn(usize) -> R + 
 }
 
 /// `f(offset, part)` for contiguous parts of `items`, one per worker thread, where `offset` is
-/// the index of the part's first item. A panic in `f` is resumed in the caller.
-pub(crate) fn for_parts_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+/// the index of the part's first item; the results in part order. A panic in `f` is resumed
+/// in the caller.
+pub(crate) fn map_parts_mut<T: Send, R: Send>(
+    items: &mut [T],
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
+) -> Vec<R> {
     let per = items.len().div_ceil(workers()).max(1);
     let f = &f;
     std::thread::scope(|scope| {
-        for (c, part) in items.chunks_mut(per).enumerate() {
-            scope.spawn(move || f(c * per, part));
-        }
-    });
+        let handles: Vec<_> = items
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(c, part)| scope.spawn(move || f(c * per, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -58,12 +68,14 @@ mod tests {
         }
         assert!(map_range(0, 2, |i| i).is_empty());
         let mut items = vec![0usize; 1001];
-        for_parts_mut(&mut items, |offset, part| {
+        let lengths = map_parts_mut(&mut items, |offset, part| {
             for (o, x) in part.iter_mut().enumerate() {
                 *x = offset + o;
             }
+            part.len()
         });
         assert_eq!(items, (0..1001).collect::<Vec<usize>>());
-        for_parts_mut(&mut [] as &mut [usize], |_, _| unreachable!("no parts"));
+        assert_eq!(lengths.iter().sum::<usize>(), 1001);
+        assert!(map_parts_mut(&mut [] as &mut [usize], |_, _| unreachable!("no parts")).is_empty());
     }
 }

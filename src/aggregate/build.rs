@@ -449,9 +449,7 @@ impl<'a> Rows<'a> {
                 Box::new(move || Codes::of(version)),
                 Box::new(move || Codes::of(crit)),
             ]);
-            let days = days
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let days = days.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             (days, codes)
         });
         let (Some(crit), Some(version), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
