@@ -1000,13 +1000,85 @@ pub fn mark(what: &str) {
     }
 }
 
+/// A string column's chunks addressed by row, without copying them into one chunk.
+struct Ids<'a> {
+    chunks: Vec<&'a Utf8ViewArray>,
+    /// The row of each chunk's first value.
+    starts: Vec<usize>,
+    /// Per block of 2^[`Ids::BLOCK_BITS`] rows: the chunk holding the block's first row, where a
+    /// row's search for its chunk starts (a few steps at most: chunks are rarely shorter than a
+    /// block).
+    block_chunk: Vec<u32>,
+    len: usize,
+}
+
+impl<'a> Ids<'a> {
+    fn of(ca: &'a StringChunked) -> Ids<'a> {
+        Self::of_chunks(ca.downcast_iter().collect())
+    }
+
+    const BLOCK_BITS: u32 = 14;
+
+    fn of_chunks(chunks: Vec<&'a Utf8ViewArray>) -> Ids<'a> {
+        let mut starts = Vec::with_capacity(chunks.len());
+        let mut len = 0;
+        for c in &chunks {
+            starts.push(len);
+            len += c.len();
+        }
+        let mut ids = Ids {
+            chunks,
+            starts,
+            block_chunk: Vec::new(),
+            len,
+        };
+        ids.block_chunk = (0..len.div_ceil(1 << Self::BLOCK_BITS))
+            .map(|b| ids.chunk_of(b << Self::BLOCK_BITS, 0) as u32)
+            .collect();
+        ids
+    }
+
+    /// The chunk of row `i < len`, searching forward from chunk `from` (at or before it): the
+    /// last chunk starting at or before `i` (an empty chunk shares the next one's start).
+    fn chunk_of(&self, i: usize, from: usize) -> usize {
+        let mut c = from;
+        while c + 1 < self.starts.len() && self.starts[c + 1] <= i {
+            c += 1;
+        }
+        c
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The value of row `i` (a null reads as the empty string); `i < len`.
+    fn value(&self, i: usize) -> &'a str {
+        let c = self.chunk_of(i, self.block_chunk[i >> Self::BLOCK_BITS] as usize);
+        self.chunks[c].value(i - self.starts[c])
+    }
+
+    /// The rows from `start` on, in order.
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = Option<&'a str>> + '_ {
+        let first = self.starts.partition_point(|&s| s <= start).max(1) - 1;
+        self.chunks
+            .iter()
+            .zip(&self.starts)
+            .skip(first)
+            .flat_map(move |(a, &s)| {
+                (start.saturating_sub(s).min(a.len())..a.len())
+                    .map(move |j| a.is_valid(j).then(|| a.value(j)))
+            })
+    }
+}
+
 /// Decision id → row in the decisions table, as a hash join does it: the ids are grouped by
 /// the top bits of their hash into buckets of about a thousand, and each bucket gets its own
 /// small table, built and probed while it sits in the processor's cache. A table slot holds
 /// the low half of the id's hash and its row; the id itself is compared, through its row in
 /// the id column, only when the halves agree. Worker threads take contiguous ranges of buckets.
 struct IdIndex<'a> {
-    ids: &'a Utf8ViewArray,
+    ids: Ids<'a>,
     /// The id hash ([`IdIndex::hash`]; tests give a degenerate one).
     hash: fn(&str) -> u64,
     /// An id's bucket is the top `bits` bits of its hash.
@@ -1048,14 +1120,17 @@ impl<'a> IdIndex<'a> {
 
     /// Groups the rows of `ids` where `flags` holds by bucket (hashing in parallel, one
     /// contiguous range of rows per worker; the grouping itself is a counting sort, stable).
-    fn group(ids: &Utf8ViewArray, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
+    fn group(ids: &Ids, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
         let mut hashes = vec![0u64; ids.len()];
         crate::threads::map_parts_mut(&mut hashes, |offset, part| {
-            for (o, h) in part.iter_mut().enumerate() {
-                let i = offset + o;
-                if flags[i] {
-                    *h = hash(ids.value(i));
+            let rows = part
+                .iter_mut()
+                .zip(&flags[offset..])
+                .zip(ids.iter_from(offset));
+            for ((h, &flag), id) in rows {
+                if let (true, Some(id)) = (flag, id) {
+                    *h = hash(id);
                 }
             }
         });
@@ -1094,21 +1169,24 @@ impl<'a> IdIndex<'a> {
 
     /// Indexes the ids of the rows where `valid` holds (a reason-free row with an id), in input
     /// order: the first row of an id is kept, later ones are duplicates.
-    fn build(ids: &'a Utf8ViewArray, valid: &[bool]) -> IdIndex<'a> {
+    fn build(ids: Ids<'a>, valid: &[bool]) -> IdIndex<'a> {
         Self::build_with(ids, valid, Self::hash)
     }
 
     /// [`IdIndex::build`] with another id hash.
-    fn build_with(ids: &'a Utf8ViewArray, valid: &[bool], hash: fn(&str) -> u64) -> IdIndex<'a> {
+    fn build_with(ids: Ids<'a>, valid: &[bool], hash: fn(&str) -> u64) -> IdIndex<'a> {
         let rows = ids.len();
         let bits = (rows / Self::PER_BUCKET).max(1).ilog2().min(20);
-        let grouped = Self::group(ids, valid, bits, hash);
+        let grouped = Self::group(&ids, valid, bits, hash);
+        let ids_ref = &ids;
         let built = Self::per_bucket(&grouped, |_, part| {
             let mut table = hashbrown::HashTable::with_capacity(part.len());
             let mut dups = Vec::new();
             for &(low, i) in part {
-                let id = ids.value(i as usize);
-                let same = |&(l, j): &(u32, IdxSize)| l == low && ids.value(j as usize) == id;
+                // The strings are read only for a slot whose hash half agrees.
+                let same = |&(l, j): &(u32, IdxSize)| {
+                    l == low && ids_ref.value(j as usize) == ids_ref.value(i as usize)
+                };
                 match table.entry(Self::spread(low), same, |&(l, _)| Self::spread(l)) {
                     hashbrown::hash_table::Entry::Occupied(_) => dups.push(i),
                     hashbrown::hash_table::Entry::Vacant(v) => {
@@ -1147,16 +1225,16 @@ impl<'a> IdIndex<'a> {
 
     /// Per row of `ids` where `probe` holds: the valid decision (its row in the valid
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
-    fn lookup(&self, ids: &Utf8ViewArray, probe: &[bool]) -> Vec<IdxSize> {
+    fn lookup(&self, ids: &Ids, probe: &[bool]) -> Vec<IdxSize> {
         let grouped = Self::group(ids, probe, self.bits, self.hash);
         // Per grouped row, in the grouped order: the position found, or `IdxSize::MAX`.
         let found = Self::per_bucket(&grouped, |b, part| {
             let table = &self.buckets[b];
             part.iter()
                 .map(|&(low, j)| {
-                    let id = ids.value(j as usize);
-                    let same =
-                        |&(l, i): &(u32, IdxSize)| l == low && self.ids.value(i as usize) == id;
+                    let same = |&(l, i): &(u32, IdxSize)| {
+                        l == low && self.ids.value(i as usize) == ids.value(j as usize)
+                    };
                     table
                         .find(Self::spread(low), same)
                         .map_or(IdxSize::MAX, |&(_, i)| self.position[i as usize])
@@ -1185,13 +1263,14 @@ fn read_table(lf: LazyFrame, table: Table) -> Result<DataFrame, IngestError> {
     Ok(read)
 }
 
-/// A string column of `df` in exactly one chunk, for access by row (also when it is empty).
-fn one_chunk(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
-    let ca = df.column(name).map_err(pe(name))?.str().map_err(pe(name))?;
-    if ca.is_empty() {
-        return Ok(StringChunked::from_slice(ca.name().clone(), &[] as &[&str]));
-    }
-    Ok(ca.rechunk().into_owned())
+/// A string column of `df` (a cheap clone: the arrays are shared).
+fn string_column(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
+    Ok(df
+        .column(name)
+        .map_err(pe(name))?
+        .str()
+        .map_err(pe(name))?
+        .clone())
 }
 
 /// The [`REASON`] codes of a checked table.
@@ -1330,25 +1409,30 @@ pub fn validate(
     // within a bucket, so the first valid row of an id is kept and gets its index (its row in
     // the valid decisions); later valid rows of that id are duplicates. The same index then
     // serves the verdicts' join.
-    let id_column = one_chunk(&checked, "decision_id")?;
-    let ids = id_column.downcast_as_array();
+    // The id column shares its arrays with the table (which is dropped before the join).
+    let id_column = string_column(&checked, "decision_id")?;
+    let ids = Ids::of(&id_column);
     let mut codes = reason_codes(&checked)?;
     let valid: Vec<bool> = codes
         .iter()
-        .enumerate()
-        .map(|(i, &c)| c == 0 && ids.is_valid(i))
+        .zip(ids.iter_from(0))
+        .map(|(&c, id)| c == 0 && id.is_some())
         .collect();
     let index = IdIndex::build(ids, &valid);
     drop(valid);
     let duplicate = reason_code(&DECISION_REASONS, "duplicate_decision_id");
     let mut rejected_ids: std::collections::HashSet<&str, foldhash::fast::FixedState> =
         Default::default();
-    for (i, code) in codes.iter_mut().enumerate() {
-        if index.duplicate[i] {
+    let rows = codes
+        .iter_mut()
+        .zip(&index.duplicate)
+        .zip(index.ids.iter_from(0));
+    for ((code, &duplicated), id) in rows {
+        if duplicated {
             *code = duplicate;
         }
-        if *code != 0 && ids.is_valid(i) {
-            rejected_ids.insert(ids.value(i));
+        if let (true, Some(id)) = (*code != 0, id) {
+            rejected_ids.insert(id);
         }
     }
     mark("duplicates found, decisions indexed");
@@ -1391,14 +1475,14 @@ pub fn validate(
         .into_no_null_iter()
         .collect();
     let mut vcodes = reason_codes(&vchecked)?;
-    let vid_column = one_chunk(&vchecked, "decision_id")?;
-    let vids = vid_column.downcast_as_array();
+    let vid_column = string_column(&vchecked, "decision_id")?;
+    let vids = Ids::of(&vid_column);
     let probe: Vec<bool> = vcodes
         .iter()
-        .enumerate()
-        .map(|(j, &c)| c == 0 && vids.is_valid(j))
+        .zip(vids.iter_from(0))
+        .map(|(&c, id)| c == 0 && id.is_some())
         .collect();
-    let decision_of = index.lookup(vids, &probe);
+    let decision_of = index.lookup(&vids, &probe);
     drop(probe);
     mark("verdicts' decisions looked up");
     let vverdicts = vchecked
@@ -1440,22 +1524,25 @@ pub fn validate(
         );
         let (mut matched, mut delay) = (Vec::new(), Vec::new());
         let mut valid_rows: Vec<bool> = Vec::with_capacity(len);
-        let rows = verdicts.iter().zip(reviewed.iter()).zip(codes.iter_mut());
-        for (o, ((verdict, at), slot)) in rows.enumerate() {
-            let j = offset + o;
-            let k = decision_of[j];
+        let rows = verdicts
+            .iter()
+            .zip(reviewed.iter())
+            .zip(codes.iter_mut())
+            .zip(vids.iter_from(offset));
+        for (o, (((verdict, at), slot), id)) in rows.enumerate() {
+            let k = decision_of[offset + o];
             let k = (k != IdxSize::MAX).then_some(k);
-            let kept = match (*slot, vids.is_valid(j), at, k) {
-                (0, true, Some(at), Some(k)) if at < decided[k as usize] => {
+            let kept = match (*slot, id, at, k) {
+                (0, Some(_), Some(at), Some(k)) if at < decided[k as usize] => {
                     *slot = before;
                     None
                 }
-                (0, true, Some(at), Some(k)) => Some((k, at)),
-                (0, true, _, None) if rejected_ids.contains(vids.value(j)) => {
+                (0, Some(_), Some(at), Some(k)) => Some((k, at)),
+                (0, Some(id), _, None) if rejected_ids.contains(id) => {
                     *slot = rejected;
                     None
                 }
-                (0, true, _, None) => {
+                (0, Some(_), _, None) => {
                     *slot = unknown;
                     None
                 }
@@ -1704,7 +1791,7 @@ mod tests {
         ]);
         // Row 6 fails a row rule: it is neither indexed nor a duplicate.
         let valid = [true, true, true, false, true, true, false];
-        let index = IdIndex::build(ids.downcast_as_array(), &valid);
+        let index = IdIndex::build(Ids::of(&ids), &valid);
         assert_eq!(
             index.duplicate,
             [false, false, true, false, false, true, false]
@@ -1713,13 +1800,10 @@ mod tests {
         assert_eq!(index.position, [0, 1, none, none, 2, none, none]);
 
         let probes = array(&[Some(long), Some("x"), Some("a"), Some("c"), None, Some("b")]);
-        let found = index.lookup(
-            probes.downcast_as_array(),
-            &[true, true, true, true, false, true],
-        );
+        let found = index.lookup(&Ids::of(&probes), &[true, true, true, true, false, true]);
         assert_eq!(found, [1, none, 0, 2, none, none]);
         // A row that is not probed is not looked up.
-        let found = index.lookup(probes.downcast_as_array(), &[false; 6]);
+        let found = index.lookup(&Ids::of(&probes), &[false; 6]);
         assert_eq!(found, [none; 6]);
     }
 
@@ -1737,9 +1821,19 @@ mod tests {
             }
         };
         let values: Vec<String> = (0..50_000u64).map(id).collect();
-        let ids = array(&values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
+        // In three chunks, as a multi-file read gives them.
+        let column = |range: std::ops::Range<usize>| {
+            values[range]
+                .iter()
+                .map(|v| Some(v.as_str()))
+                .collect::<StringChunked>()
+        };
+        let mut ids = column(0..20_000);
+        ids.append(&column(20_000..20_001)).unwrap();
+        ids.append(&column(20_001..50_000)).unwrap();
+        assert_eq!(ids.chunks().len(), 3);
         let valid: Vec<bool> = (0..values.len()).map(|i| i % 7 != 3).collect();
-        let index = IdIndex::build(ids.downcast_as_array(), &valid);
+        let index = IdIndex::build(Ids::of(&ids), &valid);
         assert_eq!(index.buckets.len(), 32);
 
         let mut first: std::collections::HashMap<&str, IdxSize> = Default::default();
@@ -1760,7 +1854,7 @@ mod tests {
         probes.push("not an id".into());
         let parray = array(&probes.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
         let flags: Vec<bool> = (0..probes.len()).map(|j| j % 11 != 5).collect();
-        let found = index.lookup(parray.downcast_as_array(), &flags);
+        let found = index.lookup(&Ids::of(&parray), &flags);
         for (j, p) in probes.iter().enumerate() {
             let expected = match flags[j] {
                 true => first.get(p.as_str()).copied().unwrap_or(IdxSize::MAX),
@@ -1777,7 +1871,7 @@ mod tests {
         let by_length: fn(&str) -> u64 = |id| id.len() as u64;
         let values: Vec<String> = (0..3_000).map(|k| format!("d{:05}", k % 1_000)).collect();
         let ids = array(&values.iter().map(|v| Some(v.as_str())).collect::<Vec<_>>());
-        let index = IdIndex::build_with(ids.downcast_as_array(), &vec![true; 3_000], by_length);
+        let index = IdIndex::build_with(Ids::of(&ids), &vec![true; 3_000], by_length);
         let none = IdxSize::MAX;
         for i in 0..3_000 {
             assert_eq!(index.duplicate[i], i >= 1_000, "row {i}");
@@ -1790,7 +1884,7 @@ mod tests {
             Some("d01000"),
             Some("d0099"),
         ]);
-        let found = index.lookup(probes.downcast_as_array(), &[true; 4]);
+        let found = index.lookup(&Ids::of(&probes), &[true; 4]);
         assert_eq!(found, [999, 0, none, none]);
     }
 
@@ -1813,12 +1907,32 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_id_column_is_one_empty_chunk() {
-        let df = df!("decision_id" => Vec::<&str>::new()).unwrap();
-        let ids = one_chunk(&df, "decision_id").unwrap();
-        let index = IdIndex::build(ids.downcast_as_array(), &[]);
+    fn ids_are_read_across_chunks_including_empty_ones() {
+        let chunks = [
+            &[Some("a"), None][..],
+            &[],
+            &[Some("b")],
+            &[],
+            &[Some("c"), Some("d")],
+            &[],
+        ]
+        .map(Utf8ViewArray::from_slice);
+        let ids = Ids::of_chunks(chunks.iter().collect());
+        assert_eq!(ids.len(), 5);
+        let all = [Some("a"), None, Some("b"), Some("c"), Some("d")];
+        for start in 0..=5 {
+            assert_eq!(
+                ids.iter_from(start).collect::<Vec<_>>(),
+                all[start..],
+                "from {start}"
+            );
+        }
+        assert_eq!([0, 2, 3, 4].map(|i| ids.value(i)), ["a", "b", "c", "d"]);
+
+        let empty = StringChunked::from_slice("decision_id".into(), &[] as &[&str]);
+        let index = IdIndex::build(Ids::of(&empty), &[]);
         assert!(index.position.is_empty());
-        assert!(index.lookup(ids.downcast_as_array(), &[]).is_empty());
+        assert!(index.lookup(&Ids::of(&empty), &[]).is_empty());
     }
 
     #[test]
