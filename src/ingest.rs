@@ -1514,8 +1514,8 @@ pub fn validate(
     let best: Vec<AtomicI64> = (0..decided.len())
         .map(|_| AtomicI64::new(i64::MIN))
         .collect();
-    // Per part of the verdict rows: the valid rows' decision rows and review delays, and a flag
-    // per row.
+    // Per part of the verdict rows: the valid rows' decision rows and review delays. A row is
+    // valid exactly where its code stays 0.
     let joined = crate::threads::map_parts_mut(&mut vcodes, |offset, codes| {
         let len = codes.len();
         let (verdicts, reviewed) = (
@@ -1523,7 +1523,6 @@ pub fn validate(
             reviewed.slice(offset as i64, len),
         );
         let (mut matched, mut delay) = (Vec::new(), Vec::new());
-        let mut valid_rows: Vec<bool> = Vec::with_capacity(len);
         let rows = verdicts
             .iter()
             .zip(reviewed.iter())
@@ -1552,7 +1551,6 @@ pub fn validate(
                 }
                 _ => None,
             };
-            valid_rows.push(kept.is_some());
             if let Some((k, at)) = kept {
                 let severity = match verdict {
                     Some("reject") => 3,
@@ -1565,25 +1563,25 @@ pub fn validate(
                 delay.push(at - decided[k as usize]);
             }
         }
-        (matched, delay, valid_rows)
+        (matched, delay)
     });
     drop(decision_of);
-    let mut matched: Vec<IdxSize> = Vec::new();
-    let mut delay: Vec<i64> = Vec::new();
-    let mut valid_rows: Vec<bool> = Vec::with_capacity(vchecked.height());
-    for (m, d, v) in joined {
-        matched.extend(m);
-        delay.extend(d);
-        valid_rows.extend(v);
-    }
+    let (matched, delay): (Vec<IdxSize>, Vec<i64>) =
+        joined
+            .into_iter()
+            .fold(Default::default(), |(mut m, mut d), (pm, pd)| {
+                m.extend(pm);
+                d.extend(pd);
+                (m, d)
+            });
     mark("verdicts joined to decisions, final verdicts chosen");
     drop(index);
     drop(rejected_ids);
     drop(id_column);
     let ver_rejects = rejects_of("verdicts", &vchecked, &vcodes, &VERDICT_REASONS)?;
+    let valid_rows: BooleanChunked = vcodes.iter().map(|&c| c == 0).collect();
     drop(vcodes);
     drop(vid_column);
-    let valid_rows = BooleanChunked::from_slice("valid".into(), &valid_rows);
     // The decision's row stands for the verdict's class and period.
     let mut kept = vchecked
         .select(["analyst_id", "verdict"])

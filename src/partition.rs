@@ -59,16 +59,14 @@ impl SpillDir {
     /// runs on this machine: a run stopped by a signal (Ctrl-C, the OOM killer) cannot remove its
     /// own. Where `/proc` does not list processes nothing is removed, and a directory whose pid
     /// belongs to a live process (the run itself, or a process that reused the pid) is kept.
-    /// Returns the directories removed.
-    pub fn remove_stale(base: &Path) -> Vec<PathBuf> {
+    pub fn remove_stale(base: &Path) {
         let proc = Path::new("/proc");
         if !proc.join("self").exists() {
-            return Vec::new();
+            return;
         }
         let Ok(entries) = std::fs::read_dir(base) else {
-            return Vec::new();
+            return;
         };
-        let mut removed = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(rest) = name
@@ -84,12 +82,8 @@ impl SpillDir {
             if !numeric(pid) || !numeric(n) || proc.join(pid).exists() {
                 continue;
             }
-            let path = entry.path();
-            if std::fs::remove_dir_all(&path).is_ok() {
-                removed.push(path);
-            }
+            let _ = std::fs::remove_dir_all(entry.path());
         }
-        removed
     }
 }
 

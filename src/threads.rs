@@ -11,6 +11,16 @@ pub(crate) fn workers() -> usize {
         .clamp(1, 64)
 }
 
+/// `a()` and `b()` side by side (`a` on a thread of its own); a panic in either is resumed in
+/// the caller.
+pub(crate) fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|scope| {
+        let a = scope.spawn(a);
+        let b = b();
+        (a.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), b)
+    })
+}
+
 /// `f(i)` for every `i` in `0..n`, split into one contiguous range per worker thread (at most
 /// `max` threads); the results in index order. A panic in `f` is resumed in the caller.
 pub(crate) fn map_range<R: Send>(n: usize, max: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
@@ -67,6 +77,7 @@ mod tests {
             );
         }
         assert!(map_range(0, 2, |i| i).is_empty());
+        assert_eq!(join(|| 1, || "b"), (1, "b"));
         let mut items = vec![0usize; 1001];
         let lengths = map_parts_mut(&mut items, |offset, part| {
             for (o, x) in part.iter_mut().enumerate() {

@@ -116,7 +116,10 @@ impl Days {
             us.downcast_iter()
                 .flat_map(|a| a.values_iter().map(|u| u.div_euclid(DAY_US)))
         };
-        let (Some(first), Some(last)) = (days().min(), days().max()) else {
+        let range = days().fold(None, |r: Option<(i64, i64)>, d| {
+            Some(r.map_or((d, d), |(lo, hi)| (lo.min(d), hi.max(d))))
+        });
+        let Some((first, last)) = range else {
             return Ok(Days {
                 first: 0,
                 day: Vec::new(),
@@ -442,16 +445,16 @@ impl<'a> Rows<'a> {
             s("target_entity")?,
         );
         // The days are found beside the string codes.
-        let (days, mut codes) = std::thread::scope(|scope| {
-            let days = scope.spawn(|| Days::of(us, granularity));
-            let codes = run_all::<Codes<'a>>(vec![
-                Box::new(move || Codes::of(class)),
-                Box::new(move || Codes::of(version)),
-                Box::new(move || Codes::of(crit)),
-            ]);
-            let days = days.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            (days, codes)
-        });
+        let (days, mut codes) = crate::threads::join(
+            || Days::of(us, granularity),
+            || {
+                run_all::<Codes<'a>>(vec![
+                    Box::new(move || Codes::of(class)),
+                    Box::new(move || Codes::of(version)),
+                    Box::new(move || Codes::of(crit)),
+                ])
+            },
+        );
         let (Some(crit), Some(version), Some(class)) = (codes.pop(), codes.pop(), codes.pop())
         else {
             return Err(missing("string codes"));
