@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use readiness_governance::recommend::{Kind, Recommendation};
+use readiness_governance::recommend::{Kind, Recommendation, RuleOutcome};
 use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Cell, Granularity, Period};
 use readiness_report::model::{
@@ -258,10 +258,24 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
         risk_coverage,
         max_risk: 1.0 - t.target_agreement,
         gate_threshold: r.gate.as_ref().map(|g| g.min_confidence),
+        no_gate: no_gate_text(r),
         confidence_current: shares(&current),
         confidence_baseline: shares(&baseline),
         psi: drift_row.and_then(|d| d.psi),
     }
+}
+
+/// The gate rule's words where it did not apply (the whole class qualifies, or too few
+/// reviewed decisions to consider one), so that the risk–coverage chart says what the
+/// recommendation says; otherwise "no gate recommended".
+fn no_gate_text(r: &Recommendation) -> String {
+    r.rules
+        .iter()
+        .find(|rule| rule.id == "gate" && rule.outcome == RuleOutcome::NotApplicable)
+        .map_or_else(
+            || "no gate recommended".to_string(),
+            |rule| rule.text.clone(),
+        )
 }
 
 fn rank(k: Kind) -> u8 {

@@ -353,6 +353,15 @@ fn planted_effects_are_found() {
         ["promote", "promote_gated"].contains(&r["recommendation"].as_str().unwrap()),
         "add_to_watchlist: {r}"
     );
+    // Its risk–coverage chart says what the recommendation says about a gate.
+    let chart = std::fs::read_to_string(f.run.join("charts/risk_coverage_add_to_watchlist.svg"))
+        .expect("risk-coverage chart");
+    let expected = match r["recommendation"].as_str() {
+        Some("promote") => "no gate needed: the whole class qualifies",
+        _ => "gate: confidence ",
+    };
+    assert!(chart.contains(expected), "legend lacks {expected:?}");
+    assert!(!chart.contains("no gate recommended"));
 }
 
 #[test]

@@ -841,7 +841,7 @@ where
             ),
             Mark::Ring(BLUE),
         )),
-        None => items.push(("no gate recommended".to_string(), Mark::Ring(BLUE))),
+        None => items.push((c.no_gate.clone(), Mark::Ring(BLUE))),
     }
     let top = legend(root, 20, top, &items)?;
     let (_, y_hi) = range(

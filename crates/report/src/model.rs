@@ -121,6 +121,10 @@ pub struct ClassSection {
     pub max_risk: f64,
     /// The recommended gate's confidence threshold, if any.
     pub gate_threshold: Option<f64>,
+    /// Why there is no gate, for the risk–coverage chart's legend: the gate rule's own words
+    /// where it did not apply (e.g. "no gate needed: the whole class qualifies"), else
+    /// "no gate recommended".
+    pub no_gate: String,
     /// Share of the current period's decisions per 0.01 confidence bin (100 values, or empty).
     pub confidence_current: Vec<f64>,
     /// Share of the baseline window's decisions per 0.01 confidence bin (100 values, or empty).

@@ -292,6 +292,24 @@ fn stroke_width(svg: &str, color: &str) -> Option<u32> {
 }
 
 #[test]
+fn risk_coverage_legend_names_the_gate_or_why_there_is_none() {
+    let m = common::sample_model();
+    let gated = m
+        .classes
+        .iter()
+        .find(|c| c.gate_threshold.is_some())
+        .expect("a gated class");
+    let svg = Chart::RiskCoverage(gated).to_svg().unwrap().0;
+    assert!(svg.contains("gate: confidence ≥ 0.93"), "gated legend");
+    let mut promoted = gated.clone();
+    promoted.gate_threshold = None;
+    promoted.no_gate = "no gate needed: the whole class qualifies".into();
+    let svg = Chart::RiskCoverage(&promoted).to_svg().unwrap().0;
+    assert!(svg.contains("no gate needed: the whole class qualifies"));
+    assert!(!svg.contains("gate: confidence"));
+}
+
+#[test]
 fn coinciding_autonomy_tiers_stay_visible_as_bands() {
     use readiness_report::charts::SERIES;
     use readiness_report::model::AutonomyPoint;

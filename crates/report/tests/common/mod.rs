@@ -123,6 +123,11 @@ pub fn class(
         risk_coverage,
         max_risk: 1.0 - target,
         gate_threshold: (rec == "promote_gated").then_some(0.93),
+        no_gate: s(if rec == "promote" {
+            "no gate needed: the whole class qualifies"
+        } else {
+            "no gate recommended"
+        }),
         confidence_current: hist(0.3),
         confidence_baseline: hist(0.0),
         psi: Some(0.031),
