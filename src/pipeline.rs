@@ -226,7 +226,7 @@ pub fn ingest_parts(
     input: &InputConfig,
     policy: &Policy,
     progress: Progress,
-    mut each: impl FnMut(usize, &Ingested, Option<&Path>) -> Result<(), RunError>,
+    mut each: impl FnMut(usize, Ingested, Option<&Path>) -> Result<(), RunError>,
 ) -> Result<IngestSummary, RunError> {
     let columns = column_map(policy);
     let scanned = crate::ingest::scan(&ingest_options(input, &columns))?;
@@ -237,7 +237,7 @@ pub fn ingest_parts(
     let mut counts = RowCounts::default();
     let mut rejects = Vec::new();
     let mut classes = std::collections::HashSet::new();
-    let mut take = |k: usize, ing: Ingested, spill: Option<&Path>| -> Result<(), RunError> {
+    let mut take = |k: usize, mut ing: Ingested, spill: Option<&Path>| -> Result<(), RunError> {
         counts.add(&ing.counts);
         if let Ok(c) = ing.decisions.column("action_class") {
             if let Ok(u) = c.unique() {
@@ -246,9 +246,8 @@ pub fn ingest_parts(
                 }
             }
         }
-        each(k, &ing, spill)?;
-        rejects.push(ing.rejects);
-        Ok(())
+        rejects.push(std::mem::take(&mut ing.rejects));
+        each(k, ing, spill)
     };
     let spill = if partitions <= 1 {
         // Each table's files with their paths, kept to name a file that fails to read.

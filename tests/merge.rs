@@ -20,7 +20,7 @@ fn set(decisions: Vec<String>, verdicts: &str) -> StatsSet {
     })
     .unwrap();
     let unwatched: BTreeSet<String> = ["enrich_alert".to_string()].into();
-    StatsSet::build(&ing, Granularity::Month, attack_catalog(), &unwatched, true).unwrap()
+    StatsSet::build(ing, Granularity::Month, attack_catalog(), &unwatched, true).unwrap()
 }
 
 /// Generated inputs: the decisions folder of month m (2025), and all verdicts.

@@ -47,14 +47,15 @@ fn short_key(view: &View) -> Option<u128> {
 }
 
 /// A string column as codes: 0 is null, `c ≥ 1` is `values[c - 1]`, and codes follow the
-/// strings' byte order.
-pub(super) struct Codes<'a> {
+/// strings' byte order. The distinct strings are borrowed from the column (`S = &str`) or,
+/// once the column is dropped, owned (`S = String`, [`Codes::owned`]).
+pub(super) struct Codes<S> {
     pub(super) codes: Vec<u32>,
-    values: Vec<&'a str>,
+    values: Vec<S>,
 }
 
-impl<'a> Codes<'a> {
-    pub(super) fn of(ca: &'a StringChunked) -> Codes<'a> {
+impl<'a> Codes<&'a str> {
+    pub(super) fn of(ca: &'a StringChunked) -> Codes<&'a str> {
         let mut inline: Map<u128, u32> = Map::default();
         let mut long: Map<&'a str, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
@@ -88,12 +89,27 @@ impl<'a> Codes<'a> {
         Codes { codes, values }
     }
 
-    /// The string of code `c` (`None` for null).
-    fn get(&self, c: u32) -> Option<&'a str> {
-        c.checked_sub(1).map(|i| self.values[i as usize])
+    /// The same codes with their distinct strings copied, so that the column can be dropped.
+    fn owned(self) -> Codes<String> {
+        Codes {
+            codes: self.codes,
+            values: self.values.into_iter().map(str::to_string).collect(),
+        }
+    }
+}
+
+impl<S: AsRef<str>> Codes<S> {
+    /// The distinct strings, in code order (code `c ≥ 1` is the `c - 1`th).
+    fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(AsRef::as_ref)
     }
 
-    fn value(&self, c: u32) -> &'a str {
+    /// The string of code `c` (`None` for null).
+    fn get(&self, c: u32) -> Option<&str> {
+        c.checked_sub(1).map(|i| self.values[i as usize].as_ref())
+    }
+
+    fn value(&self, c: u32) -> &str {
         self.get(c).unwrap_or_default()
     }
 }
@@ -360,11 +376,11 @@ fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
 /// building every string again (the value-count tables have a row per decision or verdict).
 fn coded_col(
     name: &str,
-    codes: &Codes,
+    codes: &Codes<impl AsRef<str>>,
     picks: impl Iterator<Item = u32>,
 ) -> Result<Column, IngestError> {
     let distinct: StringChunked = std::iter::once("")
-        .chain(codes.values.iter().copied())
+        .chain(codes.values())
         .map(Some)
         .collect();
     let picks = IdxCa::from_vec(name.into(), picks.map(|c| c as IdxSize).collect());
@@ -410,25 +426,29 @@ fn class_version_columns(r: &Rows, keys: impl Iterator<Item = u128> + Clone) -> 
     ]
 }
 
-/// The decision columns every table reads, as codes and plain vectors.
-struct Rows<'a> {
+/// The decision columns every table reads, as codes and plain vectors (the columns they were
+/// made from are dropped: the statistics tasks' working memory reuses theirs).
+struct Rows {
     days: Days,
-    class: Codes<'a>,
-    version: Codes<'a>,
-    crit: Codes<'a>,
-    target: &'a StringChunked,
+    class: Codes<String>,
+    version: Codes<String>,
+    crit: Codes<String>,
+    target: StringChunked,
     confidence: Vec<f64>,
     privileged: Vec<bool>,
     outcome: Vec<i32>,
     /// 0 null, 1 false, 2 true (the sort order of a nullable bool).
     executed: Vec<u8>,
-    techniques: &'a ListChunked,
+    techniques: ListChunked,
 }
 
-impl<'a> Rows<'a> {
-    fn of(df: &'a DataFrame, granularity: Granularity) -> Result<Rows<'a>, IngestError> {
+impl Rows {
+    /// Takes the valid decisions' frame, which is dropped once its columns are codes and
+    /// vectors (only `target_entity` and `technique_ids` are kept, as shared arrays).
+    fn of(df: DataFrame, granularity: Granularity) -> Result<Rows, IngestError> {
+        let df = &df;
         let get = |name: &str| df.column(name).map_err(pe("statistics"));
-        let s = |name: &'static str| -> Result<&'a StringChunked, IngestError> {
+        let s = |name: &'static str| -> Result<&StringChunked, IngestError> {
             df.column(name)
                 .map_err(pe("statistics"))?
                 .str()
@@ -448,10 +468,10 @@ impl<'a> Rows<'a> {
         let (days, mut codes) = crate::threads::join(
             || Days::of(us, granularity),
             || {
-                run_all::<Codes<'a>>(vec![
-                    Box::new(move || Codes::of(class)),
-                    Box::new(move || Codes::of(version)),
-                    Box::new(move || Codes::of(crit)),
+                run_all::<Codes<String>>(vec![
+                    Box::new(move || Codes::of(class).owned()),
+                    Box::new(move || Codes::of(version).owned()),
+                    Box::new(move || Codes::of(crit).owned()),
                 ])
             },
         );
@@ -464,7 +484,7 @@ impl<'a> Rows<'a> {
             class,
             version,
             crit,
-            target,
+            target: target.clone(),
             confidence: get("confidence")?
                 .f64()
                 .map_err(pe("confidence"))?
@@ -489,7 +509,10 @@ impl<'a> Rows<'a> {
                     Some(true) => 2,
                 })
                 .collect(),
-            techniques: get("technique_ids")?.list().map_err(pe("technique_ids"))?,
+            techniques: get("technique_ids")?
+                .list()
+                .map_err(pe("technique_ids"))?
+                .clone(),
         })
     }
 
@@ -627,15 +650,10 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
 /// the cache on every row).
 fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestError> {
     let watched: Vec<bool> = std::iter::once(false)
-        .chain(r.class.values.iter().map(|c| !unwatched.contains(*c)))
+        .chain(r.class.values().map(|c| !unwatched.contains(c)))
         .collect();
     let priv_crit: Vec<bool> = std::iter::once(false)
-        .chain(
-            r.crit
-                .values
-                .iter()
-                .map(|c| matches!(*c, "high" | "critical")),
-        )
+        .chain(r.crit.values().map(|c| matches!(c, "high" | "critical")))
         .collect();
     let groups = Groups::of((0..r.confidence.len()).map(|i| {
         let class = r.class.codes[i];
@@ -891,7 +909,7 @@ fn reviews(r: &Rows, vr: &DataFrame) -> Result<DataFrame, IngestError> {
     let s =
         |name: &str| -> Result<&StringChunked, IngestError> { get(name)?.str().map_err(pe(name)) };
     let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
-    let mut codes = run_all::<Codes>(vec![
+    let mut codes = run_all::<Codes<&str>>(vec![
         Box::new(move || Codes::of(analyst)),
         Box::new(move || Codes::of(verdict)),
     ]);
@@ -935,7 +953,7 @@ fn reviews(r: &Rows, vr: &DataFrame) -> Result<DataFrame, IngestError> {
 /// `store::LAYOUTS`. `unwatched` classes get no `daily` rows; without `with_reviews`,
 /// `reviews` is `None`.
 pub(super) fn tables(
-    ing: &Ingested,
+    ing: Ingested,
     granularity: Granularity,
     catalog: &AttackCatalog,
     unwatched: &BTreeSet<String>,
@@ -950,7 +968,12 @@ pub(super) fn tables(
             ),
         });
     }
-    let rows = Rows::of(&ing.decisions, granularity)?;
+    let Ingested {
+        decisions,
+        verdict_rows,
+        ..
+    } = ing;
+    let rows = Rows::of(decisions, granularity)?;
     mark("statistics: decision columns as codes");
     let r = &rows;
     let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
@@ -964,12 +987,12 @@ pub(super) fn tables(
         }),
         Box::new(move || timed("daily", || Ok(vec![daily(r, unwatched)?]))),
     ];
-    let verdict_rows = &ing.verdict_rows;
     if with_reviews {
-        // The longest task goes first, so that the others share the remaining threads.
+        // The longest task goes first, so that the others share the remaining threads. It
+        // owns the verdict rows, which are dropped as soon as it is done.
         tasks.insert(
             0,
-            Box::new(move || timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))),
+            Box::new(move || timed("reviews", || Ok(vec![reviews(r, &verdict_rows)?]))),
         );
     }
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;

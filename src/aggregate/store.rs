@@ -375,11 +375,12 @@ impl StatsSet {
         }
     }
 
-    /// Builds the set from validated raw inputs, in native passes (see `super::build`).
+    /// Builds the set from validated raw inputs, in native passes (see `super::build`), taking
+    /// them so that their columns are dropped as soon as they have been read.
     /// `unwatched` classes get no `daily` rows;
     /// `with_reviews` adds the per-verdict `reviews` table.
     pub fn build(
-        ing: &Ingested,
+        ing: Ingested,
         granularity: Granularity,
         catalog: &AttackCatalog,
         unwatched: &BTreeSet<String>,
