@@ -329,10 +329,10 @@ where
             part[w[0] - base..w[1] - base].sort_unstable();
         }
     };
-    std::thread::scope(|scope| {
-        scope.spawn(|| sort_groups(low, &start[..=cut], 0));
-        sort_groups(high, &start[cut..], start[cut]);
-    });
+    crate::threads::join(
+        || sort_groups(low, &start[..=cut], 0),
+        || sort_groups(high, &start[cut..], start[cut]),
+    );
     let (mut group, mut out_values, mut counts) = (Vec::new(), Vec::new(), Vec::new());
     for g in 0..keys.len() {
         let mut prev: Option<T> = None;
