@@ -157,14 +157,14 @@ fn a_partitioned_run_equals_the_one_pass_run() {
     let out = scratch("partitioned").join("run");
     let ledger = out.with_extension("ledger.jsonl");
     let (dec, ver) = (f.data.join("decisions"), f.data.join("verdicts"));
-    // A 2 MiB budget splits the 30,000 decisions into about 14 partitions.
+    // A 1 MiB budget splits the 30,000 decisions into 13 partitions.
     let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
         .args(["analyze", "--decisions", dec.to_str().unwrap()])
         .args([
             "--verdicts",
             ver.to_str().unwrap(),
             "--memory-budget",
-            "0.002",
+            "0.001",
         ])
         .args([
             "--out",
@@ -179,6 +179,13 @@ fn a_partitioned_run_equals_the_one_pass_run() {
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("partitions by decision id"), "{err}");
+    let partitions: usize = err
+        .split("splitting the inputs into ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no partition count: {err}"));
+    assert!(partitions >= 10, "{partitions} partitions");
     assert_same_outputs(&f.run, &out);
     // The rejected rows (in input order, with their files and rows) and the manifest too.
     for rel in ["rejects.parquet", "manifest.json"] {
