@@ -1400,8 +1400,28 @@ pub fn validate(
     files: Vec<InputFile>,
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
-    // Decisions: per-row rules, then duplicates among otherwise valid rows.
     let read = read_table(dec_lf, Table::Decisions)?;
+    // The verdicts are read while the decisions are checked and indexed, steps that keep one
+    // core busy, not two. A failure of the decisions is still reported first.
+    std::thread::scope(|scope| {
+        let verdicts = scope.spawn(move || read_table(ver_lf, Table::Verdicts));
+        let verdicts = || {
+            verdicts
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        };
+        validate_read(read, verdicts, files, file_names)
+    })
+}
+
+/// [`validate`] of the decisions as read, with the verdicts read by `verdicts`.
+fn validate_read(
+    read: DataFrame,
+    verdicts: impl FnOnce() -> Result<DataFrame, IngestError>,
+    files: Vec<InputFile>,
+    file_names: &[String],
+) -> Result<Ingested, IngestError> {
+    // Decisions: per-row rules, then duplicates among otherwise valid rows.
     let checked = check_decisions(read).map_err(pe("validating decisions"))?;
     mark("decisions checked row by row");
     let checked = in_input_order(checked)?;
@@ -1464,7 +1484,7 @@ pub fn validate(
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
-    let read = read_table(ver_lf, Table::Verdicts)?;
+    let read = verdicts()?;
     let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
     mark("verdicts checked row by row");
     let vchecked = in_input_order(vchecked)?;
