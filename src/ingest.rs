@@ -1401,10 +1401,16 @@ pub fn validate(
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
     let read = read_table(dec_lf, Table::Decisions)?;
-    // The verdicts are read while the decisions are checked and indexed, steps that keep one
-    // core busy, not two. A failure of the decisions is still reported first.
+    // The verdicts are read and checked row by row while the decisions are checked and
+    // indexed, steps that keep one core busy, not two. A failure of the decisions is still
+    // reported first.
     std::thread::scope(|scope| {
-        let verdicts = scope.spawn(move || read_table(ver_lf, Table::Verdicts));
+        let verdicts = scope.spawn(move || {
+            let read = read_table(ver_lf, Table::Verdicts)?;
+            let checked = check_verdicts(read).map_err(pe("validating verdicts"))?;
+            mark("verdicts checked row by row");
+            in_input_order(checked)
+        });
         let verdicts = || {
             verdicts
                 .join()
@@ -1414,7 +1420,7 @@ pub fn validate(
     })
 }
 
-/// [`validate`] of the decisions as read, with the verdicts read by `verdicts`.
+/// [`validate`] of the decisions as read, with the verdicts read and checked by `verdicts`.
 fn validate_read(
     read: DataFrame,
     verdicts: impl FnOnce() -> Result<DataFrame, IngestError>,
@@ -1484,10 +1490,7 @@ fn validate_read(
 
     mark("valid decisions and their rejects split");
     // Verdicts: per-row rules, then the decision rules through the index.
-    let read = verdicts()?;
-    let vchecked = check_verdicts(read).map_err(pe("validating verdicts"))?;
-    mark("verdicts checked row by row");
-    let vchecked = in_input_order(vchecked)?;
+    let vchecked = verdicts()?;
     let ver_read = vchecked.height() as u64;
     let decided: Vec<i64> = decisions
         .column("decided_us")
