@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, Utf8ViewArray};
@@ -1120,41 +1120,60 @@ impl<'a> IdIndex<'a> {
         hash.checked_shr(64 - bits).unwrap_or(0) as usize
     }
 
-    /// Groups the rows of `ids` where `flags` holds by bucket (hashing in parallel, one
-    /// contiguous range of rows per worker; the grouping itself is a counting sort, stable).
+    /// Groups the rows of `ids` where `flags` holds by bucket, in input order within a bucket
+    /// (a stable counting sort). Each worker hashes a contiguous range of rows and counts them
+    /// per bucket; then each fills the grouped rows of a contiguous range of buckets, scanning
+    /// the hashes in row order.
     fn group(ids: &Ids, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
+        let buckets = 1usize << bits;
         let mut hashes = vec![0u64; ids.len()];
-        crate::threads::map_parts_mut(&mut hashes, |offset, part| {
+        let counts = crate::threads::map_parts_mut(&mut hashes, |offset, part| {
+            let mut count = vec![0usize; buckets];
             let rows = part
                 .iter_mut()
                 .zip(&flags[offset..])
                 .zip(ids.iter_from(offset));
-            for ((h, &flag), id) in rows {
-                if let (true, Some(id)) = (flag, id) {
+            for ((h, _), id) in rows.filter(|((_, &flag), _)| flag) {
+                if let Some(id) = id {
                     *h = hash(id);
+                }
+                count[Self::bucket_of(*h, bits)] += 1;
+            }
+            count
+        });
+        let mut starts = vec![0usize; buckets + 1];
+        for b in 0..buckets {
+            starts[b + 1] = starts[b] + counts.iter().map(|c| c[b]).sum::<usize>();
+        }
+        drop(counts);
+        let mut rows = vec![(0u32, 0 as IdxSize); starts[buckets]];
+        let per = buckets.div_ceil(crate::threads::workers());
+        let mut regions = Vec::new();
+        let mut rest = rows.as_mut_slice();
+        for first in (0..buckets).step_by(per) {
+            let last = (first + per).min(buckets);
+            let (region, tail) = rest.split_at_mut(starts[last] - starts[first]);
+            regions.push((first..last, region));
+            rest = tail;
+        }
+        crate::threads::map_parts_mut(&mut regions, |_, part| {
+            for (range, region) in part.iter_mut() {
+                let mut next: Vec<usize> = starts[range.clone()]
+                    .iter()
+                    .map(|s| s - starts[range.start])
+                    .collect();
+                let flagged = hashes.iter().zip(flags).enumerate();
+                for (i, (&h, _)) in flagged.filter(|(_, (_, &flag))| flag) {
+                    let b = Self::bucket_of(h, bits);
+                    if range.contains(&b) {
+                        let slot = &mut next[b - range.start];
+                        region[*slot] = (h as u32, i as IdxSize);
+                        *slot += 1;
+                    }
                 }
             }
         });
-        let mut starts = vec![0usize; (1 << bits) + 1];
-        for (h, _) in hashes.iter().zip(flags).filter(|(_, f)| **f) {
-            starts[Self::bucket_of(*h, bits) + 1] += 1;
-        }
-        for b in 1..starts.len() {
-            starts[b] += starts[b - 1];
-        }
-        let mut next = starts.clone();
-        let mut rows = vec![(0u32, 0 as IdxSize); starts[starts.len() - 1]];
-        for (i, (h, _)) in hashes
-            .iter()
-            .zip(flags)
-            .enumerate()
-            .filter(|(_, (_, f))| **f)
-        {
-            let slot = &mut next[Self::bucket_of(*h, bits)];
-            rows[*slot] = (*h as u32, i as IdxSize);
-            *slot += 1;
-        }
         Grouped { starts, rows }
     }
 
@@ -1229,25 +1248,24 @@ impl<'a> IdIndex<'a> {
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
     fn lookup(&self, ids: &Ids, probe: &[bool]) -> Vec<IdxSize> {
         let grouped = Self::group(ids, probe, self.bits, self.hash);
-        // Per grouped row, in the grouped order: the position found, or `IdxSize::MAX`.
-        let found = Self::per_bucket(&grouped, |b, part| {
+        // Each probed row's result is stored in place by the worker that holds its bucket
+        // (each row is in exactly one bucket, so no two workers store to one slot).
+        let out: Vec<AtomicU32> = (0..ids.len())
+            .map(|_| AtomicU32::new(IdxSize::MAX))
+            .collect();
+        Self::per_bucket(&grouped, |b, part| {
             let table = &self.buckets[b];
-            part.iter()
-                .map(|&(low, j)| {
-                    let same = |&(l, i): &(u32, IdxSize)| {
-                        l == low && self.ids.value(i as usize) == ids.value(j as usize)
-                    };
-                    table
-                        .find(Self::spread(low), same)
-                        .map_or(IdxSize::MAX, |&(_, i)| self.position[i as usize])
-                })
-                .collect::<Vec<IdxSize>>()
+            for &(low, j) in part {
+                let same = |&(l, i): &(u32, IdxSize)| {
+                    l == low && self.ids.value(i as usize) == ids.value(j as usize)
+                };
+                let found = table
+                    .find(Self::spread(low), same)
+                    .map_or(IdxSize::MAX, |&(_, i)| self.position[i as usize]);
+                out[j as usize].store(found, Ordering::Relaxed);
+            }
         });
-        let mut out = vec![IdxSize::MAX; ids.len()];
-        for (&(_, j), position) in grouped.rows.iter().zip(found.into_iter().flatten()) {
-            out[j as usize] = position;
-        }
-        out
+        out.into_iter().map(AtomicU32::into_inner).collect()
     }
 }
 
