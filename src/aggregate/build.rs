@@ -426,6 +426,9 @@ fn class_version_columns(r: &Rows, keys: impl Iterator<Item = u128> + Clone) -> 
     ]
 }
 
+/// Per row: confidence, privileged, outcome and executed, as [`Rows`] keeps them.
+type Plain = (Vec<f64>, Vec<bool>, Vec<i32>, Vec<u8>);
+
 /// The decision columns every table reads, as codes and plain vectors (the columns they were
 /// made from are dropped: the statistics tasks' working memory reuses theirs).
 struct Rows {
@@ -464,9 +467,30 @@ impl Rows {
             s("asset_criticality")?,
             s("target_entity")?,
         );
-        // The days are found beside the string codes.
-        let (days, mut codes) = crate::threads::join(
-            || Days::of(us, granularity),
+        // The plain vectors, without nulls.
+        let plain = || -> Result<Plain, IngestError> {
+            let confidence = get("confidence")?.f64().map_err(pe("confidence"))?;
+            let outcome = get("outcome")?.i32().map_err(pe("outcome"))?;
+            Ok((
+                confidence.iter().map(|c| c.unwrap_or_default()).collect(),
+                bools("privileged")?
+                    .into_iter()
+                    .map(|b| b.unwrap_or_default())
+                    .collect(),
+                outcome.iter().map(|o| o.unwrap_or(4)).collect(),
+                bools("executed")?
+                    .into_iter()
+                    .map(|b| match b {
+                        None => 0,
+                        Some(false) => 1,
+                        Some(true) => 2,
+                    })
+                    .collect(),
+            ))
+        };
+        // The days and the plain vectors are made beside the string codes.
+        let ((days, plain), mut codes) = crate::threads::join(
+            || (Days::of(us, granularity), plain()),
             || {
                 run_all::<Codes<String>>(vec![
                     Box::new(move || Codes::of(class).owned()),
@@ -479,36 +503,17 @@ impl Rows {
         else {
             return Err(missing("string codes"));
         };
+        let (confidence, privileged, outcome, executed) = plain?;
         Ok(Rows {
             days: days?,
             class,
             version,
             crit,
             target: target.clone(),
-            confidence: get("confidence")?
-                .f64()
-                .map_err(pe("confidence"))?
-                .iter()
-                .map(|c| c.unwrap_or_default())
-                .collect(),
-            privileged: bools("privileged")?
-                .into_iter()
-                .map(|b| b.unwrap_or_default())
-                .collect(),
-            outcome: get("outcome")?
-                .i32()
-                .map_err(pe("outcome"))?
-                .iter()
-                .map(|o| o.unwrap_or(4))
-                .collect(),
-            executed: bools("executed")?
-                .into_iter()
-                .map(|b| match b {
-                    None => 0,
-                    Some(false) => 1,
-                    Some(true) => 2,
-                })
-                .collect(),
+            confidence,
+            privileged,
+            outcome,
+            executed,
             techniques: get("technique_ids")?
                 .list()
                 .map_err(pe("technique_ids"))?
