@@ -1123,8 +1123,20 @@ impl<'a> IdIndex<'a> {
     /// Groups the rows of `ids` where `flags` holds by bucket, in input order within a bucket
     /// (a stable counting sort). Each worker hashes a contiguous range of rows and counts them
     /// per bucket; then each fills the grouped rows of a contiguous range of buckets, scanning
-    /// the hashes in row order.
+    /// the hashes in row order (every filler reads all the hashes, sequentially, and writes
+    /// only its own buckets' rows).
     fn group(ids: &Ids, flags: &[bool], bits: u32, hash: fn(&str) -> u64) -> Grouped {
+        Self::group_in(ids, flags, bits, hash, crate::threads::workers())
+    }
+
+    /// [`IdIndex::group`] with the buckets filled in `regions` contiguous ranges.
+    fn group_in(
+        ids: &Ids,
+        flags: &[bool],
+        bits: u32,
+        hash: fn(&str) -> u64,
+        regions: usize,
+    ) -> Grouped {
         assert_eq!(flags.len(), ids.len(), "one flag per id");
         let buckets = 1usize << bits;
         let mut hashes = vec![0u64; ids.len()];
@@ -1148,7 +1160,7 @@ impl<'a> IdIndex<'a> {
         }
         drop(counts);
         let mut rows = vec![(0u32, 0 as IdxSize); starts[buckets]];
-        let per = buckets.div_ceil(crate::threads::workers());
+        let per = buckets.div_ceil(regions.max(1));
         let mut regions = Vec::new();
         let mut rest = rows.as_mut_slice();
         for first in (0..buckets).step_by(per) {
@@ -1421,21 +1433,43 @@ pub fn validate(
     let read = read_table(dec_lf, Table::Decisions)?;
     // The verdicts are read and checked row by row while the decisions are checked and
     // indexed, steps that keep one core busy, not two. A failure of the decisions is still
-    // reported first.
+    // reported first (once the verdicts' thread has ended). A panic on that thread is caught
+    // there and resumed only where the verdicts are used, so that it cannot replace the
+    // decisions' error.
     std::thread::scope(|scope| {
         let verdicts = scope.spawn(move || {
-            let read = read_table(ver_lf, Table::Verdicts)?;
-            let checked = check_verdicts(read).map_err(pe("validating verdicts"))?;
-            mark("verdicts checked row by row");
-            in_input_order(checked)
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                checked_table(ver_lf, Table::Verdicts, check_verdicts)
+            }))
         });
         let verdicts = || {
             verdicts
                 .join()
+                .and_then(|caught| caught)
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
         };
         validate_read(read, verdicts, files, file_names)
     })
+}
+
+/// A table read, checked row by row (`check`) and in input order.
+fn checked_table(
+    lf: LazyFrame,
+    table: Table,
+    check: fn(DataFrame) -> PolarsResult<DataFrame>,
+) -> Result<DataFrame, IngestError> {
+    checked_read(read_table(lf, table)?, table, check)
+}
+
+/// [`checked_table`] of a table already read.
+fn checked_read(
+    read: DataFrame,
+    table: Table,
+    check: fn(DataFrame) -> PolarsResult<DataFrame>,
+) -> Result<DataFrame, IngestError> {
+    let checked = check(read).map_err(pe(format!("validating {}", table.as_str())))?;
+    mark(&format!("{} checked row by row", table.as_str()));
+    in_input_order(checked)
 }
 
 /// [`validate`] of the decisions as read, with the verdicts read and checked by `verdicts`.
@@ -1446,9 +1480,7 @@ fn validate_read(
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
-    let checked = check_decisions(read).map_err(pe("validating decisions"))?;
-    mark("decisions checked row by row");
-    let checked = in_input_order(checked)?;
+    let checked = checked_read(read, Table::Decisions, check_decisions)?;
     let dec_read = checked.height() as u64;
 
     // Duplicates and the decision index: the ids are grouped by hash bucket, in input order
@@ -1902,6 +1934,40 @@ mod tests {
                 false => IdxSize::MAX,
             };
             assert_eq!(found[j], expected, "probe {j} ({p})");
+        }
+    }
+
+    #[test]
+    fn grouping_is_a_stable_counting_sort_whatever_the_number_of_regions() {
+        // 5,000 rows (some not flagged, some null) into 2^bits buckets, filled in 1 to 64
+        // regions: more regions than buckets, uneven ones, one alone.
+        let values: Vec<Option<String>> = (0..5_000u64)
+            .map(|k| (k % 97 != 13).then(|| format!("d{}", k.wrapping_mul(0x9e37_79b9) % 1_500)))
+            .collect();
+        let ids = array(&values.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
+        let flags: Vec<bool> = (0..values.len()).map(|i| i % 5 != 2).collect();
+        for bits in [0, 2, 6] {
+            // The expected grouping: each bucket's flagged rows in row order (a null id hashes
+            // as 0, into bucket 0).
+            let bucket = |i: usize| {
+                let h = values[i].as_deref().map_or(0, IdIndex::hash);
+                IdIndex::bucket_of(h, bits)
+            };
+            let mut expected: Vec<Vec<IdxSize>> = vec![Vec::new(); 1 << bits];
+            for i in (0..values.len()).filter(|&i| flags[i]) {
+                expected[bucket(i)].push(i as IdxSize);
+            }
+            for regions in [1, 2, 3, 64] {
+                let g = IdIndex::group_in(&Ids::of(&ids), &flags, bits, IdIndex::hash, regions);
+                assert_eq!(g.starts.len(), (1 << bits) + 1);
+                for (b, rows) in expected.iter().enumerate() {
+                    let got: Vec<IdxSize> = g.rows[g.starts[b]..g.starts[b + 1]]
+                        .iter()
+                        .map(|&(_, i)| i)
+                        .collect();
+                    assert_eq!(&got, rows, "bits {bits}, {regions} regions, bucket {b}");
+                }
+            }
         }
     }
 

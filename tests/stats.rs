@@ -157,7 +157,8 @@ fn a_partitioned_run_equals_the_one_pass_run() {
     let out = scratch("partitioned").join("run");
     let ledger = out.with_extension("ledger.jsonl");
     let (dec, ver) = (f.data.join("decisions"), f.data.join("verdicts"));
-    // A 1 MiB budget splits the 30,000 decisions into 13 partitions.
+    // A budget of 0.001 GiB splits the 30,000 decisions into 13 partitions (at least 10 are
+    // asserted, so that the estimate per row may change).
     let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
         .args(["analyze", "--decisions", dec.to_str().unwrap()])
         .args([
@@ -231,12 +232,14 @@ fn a_file_that_breaks_while_read_is_named_and_nothing_is_written() {
     copy_dir(&f.data.join("decisions"), &decisions);
     // Garbage over the first page header of one month's file (right after the magic bytes),
     // its footer intact: the file opens, and fails only when its rows are decoded while routed.
-    let broken = decisions.join("month=2025-03").join("part-0.parquet");
-    let mut bytes = std::fs::read(&broken).unwrap();
-    for b in &mut bytes[4..68] {
-        *b = 0xA5;
-    }
-    std::fs::write(&broken, &bytes).unwrap();
+    let garble = |file: &Path| {
+        let mut bytes = std::fs::read(file).unwrap();
+        for b in &mut bytes[4..68] {
+            *b = 0xA5;
+        }
+        std::fs::write(file, &bytes).unwrap();
+    };
+    garble(&decisions.join("month=2025-03").join("part-0.parquet"));
     let out = dir.join("run");
     let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
         .args(["analyze", "--decisions", decisions.to_str().unwrap()])
@@ -263,6 +266,16 @@ fn a_file_that_breaks_while_read_is_named_and_nothing_is_written() {
     assert!(!Path::new(&spill).exists(), "{spill} left behind");
     // Read in one pass, the same file is named too.
     refused(&analyze(&decisions, &f.data.join("verdicts"), &out, &[]));
+    // A broken verdicts file (read on its own thread while the decisions are checked) is
+    // named as well; with both tables broken, the decisions' file is named.
+    let verdicts = dir.join("verdicts");
+    copy_dir(&f.data.join("verdicts"), &verdicts);
+    garble(&verdicts.join("month=2025-03").join("part-0.parquet"));
+    let named = |table: &str| format!("{table}{}month=2025-03", std::path::MAIN_SEPARATOR);
+    let err = refused(&analyze(&f.data.join("decisions"), &verdicts, &out, &[]));
+    assert!(err.contains(&named("verdicts")), "{err}");
+    let err = refused(&analyze(&decisions, &verdicts, &out, &[]));
+    assert!(err.contains(&named("decisions")), "{err}");
 }
 
 /// The spill directory a partitioned run names in its progress output.

@@ -503,9 +503,10 @@ impl Rows {
         else {
             return Err(missing("string codes"));
         };
+        let days = days?;
         let (confidence, privileged, outcome, executed) = plain?;
         Ok(Rows {
-            days: days?,
+            days,
             class,
             version,
             crit,
@@ -999,6 +1000,8 @@ pub(super) fn tables(
             0,
             Box::new(move || timed("reviews", || Ok(vec![reviews(r, &verdict_rows)?]))),
         );
+    } else {
+        drop(verdict_rows);
     }
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
     let mut all = done.into_iter().flatten();

@@ -841,6 +841,9 @@ where
             ),
             Mark::Ring(BLUE),
         )),
+        None if c.no_gate.is_empty() => {
+            items.push(("no gate recommended".to_string(), Mark::Ring(BLUE)))
+        }
         None => items.push((c.no_gate.clone(), Mark::Ring(BLUE))),
     }
     let top = legend(root, 20, top, &items)?;

@@ -123,7 +123,7 @@ pub struct ClassSection {
     pub gate_threshold: Option<f64>,
     /// Why there is no gate, for the risk–coverage chart's legend: the gate rule's own words
     /// where it did not apply (e.g. "no gate needed: the whole class qualifies"), else
-    /// "no gate recommended".
+    /// "no gate recommended" (which an empty string also reads as).
     pub no_gate: String,
     /// Share of the current period's decisions per 0.01 confidence bin (100 values, or empty).
     pub confidence_current: Vec<f64>,
