@@ -950,12 +950,12 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes. At 10^7 decisions (8.5·10^6 verdicts) one pass peaks
-/// at 3.0–3.2 GiB on generated inputs and 3.4 GiB on inputs with 36-byte ids, 320–360 bytes
-/// per decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
-/// (3.9 GiB at 10^7), errs on the safe side by a sixth to a third. (It was 450 and 150 while
+/// at 3.0 GiB on generated inputs and 3.3 GiB on inputs with 36-byte ids, 320–350 bytes per
+/// decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
+/// (3.9 GiB at 10^7), errs on the safe side by a fifth to a third. (It was 450 and 150 while
 /// the peak was 5.4 GiB.) Inputs whose estimate exceeds the memory budget are split into
 /// partitions by decision id and processed one partition at a time (see `crate::partition`):
-/// fewer, larger partitions are faster (BENCHMARKS.md, eighth session).
+/// fewer, larger partitions are faster (BENCHMARKS.md, "10^8 decisions, eighth session").
 const BYTES_PER_DECISION: u64 = 330;
 const BYTES_PER_VERDICT: u64 = 110;
 
