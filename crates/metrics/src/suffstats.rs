@@ -27,14 +27,30 @@ pub const CAL_BINS: usize = 10;
 /// Number of fine confidence bins (gate threshold grid of 0.01).
 pub const FINE_BINS: usize = 100;
 
+/// The calibration bins' edges i/10, i = 0..=10, as the division rounds them.
+const CAL_EDGES: [f64; CAL_BINS + 1] = edges::<{ CAL_BINS + 1 }>(10.0);
+/// The fine bins' edges k/100, k = 0..=100, as the division rounds them.
+const FINE_EDGES: [f64; FINE_BINS + 1] = edges::<{ FINE_BINS + 1 }>(100.0);
+
+const fn edges<const N: usize>(per_unit: f64) -> [f64; N] {
+    let mut e = [0.0; N];
+    let mut i = 0;
+    while i < N {
+        e[i] = i as f64 / per_unit;
+        i += 1;
+    }
+    e
+}
+
 /// Calibration bin of a confidence in [0, 1]: bin 0 = [0, 0.1], bin i = (i/10, (i+1)/10].
 pub fn cal_bin(c: f64) -> usize {
-    // Smallest i with c ≤ (i+1)/10, comparing against the correctly rounded edges.
-    let mut i = ((c * 10.0).ceil() as isize - 1).clamp(0, 9) as usize;
-    while i > 0 && c <= i as f64 / 10.0 {
+    // Smallest i with c ≤ (i+1)/10, comparing against the correctly rounded edges; the first
+    // guess (truncation, no call into the maths library) is off by at most one.
+    let mut i = ((c * 10.0) as isize).clamp(0, 9) as usize;
+    while i > 0 && c <= CAL_EDGES[i] {
         i -= 1;
     }
-    while i < 9 && c > (i + 1) as f64 / 10.0 {
+    while i < 9 && c > CAL_EDGES[i + 1] {
         i += 1;
     }
     i
@@ -42,11 +58,11 @@ pub fn cal_bin(c: f64) -> usize {
 
 /// Fine bin of a confidence in [0, 1]: bin k = [k/100, (k+1)/100), 1.0 in bin 99.
 pub fn fine_bin(c: f64) -> usize {
-    let mut k = ((c * 100.0).floor() as isize).clamp(0, 99) as usize;
-    while k > 0 && c < k as f64 / 100.0 {
+    let mut k = ((c * 100.0) as isize).clamp(0, 99) as usize;
+    while k > 0 && c < FINE_EDGES[k] {
         k -= 1;
     }
-    while k < 99 && c >= (k + 1) as f64 / 100.0 {
+    while k < 99 && c >= FINE_EDGES[k + 1] {
         k += 1;
     }
     k
@@ -379,6 +395,26 @@ mod tests {
         assert_eq!(cal_bin(0.7), 6);
         assert_eq!(cal_bin(0.95), 9);
         assert_eq!(cal_bin(1.0), 9);
+    }
+
+    #[test]
+    fn bins_follow_their_definitions_at_and_around_every_edge() {
+        // The bins by definition, with the edges computed as i/10 and k/100 at run time.
+        let cal = |c: f64| (0..10).find(|&i| c <= (i + 1) as f64 / 10.0).unwrap_or(9);
+        let fine = |c: f64| (0..100).rev().find(|&k| c >= k as f64 / 100.0).unwrap_or(0);
+        let mut values = vec![0.0, 1.0, f64::MIN_POSITIVE, 0.5 + f64::EPSILON];
+        for k in 0..=100 {
+            let edge = k as f64 / 100.0;
+            for ulps in [-2i64, -1, 0, 1, 2] {
+                let v = f64::from_bits((edge.to_bits() as i64 + ulps).max(0) as u64);
+                values.push(v.clamp(0.0, 1.0));
+            }
+        }
+        values.extend((0..10_000).map(|i| i as f64 / 9_999.0));
+        for c in values {
+            assert_eq!(cal_bin(c), cal(c), "cal_bin({c:e})");
+            assert_eq!(fine_bin(c), fine(c), "fine_bin({c:e})");
+        }
     }
 
     #[test]
