@@ -61,19 +61,33 @@ impl<'a> Codes<&'a str> {
         let mut first: Vec<&'a str> = Vec::new();
         let mut codes = Vec::with_capacity(ca.len());
         for arr in ca.downcast_iter() {
+            // A small direct-mapped cache of this chunk's raw views: an equal view is an equal
+            // string (inline bytes, or the same bytes of the same buffer, as a dictionary's
+            // values decode), so a hit skips the maps. Code 0 marks an empty slot.
+            let mut cache = [(0u128, 0u32); 256];
             for (j, view) in arr.views().iter().enumerate() {
                 if !arr.is_valid(j) {
                     codes.push(0);
+                    continue;
+                }
+                let raw = view.as_u128();
+                let folded = (raw as u64) ^ ((raw >> 64) as u64);
+                let slot = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize;
+                let (cached, code) = cache[slot];
+                if code != 0 && cached == raw {
+                    codes.push(code);
                     continue;
                 }
                 let mut new = || {
                     first.push(arr.value(j));
                     first.len() as u32
                 };
-                codes.push(match short_key(view) {
+                let code = match short_key(view) {
                     Some(key) => *inline.entry(key).or_insert_with(new),
                     None => *long.entry(arr.value(j)).or_insert_with(&mut new),
-                });
+                };
+                cache[slot] = (raw, code);
+                codes.push(code);
             }
         }
         let mut order: Vec<u32> = (0..first.len() as u32).collect();
@@ -1056,6 +1070,36 @@ mod tests {
         let decoded: Vec<Option<&str>> = codes.codes.iter().map(|&c| codes.get(c)).collect();
         assert_eq!(decoded, values);
         assert_eq!(codes.codes[1], 0);
+    }
+
+    #[test]
+    fn codes_agree_with_a_sorted_map_over_many_repeated_values() {
+        // 1,000 distinct strings (inline and long) repeated in a scrambled order over three
+        // chunks: more distinct views than the cache has slots, so slots are shared and
+        // replaced.
+        let value = |k: u64| {
+            let k = k.wrapping_mul(0x2545_f491_4f6c_dd1d) % 1_000;
+            if k.is_multiple_of(3) {
+                format!("a-long-class-name-{k:04}")
+            } else {
+                format!("c{k}")
+            }
+        };
+        let values: Vec<String> = (0..30_000).map(value).collect();
+        let chunk = |r: std::ops::Range<usize>| -> StringChunked {
+            values[r].iter().map(|v| Some(v.as_str())).collect()
+        };
+        let mut ca = chunk(0..10_000);
+        ca.append(&chunk(10_000..10_001)).unwrap();
+        ca.append(&chunk(10_001..30_000)).unwrap();
+        let codes = Codes::of(&ca);
+        let sorted: std::collections::BTreeSet<&str> = values.iter().map(String::as_str).collect();
+        let rank: std::collections::BTreeMap<&str, u32> =
+            sorted.iter().zip(1..).map(|(v, r)| (*v, r)).collect();
+        assert_eq!(codes.values, sorted.into_iter().collect::<Vec<_>>());
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(codes.codes[i], rank[v.as_str()], "row {i}");
+        }
     }
 
     #[test]
