@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, Utf8ViewArray};
+use polars_arrow::array::{Array, Utf8ViewArray, View};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -1054,10 +1054,31 @@ impl<'a> Ids<'a> {
         self.len
     }
 
-    /// The value of row `i` (a null reads as the empty string); `i < len`.
-    fn value(&self, i: usize) -> &'a str {
+    /// The array holding row `i < len` and the row's index in it.
+    fn locate(&self, i: usize) -> (&'a Utf8ViewArray, usize) {
         let c = self.chunk_of(i, self.block_chunk[i >> Self::BLOCK_BITS] as usize);
-        self.chunks[c].value(i - self.starts[c])
+        (self.chunks[c], i - self.starts[c])
+    }
+
+    /// Whether row `i` here and row `j` of `other` hold the same string (nulls read as the
+    /// empty string). Compared through their views: lengths first, then the bytes held in the
+    /// view (a string of up to 12 bytes) or its 4-byte prefix, and only then a long string's
+    /// bytes in its buffer.
+    fn same(&self, i: usize, other: &Ids, j: usize) -> bool {
+        let ((a_arr, ai), (b_arr, bj)) = (self.locate(i), other.locate(j));
+        let (a, b) = (a_arr.views()[ai], b_arr.views()[bj]);
+        if a.length != b.length {
+            return false;
+        }
+        let len = a.length;
+        if len <= View::MAX_INLINE_SIZE {
+            // Length and inline bytes; the bytes past the string are not compared.
+            let mask = u128::MAX
+                .checked_shr(128 - 32 - 8 * len)
+                .unwrap_or(u128::MAX);
+            return a.as_u128() & mask == b.as_u128() & mask;
+        }
+        a.prefix == b.prefix && a_arr.value(ai) == b_arr.value(bj)
     }
 
     /// The rows from `start` on, in order.
@@ -1218,7 +1239,7 @@ impl<'a> IdIndex<'a> {
             for &(low, i) in part {
                 // The strings are read only for a slot whose hash half agrees.
                 let same = |&(l, j): &(u32, IdxSize)| {
-                    l == low && ids_ref.value(j as usize) == ids_ref.value(i as usize)
+                    l == low && ids_ref.same(j as usize, ids_ref, i as usize)
                 };
                 match table.entry(Self::spread(low), same, |&(l, _)| Self::spread(l)) {
                     hashbrown::hash_table::Entry::Occupied(_) => dups.push(i),
@@ -1269,7 +1290,7 @@ impl<'a> IdIndex<'a> {
             let table = &self.buckets[b];
             for &(low, j) in part {
                 let same = |&(l, i): &(u32, IdxSize)| {
-                    l == low && self.ids.value(i as usize) == ids.value(j as usize)
+                    l == low && self.ids.same(i as usize, ids, j as usize)
                 };
                 let found = table
                     .find(Self::spread(low), same)
@@ -1996,6 +2017,33 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_compared_by_length_inline_bytes_prefix_and_buffer() {
+        let left = [
+            "abcdefghijk",
+            "abcdefghijkl",
+            "abcdefghijklm",
+            "decision-0001",
+            "",
+            "decision-0001",
+        ];
+        let right = [
+            "abcdefghijx",
+            "abcdefghijkl",
+            "abcdefghijklx",
+            "decision-0001",
+            "",
+            "decisioN-0001",
+        ];
+        let (a, b) = (array(&left.map(Some)), array(&right.map(Some)));
+        let (a, b) = (Ids::of(&a), Ids::of(&b));
+        for i in 0..left.len() {
+            for j in 0..right.len() {
+                assert_eq!(a.same(i, &b, j), left[i] == right[j], "{i} {j}");
+            }
+        }
+    }
+
+    #[test]
     fn proc_fields_are_read_by_exact_key() {
         let dir = std::env::temp_dir().join(format!("readiness-proc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -2034,7 +2082,11 @@ mod tests {
                 "from {start}"
             );
         }
-        assert_eq!([0, 2, 3, 4].map(|i| ids.value(i)), ["a", "b", "c", "d"]);
+        let value = |i: usize| {
+            let (arr, j) = ids.locate(i);
+            arr.value(j)
+        };
+        assert_eq!([0, 2, 3, 4].map(value), ["a", "b", "c", "d"]);
 
         let empty = StringChunked::from_slice("decision_id".into(), &[] as &[&str]);
         let index = IdIndex::build(Ids::of(&empty), &[]);
