@@ -950,9 +950,9 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes. At 10^7 decisions (8.5·10^6 verdicts) one pass peaks
-/// at 3.0 GiB on generated inputs and 3.3 GiB on inputs with 36-byte ids, 320–350 bytes per
-/// decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
-/// (3.9 GiB at 10^7), errs on the safe side by a fifth to a third. (It was 450 and 150 while
+/// at 3.0 GiB on generated inputs and 3.3–3.4 GiB on inputs with 36-byte ids, 320–360 bytes
+/// per decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
+/// (3.9 GiB at 10^7), errs on the safe side by a sixth to a third. (It was 450 and 150 while
 /// the peak was 5.4 GiB.) Inputs whose estimate exceeds the memory budget are split into
 /// partitions by decision id and processed one partition at a time (see `crate::partition`):
 /// fewer, larger partitions are faster (BENCHMARKS.md, "10^8 decisions, eighth session").
@@ -2036,9 +2036,9 @@ mod tests {
         ];
         let (a, b) = (array(&left.map(Some)), array(&right.map(Some)));
         let (a, b) = (Ids::of(&a), Ids::of(&b));
-        for i in 0..left.len() {
-            for j in 0..right.len() {
-                assert_eq!(a.same(i, &b, j), left[i] == right[j], "{i} {j}");
+        for (i, l) in left.iter().enumerate() {
+            for (j, r) in right.iter().enumerate() {
+                assert_eq!(a.same(i, &b, j), l == r, "{l:?} {r:?}");
             }
         }
     }
