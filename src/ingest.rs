@@ -1002,8 +1002,9 @@ pub fn mark(what: &str) {
     }
 }
 
-/// A string column's chunks addressed by row, without copying them into one chunk.
-struct Ids<'a> {
+/// A string column's chunks addressed by row, without copying them into one chunk (the id
+/// index's ids, the statistics' targets).
+pub(crate) struct Ids<'a> {
     chunks: Vec<&'a Utf8ViewArray>,
     /// The row of each chunk's first value.
     starts: Vec<usize>,
@@ -1015,7 +1016,7 @@ struct Ids<'a> {
 }
 
 impl<'a> Ids<'a> {
-    fn of(ca: &'a StringChunked) -> Ids<'a> {
+    pub(crate) fn of(ca: &'a StringChunked) -> Ids<'a> {
         Self::of_chunks(ca.downcast_iter().collect())
     }
 
@@ -1052,6 +1053,12 @@ impl<'a> Ids<'a> {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    /// The value of row `i < len`, `None` where it is null.
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        let (arr, j) = self.locate(i);
+        arr.is_valid(j).then(|| arr.value(j))
     }
 
     /// The array holding row `i < len` and the row's index in it.
@@ -1460,7 +1467,8 @@ pub fn validate(
     std::thread::scope(|scope| {
         let verdicts = scope.spawn(move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                checked_table(ver_lf, Table::Verdicts, check_verdicts)
+                let read = read_table(ver_lf, Table::Verdicts)?;
+                checked_read(read, Table::Verdicts, check_verdicts)
             }))
         });
         let verdicts = || {
@@ -1473,16 +1481,7 @@ pub fn validate(
     })
 }
 
-/// A table read, checked row by row (`check`) and in input order.
-fn checked_table(
-    lf: LazyFrame,
-    table: Table,
-    check: fn(DataFrame) -> PolarsResult<DataFrame>,
-) -> Result<DataFrame, IngestError> {
-    checked_read(read_table(lf, table)?, table, check)
-}
-
-/// [`checked_table`] of a table already read.
+/// A table as read, checked row by row (`check`) and in input order.
 fn checked_read(
     read: DataFrame,
     table: Table,
@@ -2082,11 +2081,7 @@ mod tests {
                 "from {start}"
             );
         }
-        let value = |i: usize| {
-            let (arr, j) = ids.locate(i);
-            arr.value(j)
-        };
-        assert_eq!([0, 2, 3, 4].map(value), ["a", "b", "c", "d"]);
+        assert_eq!((0..5).map(|i| ids.get(i)).collect::<Vec<_>>(), all);
 
         let empty = StringChunked::from_slice("decision_id".into(), &[] as &[&str]);
         let index = IdIndex::build(Ids::of(&empty), &[]);

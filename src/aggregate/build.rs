@@ -679,18 +679,7 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
         let class = r.class.codes[i];
         watched[class as usize].then(|| ((r.days.day[i] as u64) << 32) | class as u64)
     }));
-    let chunks: Vec<&Utf8ViewArray> = r.target.downcast_iter().collect();
-    let mut chunk_start = Vec::with_capacity(chunks.len());
-    let mut offset = 0usize;
-    for c in &chunks {
-        chunk_start.push(offset);
-        offset += c.len();
-    }
-    let target = |row: usize| -> Option<&str> {
-        let c = chunk_start.partition_point(|&s| s <= row) - 1;
-        let j = row - chunk_start[c];
-        chunks[c].is_valid(j).then(|| chunks[c].value(j))
-    };
+    let targets = crate::ingest::Ids::of(&r.target);
     #[derive(Default, Clone, Copy)]
     struct Acc {
         n: u64,
@@ -706,7 +695,7 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
         for &row in groups.rows(g) {
             let i = row as usize;
             let o = r.outcome[i];
-            let acc = per_target.entry(target(i)).or_default();
+            let acc = per_target.entry(targets.get(i)).or_default();
             acc.n += 1;
             acc.priv_crit += (r.privileged[i] || priv_crit[r.crit.codes[i] as usize]) as u64;
             acc.sum_conf += fixed(r.confidence[i]);
