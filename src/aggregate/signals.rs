@@ -285,9 +285,11 @@ pub struct AnalystRow {
     pub median_delay_s: Option<f64>,
 }
 
-/// Exact quantile with linear interpolation (as polars' `Linear`) of the values of sorted
-/// (value, count) pairs.
-fn weighted_quantile(pairs: &[(f64, u64)], q: f64) -> Option<f64> {
+/// Exact quantile with linear interpolation (as polars' `Linear`) of the delays (µs) of
+/// (delay, count) pairs, in seconds: with N the total count and h = (N − 1)·q, the values at
+/// ranks ⌊h⌋ and ⌈h⌉ of the expanded sample, interpolated. The ranks are found by selection
+/// (the pairs are reordered, not sorted).
+fn delay_quantile(pairs: &mut [(i64, u64)], q: f64) -> Option<f64> {
     let total: u64 = pairs.iter().map(|p| p.1).sum();
     if total == 0 {
         return None;
@@ -295,22 +297,44 @@ fn weighted_quantile(pairs: &[(f64, u64)], q: f64) -> Option<f64> {
     let h = (total - 1) as f64 * q;
     let lo = h.floor() as u64;
     let hi = h.ceil() as u64;
-    let at = |idx: u64| {
-        let mut seen = 0u64;
-        for (v, n) in pairs {
-            seen += n;
-            if idx < seen {
-                return *v;
-            }
-        }
-        pairs.last().map(|p| p.0).unwrap_or(f64::NAN)
-    };
-    let (a, b) = (at(lo), at(hi));
+    let seconds = |us: i64| us as f64 / 1e6;
+    let a = seconds(weighted_select(pairs, lo));
     Some(if lo == hi {
         a
     } else {
+        let b = seconds(weighted_select(pairs, hi));
         a + (h - lo as f64) * (b - a)
     })
+}
+
+/// The value at 0-based rank `rank` of the expanded sample of (value, count) pairs (each value
+/// repeated count times), in expected linear time: a quickselect whose steps split the pairs
+/// around a median pair and keep the side whose counts hold the rank. `rank` must be below the
+/// total count.
+fn weighted_select(mut pairs: &mut [(i64, u64)], mut rank: u64) -> i64 {
+    loop {
+        if pairs.len() <= 32 {
+            pairs.sort_unstable();
+            for &(v, n) in pairs.iter() {
+                if rank < n {
+                    return v;
+                }
+                rank -= n;
+            }
+            return pairs.last().map_or(0, |p| p.0);
+        }
+        let mid = pairs.len() / 2;
+        let (left, pivot, right) = pairs.select_nth_unstable(mid);
+        let below: u64 = left.iter().map(|p| p.1).sum();
+        if rank < below {
+            pairs = left;
+        } else if rank < below + pivot.1 {
+            return pivot.0;
+        } else {
+            rank -= below + pivot.1;
+            pairs = right;
+        }
+    }
 }
 
 /// Running totals of one class or analyst in one period.
@@ -323,22 +347,6 @@ struct Load {
     analysts: std::collections::BTreeSet<String>,
     /// (delay in µs, count) of reviews (not timeouts).
     delays: Vec<(i64, u64)>,
-}
-
-impl Load {
-    /// (median, p90) of the review delays, seconds.
-    fn quantiles(&mut self) -> (Option<f64>, Option<f64>) {
-        self.delays.sort_unstable();
-        let pairs: Vec<(f64, u64)> = self
-            .delays
-            .iter()
-            .map(|&(d, n)| (d as f64 / 1e6, n))
-            .collect();
-        (
-            weighted_quantile(&pairs, 0.5),
-            weighted_quantile(&pairs, 0.9),
-        )
-    }
 }
 
 /// Oversight load per class and period, and per analyst and period, from the `reviews` table
@@ -448,7 +456,8 @@ fn oversight_of(
     let class_rows = by_class
         .into_iter()
         .map(|((action_class, period), mut l)| {
-            let (median, p90) = l.quantiles();
+            let median = delay_quantile(&mut l.delays, 0.5);
+            let p90 = delay_quantile(&mut l.delays, 0.9);
             OversightRow {
                 action_class,
                 period: readiness_metrics::Period { start: period },
@@ -470,7 +479,7 @@ fn oversight_of(
             n_reviews: l.n_reviews,
             n_approvals: l.n_approvals,
             n_fast_approvals: l.n_fast,
-            median_delay_s: l.quantiles().0,
+            median_delay_s: delay_quantile(&mut l.delays, 0.5),
         })
         .collect();
     Ok((class_rows, analyst_rows))
@@ -478,17 +487,70 @@ fn oversight_of(
 
 #[cfg(test)]
 mod tests {
-    use super::weighted_quantile;
+    use super::{delay_quantile, weighted_select};
+    use proptest::prelude::*;
+
+    /// The quantile of the expanded, sorted sample, as the definition reads.
+    fn expanded_quantile(pairs: &[(i64, u64)], q: f64) -> Option<f64> {
+        let mut all: Vec<i64> = pairs
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
+            .collect();
+        all.sort_unstable();
+        let h = (all.len().checked_sub(1)?) as f64 * q;
+        let (a, b) = (
+            all[h.floor() as usize] as f64 / 1e6,
+            all[h.ceil() as usize] as f64 / 1e6,
+        );
+        Some(a + (h - h.floor()) * (b - a))
+    }
 
     #[test]
-    fn weighted_quantiles_match_the_expanded_sample() {
-        // Expanded: 1, 1, 2, 5, 5, 5, 9 (n = 7). By hand, h = (n − 1)·q: median h = 3 → 5;
-        // p90 h = 5.4 → x₅ + 0.4·(x₆ − x₅) = 5 + 0.4·4 = 6.6.
-        let pairs = [(1.0, 2), (2.0, 1), (5.0, 3), (9.0, 1)];
-        assert_eq!(weighted_quantile(&pairs, 0.5), Some(5.0));
-        assert!((weighted_quantile(&pairs, 0.9).unwrap() - 6.6).abs() < 1e-12);
+    fn delay_quantiles_match_the_expanded_sample() {
+        // Expanded (seconds): 1, 1, 2, 5, 5, 5, 9 (n = 7). By hand, h = (n − 1)·q: median h = 3
+        // → 5; p90 h = 5.4 → x₅ + 0.4·(x₆ − x₅) = 5 + 0.4·4 = 6.6.
+        let mut pairs = [
+            (9_000_000, 1),
+            (2_000_000, 1),
+            (5_000_000, 3),
+            (1_000_000, 2),
+        ];
+        assert_eq!(delay_quantile(&mut pairs, 0.5), Some(5.0));
+        assert!((delay_quantile(&mut pairs, 0.9).unwrap() - 6.6).abs() < 1e-12);
         // Even count: 1, 3 → median 2.
-        assert_eq!(weighted_quantile(&[(1.0, 1), (3.0, 1)], 0.5), Some(2.0));
-        assert_eq!(weighted_quantile(&[], 0.5), None);
+        assert_eq!(
+            delay_quantile(&mut [(3_000_000, 1), (1_000_000, 1)], 0.5),
+            Some(2.0)
+        );
+        assert_eq!(delay_quantile(&mut [], 0.5), None);
+        // Zero counts hold no rank.
+        assert_eq!(
+            delay_quantile(&mut [(7, 0), (4_000_000, 1), (8, 0)], 0.5),
+            Some(4.0)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Every rank of a sample with repeated values, counts and more pairs than the final
+        /// sort's cut-off, against the expanded, sorted sample.
+        #[test]
+        fn selection_finds_every_rank(
+            pairs in proptest::collection::vec((-50i64..50, 0u64..4), 0..120),
+        ) {
+            let mut all: Vec<i64> = pairs
+                .iter()
+                .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
+                .collect();
+            all.sort_unstable();
+            let mut work = pairs.clone();
+            for (rank, &want) in all.iter().enumerate() {
+                prop_assert_eq!(weighted_select(&mut work, rank as u64), want);
+            }
+            for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
+                let mut work = pairs.clone();
+                prop_assert_eq!(delay_quantile(&mut work, q), expanded_quantile(&pairs, q));
+            }
+        }
     }
 }
