@@ -12,6 +12,7 @@ pub mod commands;
 pub mod generate;
 pub mod ingest;
 pub mod output;
+mod parquet_writer;
 pub mod partition;
 pub mod pipeline;
 pub mod present;

@@ -106,30 +106,16 @@ fn partition_of(id: &str, partitions: usize) -> usize {
         % partitions
 }
 
-/// Writes `df` as an LZ4-compressed Parquet file.
-pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
-    write_lz4_parquet(path, df, StatisticsOptions::default())
+/// Writes `df` as a Parquet file ([`crate::parquet_writer`]), with column statistics.
+pub(crate) fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), IngestError> {
+    crate::parquet_writer::write_frame(path, df, true)
 }
 
-fn write_lz4_parquet(
-    path: &Path,
-    df: &mut DataFrame,
-    statistics: StatisticsOptions,
-) -> Result<(), IngestError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(statistics)
-        .finish(df)
-        .map_err(|e| io_err(path, e))?;
-    Ok(())
-}
-
-/// Writes `df` as a spill file only this process reads back: LZ4-compressed Parquet without
-/// column statistics (nothing filters on them). The value counts of a partitioned run are
-/// spilled this way: Parquet reads them back faster than Arrow IPC (BENCHMARKS.md).
-pub(crate) fn write_spill(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
-    write_lz4_parquet(path, df, StatisticsOptions::empty())
+/// Writes `df` as a spill file only this process reads back: Parquet ([`crate::parquet_writer`])
+/// without column statistics (nothing filters on them). The value counts of a partitioned run
+/// are spilled this way: Parquet reads them back faster than Arrow IPC (BENCHMARKS.md).
+pub(crate) fn write_spill(path: &Path, df: &DataFrame) -> Result<(), IngestError> {
+    crate::parquet_writer::write_frame(path, df, false)
 }
 
 /// Reads a file written by [`write_spill`].

@@ -49,13 +49,13 @@ fn short_key(view: &View) -> Option<u128> {
 /// A string column as codes: 0 is null, `c ≥ 1` is `values[c - 1]`, and codes follow the
 /// strings' byte order. The distinct strings are borrowed from the column (`S = &str`) or,
 /// once the column is dropped, owned (`S = String`, [`Codes::owned`]).
-pub(super) struct Codes<S> {
-    pub(super) codes: Vec<u32>,
+pub(crate) struct Codes<S> {
+    pub(crate) codes: Vec<u32>,
     values: Vec<S>,
 }
 
 impl<'a> Codes<&'a str> {
-    pub(super) fn of(ca: &'a StringChunked) -> Codes<&'a str> {
+    pub(crate) fn of(ca: &'a StringChunked) -> Codes<&'a str> {
         let mut inline: Map<u128, u32> = Map::default();
         let mut long: Map<&'a str, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
@@ -113,8 +113,13 @@ impl<'a> Codes<&'a str> {
 }
 
 impl<S: AsRef<str>> Codes<S> {
+    /// The number of distinct strings.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// The distinct strings, in code order (code `c ≥ 1` is the `c - 1`th).
-    fn values(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &str> {
         self.values.iter().map(AsRef::as_ref)
     }
 

@@ -235,7 +235,7 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
     Ok(stats)
 }
 
-mod build;
+pub(crate) mod build;
 pub mod signals;
 pub mod store;
 

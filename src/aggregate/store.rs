@@ -31,6 +31,7 @@ use readiness_metrics::Granularity;
 
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
+use crate::parquet_writer::{ParquetOut, ROW_GROUP};
 use crate::partition::{io_err, read_spill, split_by_period, write_parquet, write_spill, SpillDir};
 
 /// Microseconds per day.
@@ -283,9 +284,9 @@ impl Spilled {
 }
 
 /// Working memory of summing one period of a spilled value-count table, per byte of its parts
-/// on disk (LZ4-compressed Parquet, where a value-count row takes 6–9 bytes): the parts in
-/// memory (36–68 bytes a row), their key words and the transposed key columns (48–80), the
-/// measures, the order and the result (36–68), with margin.
+/// on disk (Parquet as `src/parquet_writer.rs` writes it, where a value-count row takes 6–9
+/// bytes): the parts in memory (36–68 bytes a row), their key words and the transposed key
+/// columns (48–80), the measures, the order and the result (36–68), with margin.
 pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 32;
 
 /// The value-count tables, one row per distinct value: those a partitioned run sums and keeps
@@ -580,7 +581,8 @@ impl StatsSet {
     }
 
     /// Writes the set as `<table>.parquet` files at the paths `path_of` gives for
-    /// `stats/<table>.parquet` (LZ4-compressed Parquet). The value-count tables are written one
+    /// `stats/<table>.parquet` (Parquet, each column encoded for its values: see
+    /// `src/parquet_writer.rs`). The value-count tables are written one
     /// period at a time, in row groups that do not cross a period, so a set in memory and the
     /// same set spilled by a partitioned run give the same bytes.
     pub fn write(
@@ -606,7 +608,7 @@ impl StatsSet {
             .into_iter()
             .collect::<Result<Vec<()>, IngestError>>()?;
         let path = path_of("stats/meta.parquet")?;
-        write_parquet(&path, &mut self.meta.to_frame())?;
+        write_parquet(&path, &self.meta.to_frame())?;
         Ok(())
     }
 
@@ -690,10 +692,10 @@ impl StatsSet {
     pub fn spill_large(&mut self, dir: &Path, part: usize) -> Result<(), IngestError> {
         for layout in LARGE {
             let df = std::mem::replace(self.table_mut(layout.name), empty(layout));
-            for (p, mut slice) in split_by_period(&df, layout.period_key())? {
+            for (p, slice) in split_by_period(&df, layout.period_key())? {
                 let d = dir.join("parts").join(layout.name).join(p.to_string());
                 std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
-                write_spill(&d.join(format!("{part:06}.parquet")), &mut slice)?;
+                write_spill(&d.join(format!("{part:06}.parquet")), &slice)?;
             }
         }
         Ok(())
@@ -757,8 +759,8 @@ impl StatsSet {
                         .iter()
                         .map(|f| read_spill(f))
                         .collect::<Result<Vec<_>, _>>()?;
-                    let mut df = merge_sorted(layout, parts)?;
-                    write_spill(out, &mut df)?;
+                    let df = merge_sorted(layout, parts)?;
+                    write_spill(out, &df)?;
                     let _ = std::fs::remove_dir_all(pdir);
                     Ok(())
                 }) as super::build::Task<'_, _>
@@ -872,7 +874,7 @@ impl StatsSet {
     }
 }
 
-/// Writes the frames that `frames` passes to its callback to one LZ4 Parquet file of `layout`,
+/// Writes the frames that `frames` passes to its callback to one Parquet file of `layout`,
 /// in row groups of at most 512² rows cut from each frame: the file's bytes then depend on the
 /// rows only, not on how the frames happen to be chunked in memory.
 fn write_rows(
@@ -880,24 +882,16 @@ fn write_rows(
     path: &Path,
     frames: impl FnOnce(&mut dyn FnMut(DataFrame) -> Result<(), IngestError>) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
-    const ROW_GROUP: usize = 512 * 512;
-    let file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
-    let mut writer = ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .batched(empty(layout).schema())
-        .map_err(|e| io_err(path, e))?;
+    let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
     frames(&mut |df: DataFrame| {
         let mut offset = 0usize;
         while offset < df.height() {
-            let mut batch = df.slice(offset as i64, ROW_GROUP);
-            batch.rechunk_mut_par();
-            writer.write_batch(&batch).map_err(|e| io_err(path, e))?;
+            writer.write(&df.slice(offset as i64, ROW_GROUP))?;
             offset += ROW_GROUP;
         }
         Ok(())
     })?;
-    writer.finish().map_err(|e| io_err(path, e))?;
-    Ok(())
+    writer.finish()
 }
 
 /// A table's key columns as rows of order-preserving words, so that comparing two rows' word

@@ -1,0 +1,326 @@
+//! The Parquet writer of the engine's own large tables: the statistics set's files and the
+//! spill files of a partitioned run. Each column gets the encoding that suits what it holds,
+//! chosen per row group from its values, so the bytes depend on the rows only:
+//!
+//! - a string column with few distinct values (a class, an analyst, a verdict) is
+//!   dictionary-encoded from its codes, without hashing every string again;
+//! - a string column with many distinct values is written plain;
+//! - floating-point values (confidences) are written plain and uncompressed: LZ4 gains nothing
+//!   on them and costs most of the writing time;
+//! - everything else is written plain, LZ4-compressed.
+//!
+//! Readers see ordinary Parquet with the frame's own schema (strings, not dictionaries).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::bitmap::Bitmap;
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_parquet::parquet::error::ParquetError;
+use polars_parquet::write::{
+    array_to_columns, get_dtype_encoding, to_parquet_schema, CompressionOptions, Compressor,
+    DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, ParquetType,
+    SchemaDescriptor, Version, WriteOptions,
+};
+
+use crate::aggregate::build::Codes;
+use crate::ingest::IngestError;
+use crate::partition::io_err;
+
+/// A string column is dictionary-encoded when it has at most one distinct value per this many
+/// rows of the row group.
+const ROWS_PER_DISTINCT: usize = 4;
+
+/// Writes frames to one Parquet file, one row group per frame.
+pub(crate) struct ParquetOut {
+    writer: FileWriter<BufWriter<File>>,
+    fields: Vec<ParquetType>,
+    dtypes: Vec<DataType>,
+    options: WriteOptions,
+    path: std::path::PathBuf,
+}
+
+impl ParquetOut {
+    /// Creates `path` for frames of `schema`, with column statistics (min, max, null count)
+    /// when `statistics` is set.
+    pub(crate) fn create(
+        path: &Path,
+        schema: &Schema,
+        statistics: bool,
+    ) -> Result<ParquetOut, IngestError> {
+        let arrow = schema.to_arrow(CompatLevel::newest());
+        let parquet: SchemaDescriptor = to_parquet_schema(&arrow).map_err(|e| io_err(path, e))?;
+        let options = WriteOptions {
+            statistics: if statistics {
+                StatisticsOptions::default()
+            } else {
+                StatisticsOptions::empty()
+            },
+            compression: CompressionOptions::Lz4Raw,
+            version: Version::V1,
+            data_page_size: None,
+        };
+        let file = File::create(path).map_err(|e| io_err(path, e))?;
+        let fields = parquet.fields().to_vec();
+        Ok(ParquetOut {
+            writer: FileWriter::new_with_parquet_schema(
+                BufWriter::with_capacity(1 << 20, file),
+                arrow,
+                parquet,
+                options,
+            ),
+            fields,
+            dtypes: schema.iter_values().cloned().collect(),
+            options,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Writes `df` (of the file's schema) as one row group; an empty frame writes nothing.
+    pub(crate) fn write(&mut self, df: &DataFrame) -> Result<(), IngestError> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let err = |e: PolarsError| io_err(&self.path, e);
+        if df.width() != self.fields.len() {
+            return Err(io_err(
+                &self.path,
+                format!(
+                    "a frame of {} columns for a file of {}",
+                    df.width(),
+                    self.fields.len()
+                ),
+            ));
+        }
+        let mut columns = Vec::with_capacity(df.width());
+        for ((column, field), dtype) in df.columns().iter().zip(&self.fields).zip(&self.dtypes) {
+            if column.dtype() != dtype {
+                return Err(io_err(
+                    &self.path,
+                    format!(
+                        "column {} is {}, the file's schema says {dtype}",
+                        column.name(),
+                        column.dtype()
+                    ),
+                ));
+            }
+            let series = column.as_materialized_series().rechunk();
+            let (array, encoding, compression) = self.encoded(&series).map_err(err)?;
+            let options = WriteOptions {
+                compression,
+                ..self.options
+            };
+            for pages in array_to_columns(&array, field.clone(), options, &encoding).map_err(err)? {
+                let pages = pages
+                    .map(|page| page.map_err(|e| ParquetError::FeatureNotSupported(e.to_string())));
+                let compressed = Compressor::new_from_vec(pages, compression, Vec::new());
+                columns.push(Ok(DynStreamingIterator::new(
+                    compressed.map_err(PolarsError::from),
+                )));
+            }
+        }
+        self.writer
+            .write(df.height() as u64, DynIter::new(columns.into_iter()))
+            .map_err(err)
+    }
+
+    /// The arrow array of a one-chunk column with its leaves' encodings and its compression.
+    fn encoded(
+        &self,
+        series: &Series,
+    ) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>, CompressionOptions)> {
+        let lz4 = CompressionOptions::Lz4Raw;
+        if let Ok(ca) = series.str() {
+            let codes = Codes::of(ca);
+            if codes.len() > 0 && codes.len() * ROWS_PER_DISTINCT <= series.len() {
+                return Ok((dictionary(&codes)?, vec![Encoding::RleDictionary], lz4));
+            }
+        }
+        let array = series.to_arrow(0, CompatLevel::newest());
+        Ok(match series.dtype() {
+            DataType::Float32 | DataType::Float64 => (
+                array,
+                vec![Encoding::Plain],
+                CompressionOptions::Uncompressed,
+            ),
+            _ => {
+                // One encoding per leaf (a list has one leaf), all plain.
+                let leaves = get_dtype_encoding(array.dtype()).len();
+                (array, vec![Encoding::Plain; leaves], lz4)
+            }
+        })
+    }
+
+    /// Writes the footer and flushes the file.
+    pub(crate) fn finish(mut self) -> Result<(), IngestError> {
+        self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
+        let mut file = self.writer.into_inner();
+        file.flush().map_err(|e| io_err(&self.path, e))
+    }
+}
+
+/// Rows per row group of [`write_frame`] and of the statistics set's files.
+pub(crate) const ROW_GROUP: usize = 512 * 512;
+
+/// Writes `df` to `path` in row groups of [`ROW_GROUP`] rows.
+pub(crate) fn write_frame(
+    path: &Path,
+    df: &DataFrame,
+    statistics: bool,
+) -> Result<(), IngestError> {
+    let mut out = ParquetOut::create(path, df.schema(), statistics)?;
+    for offset in (0..df.height()).step_by(ROW_GROUP) {
+        out.write(&df.slice(offset as i64, ROW_GROUP))?;
+    }
+    out.finish()
+}
+
+/// A string column as an arrow dictionary of its distinct values (in byte order) and their
+/// keys; nulls stay null.
+fn dictionary(codes: &Codes<&str>) -> PolarsResult<Box<dyn Array>> {
+    let keys: Vec<u32> = codes.codes.iter().map(|c| c.saturating_sub(1)).collect();
+    let validity = codes
+        .codes
+        .contains(&0)
+        .then(|| Bitmap::from_iter(codes.codes.iter().map(|&c| c != 0)));
+    let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+    let values = Utf8ViewArray::from_slice_values(codes.values().collect::<Vec<&str>>());
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::Utf8View),
+        false,
+    );
+    Ok(DictionaryArray::try_new(dtype, keys, values.boxed())?.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars_parquet::parquet::compression::Compression;
+    use polars_parquet::read::read_metadata;
+
+    /// 40 rows: a string column of 3 values with nulls, one of 40 distinct long strings, a
+    /// float column, an integer column, a boolean column and a list of strings.
+    fn sample() -> DataFrame {
+        let classes: Vec<Option<&str>> = (0..40)
+            .map(|i| [Some("isolate_host"), None, Some("block_ip"), Some("a")][i % 4])
+            .collect();
+        let targets: Vec<String> = (0..40)
+            .map(|i| format!("target-entity-with-a-long-name-{i:03}"))
+            .collect();
+        let confidence: Vec<f64> = (0..40).map(|i| f64::from(i) / 41.0).collect();
+        let n: Vec<u64> = (0..40).map(|i| i % 3).collect();
+        let flag: Vec<bool> = (0..40).map(|i| i % 5 == 0).collect();
+        let lists: Vec<Series> = (0..40)
+            .map(|i| Series::new("".into(), vec!["T1059"; i % 3]))
+            .collect();
+        DataFrame::new_infer_height(vec![
+            Column::new("action_class".into(), classes),
+            Column::new("target_entity".into(), targets),
+            Column::new("confidence".into(), confidence),
+            Column::new("n".into(), n),
+            Column::new("flag".into(), flag),
+            Column::new("techniques".into(), lists),
+        ])
+        .unwrap()
+    }
+
+    fn read(path: &Path) -> DataFrame {
+        ParquetReader::new(File::open(path).unwrap())
+            .finish()
+            .unwrap()
+    }
+
+    #[test]
+    fn frames_read_back_equal_with_each_column_encoded_for_its_values() {
+        let dir = tempdir();
+        let path = dir.path().join("t.parquet");
+        let df = sample();
+        let mut out = ParquetOut::create(&path, df.schema(), true).unwrap();
+        out.write(&df.slice(0, 25)).unwrap();
+        out.write(&df.slice(25, 100)).unwrap();
+        out.write(&df.slice(0, 0)).unwrap();
+        out.finish().unwrap();
+        let back = read(&path);
+        assert!(back.equals_missing(&df), "{back}\n{df}");
+        assert_eq!(back.schema(), df.schema());
+
+        let meta = read_metadata(&mut File::open(&path).unwrap()).unwrap();
+        assert_eq!(
+            meta.row_groups.len(),
+            2,
+            "the empty frame writes no row group"
+        );
+        let columns = meta.row_groups[0].parquet_columns();
+        let dictionary = |i: usize| columns[i].dictionary_page_offset().is_some();
+        // 3 distinct classes in 25 rows: a dictionary; 25 distinct targets: plain.
+        assert!(dictionary(0));
+        assert!(!dictionary(1));
+        assert_eq!(columns[1].compression(), Compression::Lz4Raw);
+        assert_eq!(columns[2].compression(), Compression::Uncompressed);
+        assert_eq!(columns[3].compression(), Compression::Lz4Raw);
+    }
+
+    #[test]
+    fn bytes_depend_on_the_rows_not_on_their_chunks_or_buffers() {
+        let dir = tempdir();
+        let df = sample();
+        // The same rows in several chunks, their long strings in other buffers.
+        let mut chunked = df.slice(0, 13);
+        chunked.vstack_mut(&df.slice(13, 14)).unwrap();
+        chunked.vstack_mut(&df.slice(27, 13)).unwrap();
+        let mut copied = df.clone();
+        copied
+            .with_column(Column::new(
+                "target_entity".into(),
+                df.column("target_entity")
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.map(str::to_string))
+                    .collect::<Vec<_>>(),
+            ))
+            .unwrap();
+        let bytes = |df: &DataFrame, name: &str| {
+            let path = dir.path().join(name);
+            write_frame(&path, df, true).unwrap();
+            std::fs::read(path).unwrap()
+        };
+        let one = bytes(&df, "one.parquet");
+        assert_eq!(one, bytes(&chunked, "chunked.parquet"));
+        assert_eq!(one, bytes(&copied, "copied.parquet"));
+        // And they do depend on the rows.
+        assert_ne!(one, bytes(&df.slice(1, 39), "fewer.parquet"));
+    }
+
+    #[test]
+    fn a_frame_of_another_schema_is_an_error_naming_the_file() {
+        let dir = tempdir();
+        let path = dir.path().join("t.parquet");
+        let df = sample();
+        let mut out = ParquetOut::create(&path, df.schema(), false).unwrap();
+        let err = out.write(&df.select(["n"]).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("t.parquet"), "{err}");
+        let swapped = df
+            .select([
+                "n",
+                "action_class",
+                "target_entity",
+                "confidence",
+                "flag",
+                "techniques",
+            ])
+            .unwrap();
+        let err = out.write(&swapped).unwrap_err().to_string();
+        assert!(err.contains("column n is u64"), "{err}");
+    }
+
+    /// A private directory, removed when dropped.
+    fn tempdir() -> crate::partition::SpillDir {
+        crate::partition::SpillDir::create(&std::env::temp_dir()).unwrap()
+    }
+}
