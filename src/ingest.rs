@@ -775,9 +775,14 @@ impl Reasons {
         }
     }
 
+    /// Marks the null rows of each column with its reason (a column without nulls marks none).
     fn nulls(&mut self, df: &DataFrame, columns: &[(&str, &str)]) -> PolarsResult<()> {
         for (column, reason) in columns.iter().rev() {
-            let nulls = df.column(column)?.is_null();
+            let column = df.column(column)?;
+            if column.null_count() == 0 {
+                continue;
+            }
+            let nulls = column.is_null();
             self.rule(reason, nulls.iter().map(|b| b.unwrap_or(false)));
         }
         Ok(())
@@ -807,7 +812,9 @@ fn too_long(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<bool>> {
 
 /// A spelling column normalised (whitespace trimmed, lower case), with, per row, whether the
 /// normalised value is outside `allowed` (nulls are not). The column is rebuilt only when some
-/// value changes; each distinct spelling is normalised once.
+/// value changes; each distinct spelling is normalised once, and a small cache of each chunk's
+/// inline views (an equal view is an equal string of at most 12 bytes) answers most rows
+/// without reading the string.
 fn normalised(
     df: &DataFrame,
     name: &str,
@@ -818,20 +825,39 @@ fn normalised(
         Default::default();
     let mut unknown = Vec::with_capacity(ca.len());
     let mut changed = false;
-    for v in ca.iter() {
-        let bad = match v {
-            None => false,
-            Some(s) if allowed.contains(&s) => false,
-            Some(s) => {
+    for arr in ca.downcast_iter() {
+        // (view, outside `allowed`); a zero view is an empty slot (the empty string's view is
+        // zero too, and is then simply looked up each time).
+        let mut cache = [(0u128, false); 16];
+        for (j, view) in arr.views().iter().enumerate() {
+            if !arr.is_valid(j) {
+                unknown.push(false);
+                continue;
+            }
+            let raw = view.as_u128();
+            let inline = view.length <= 12;
+            let slot = ((raw as u64 ^ (raw >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60)
+                as usize;
+            if inline && raw != 0 && cache[slot].0 == raw {
+                unknown.push(cache[slot].1);
+                continue;
+            }
+            let s = arr.value(j);
+            let bad = if allowed.contains(&s) {
+                false
+            } else {
                 let norm = seen.entry(s).or_insert_with(|| {
                     let n = s.trim().to_lowercase();
                     (n != s).then_some(n)
                 });
                 changed |= norm.is_some();
                 !allowed.contains(&norm.as_deref().unwrap_or(s))
+            };
+            if inline {
+                cache[slot] = (raw, bad);
             }
-        };
-        unknown.push(bad);
+            unknown.push(bad);
+        }
     }
     let column = changed.then(|| {
         Column::new(
@@ -842,6 +868,19 @@ fn normalised(
         )
     });
     Ok((column, unknown))
+}
+
+/// Per row of a numeric column: whether the value is present and `failed` holds for it.
+fn failing<'a, T: PolarsNumericType>(
+    ca: &'a ChunkedArray<T>,
+    failed: impl Fn(T::Native) -> bool + Copy + 'a,
+) -> impl Iterator<Item = bool> + 'a {
+    ca.downcast_iter().flat_map(move |arr| {
+        arr.values()
+            .iter()
+            .enumerate()
+            .map(move |(j, &v)| failed(v) && arr.is_valid(j))
+    })
 }
 
 /// The decisions as read, with [`REASON`] (the first failing row rule, 0 if none), the
@@ -858,14 +897,12 @@ fn check_decisions(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let confidence = df.column("confidence")?.f64()?.clone();
     reasons.rule(
         "confidence_out_of_range",
-        confidence
-            .iter()
-            .map(|c| c.is_some_and(|c| c.is_nan() || !(0.0..=1.0).contains(&c))),
+        failing(&confidence, |c| c.is_nan() || !(0.0..=1.0).contains(&c)),
     );
     let decided = df.column("decided_at")?.i64()?;
     reasons.rule(
         "timestamp_out_of_range",
-        decided.iter().map(|t| t == Some(i64::MIN)),
+        failing(decided, |t| t == i64::MIN),
     );
     let long = too_long(
         &df,
@@ -893,10 +930,7 @@ fn check_decisions(mut df: DataFrame) -> PolarsResult<DataFrame> {
     if let Some(crit) = crit {
         df.with_column(crit)?;
     }
-    if confidence
-        .iter()
-        .any(|c| c.is_some_and(|c| c == 0.0 && c.is_sign_negative()))
-    {
+    if failing(&confidence, |c| c == 0.0 && c.is_sign_negative()).any(|negative| negative) {
         let clean: Float64Chunked = confidence
             .iter()
             .map(|c| c.map(|c| if c == 0.0 { 0.0 } else { c }))
@@ -919,7 +953,7 @@ fn check_verdicts(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let reviewed = df.column("reviewed_at")?.i64()?;
     reasons.rule(
         "timestamp_out_of_range",
-        reviewed.iter().map(|t| t == Some(i64::MIN)),
+        failing(reviewed, |t| t == i64::MIN),
     );
     reasons.rule(
         "string_too_long",
@@ -1860,6 +1894,44 @@ pub fn check_counts(counts: &RowCounts, classes: usize, limit: f64) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spellings_are_normalised_row_by_row_across_chunks() {
+        let allowed = ["low", "medium", "high", "critical"];
+        let spellings = [
+            Some("low"),
+            Some("High"),
+            None,
+            Some(" critical "),
+            Some("bogus"),
+            Some(""),
+            Some("a-long-unknown-spelling"),
+            Some("MEDIUM"),
+            Some("low"),
+        ];
+        // 200 rows in three chunks, every spelling many times in each.
+        let rows: Vec<Option<&str>> = (0..200).map(|i| spellings[(i * 7) % 9]).collect();
+        let mut column = array(&rows[..50]);
+        column.append(&array(&rows[50..120])).unwrap();
+        column.append(&array(&rows[120..])).unwrap();
+        assert_eq!(column.chunks().len(), 3);
+        let df =
+            DataFrame::new_infer_height(vec![column.with_name("c".into()).into_column()]).unwrap();
+        let (rebuilt, unknown) = normalised(&df, "c", &allowed).unwrap();
+        let rebuilt = rebuilt.expect("some spellings change");
+        let rebuilt: Vec<Option<&str>> = rebuilt.str().unwrap().iter().collect();
+        for (i, v) in rows.iter().enumerate() {
+            let want = v.map(|s| s.trim().to_lowercase());
+            assert_eq!(rebuilt[i].map(str::to_string), want, "row {i}");
+            let outside = want.is_some_and(|w| !allowed.contains(&w.as_str()));
+            assert_eq!(unknown[i], outside, "row {i}: {v:?}");
+        }
+        // Nothing to rebuild when every spelling is already normal.
+        let plain = df!("c" => [Some("low"), None, Some("bogus")]).unwrap();
+        let (rebuilt, unknown) = normalised(&plain, "c", &allowed).unwrap();
+        assert!(rebuilt.is_none());
+        assert_eq!(unknown, [false, false, true]);
+    }
 
     fn array(values: &[Option<&str>]) -> StringChunked {
         values
