@@ -836,8 +836,7 @@ fn normalised(
             }
             let raw = view.as_u128();
             let inline = view.length <= 12;
-            let slot = ((raw as u64 ^ (raw >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60)
-                as usize;
+            let slot = crate::aggregate::build::view_slot(raw, 4);
             if inline && raw != 0 && cache[slot].0 == raw {
                 unknown.push(cache[slot].1);
                 continue;

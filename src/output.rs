@@ -59,8 +59,9 @@ impl RunDir {
         &self.tmp
     }
 
-    /// Writes a DataFrame as Parquet (LZ4-compressed: several times faster to write than the
-    /// default zstd on the large statistics tables, and read by every Parquet reader).
+    /// Writes a DataFrame as Parquet (LZ4-compressed: faster to write than the default zstd, and
+    /// read by every Parquet reader). The metric tables go this way; the statistics set has its
+    /// own writer (`src/parquet_writer.rs`).
     pub fn parquet(&self, rel: &str, df: &mut DataFrame) -> io::Result<()> {
         let path = self.path(rel)?;
         let file = File::create(&path).map_err(|e| io_err(&path, e))?;

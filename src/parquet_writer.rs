@@ -3,7 +3,8 @@
 //! chosen per row group from its values, so the bytes depend on the rows only:
 //!
 //! - a string column with few distinct values (a class, an analyst, a verdict) is
-//!   dictionary-encoded from its codes, without hashing every string again;
+//!   dictionary-encoded: its codes ([`Codes::of`], which hashes each distinct view once per
+//!   chunk) become the keys of one data page per row group;
 //! - a string column with many distinct values is written plain;
 //! - floating-point values (confidences) are written plain and uncompressed: LZ4 gains nothing
 //!   on them and costs most of the writing time;
@@ -97,20 +98,25 @@ impl ParquetOut {
         }
         let mut columns = Vec::with_capacity(df.width());
         for ((column, field), dtype) in df.columns().iter().zip(&self.fields).zip(&self.dtypes) {
-            if column.dtype() != dtype {
+            if column.name().as_str() != field.name() || column.dtype() != dtype {
                 return Err(io_err(
                     &self.path,
                     format!(
-                        "column {} is {}, the file's schema says {dtype}",
+                        "column {} is {}, the file's schema says {} {dtype}",
                         column.name(),
-                        column.dtype()
+                        column.dtype(),
+                        field.name()
                     ),
                 ));
             }
             let series = column.as_materialized_series().rechunk();
             let (array, encoding, compression) = self.encoded(&series).map_err(err)?;
+            // One data page per column and row group: polars-parquet gives each page of a
+            // dictionary column the statistics of the whole array (null count included), so
+            // more than one page would count its nulls more than once.
             let options = WriteOptions {
                 compression,
+                data_page_size: Some(usize::MAX),
                 ..self.options
             };
             for pages in array_to_columns(&array, field.clone(), options, &encoding).map_err(err)? {
@@ -139,7 +145,12 @@ impl ParquetOut {
                 return Ok((dictionary(&codes)?, vec![Encoding::RleDictionary], lz4));
             }
         }
-        let array = series.to_arrow(0, CompatLevel::newest());
+        let mut array = series.to_arrow(0, CompatLevel::newest());
+        // Without nulls, no validity: the definition levels are then encoded the same way
+        // whether or not the column happened to carry an all-valid bitmap.
+        if array.null_count() == 0 && array.validity().is_some() {
+            array = array.with_validity(None);
+        }
         Ok(match series.dtype() {
             DataType::Float32 | DataType::Float64 => (
                 array,
@@ -154,6 +165,16 @@ impl ParquetOut {
         })
     }
 
+    /// Writes `df` as row groups of at most [`ROW_GROUP`] rows cut from it: the file's bytes
+    /// depend on the rows only, not on how frames happen to be chunked in memory, as long as
+    /// the frames' boundaries are (a table written one period at a time, say).
+    pub(crate) fn write_sliced(&mut self, df: &DataFrame) -> Result<(), IngestError> {
+        for offset in (0..df.height()).step_by(ROW_GROUP) {
+            self.write(&df.slice(offset as i64, ROW_GROUP))?;
+        }
+        Ok(())
+    }
+
     /// Writes the footer and flushes the file.
     pub(crate) fn finish(mut self) -> Result<(), IngestError> {
         self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
@@ -162,8 +183,8 @@ impl ParquetOut {
     }
 }
 
-/// Rows per row group of [`write_frame`] and of the statistics set's files.
-pub(crate) const ROW_GROUP: usize = 512 * 512;
+/// Most rows in a row group.
+const ROW_GROUP: usize = 512 * 512;
 
 /// Writes `df` to `path` in row groups of [`ROW_GROUP`] rows.
 pub(crate) fn write_frame(
@@ -172,9 +193,7 @@ pub(crate) fn write_frame(
     statistics: bool,
 ) -> Result<(), IngestError> {
     let mut out = ParquetOut::create(path, df.schema(), statistics)?;
-    for offset in (0..df.height()).step_by(ROW_GROUP) {
-        out.write(&df.slice(offset as i64, ROW_GROUP))?;
-    }
+    out.write_sliced(df)?;
     out.finish()
 }
 
@@ -200,13 +219,22 @@ fn dictionary(codes: &Codes<&str>) -> PolarsResult<Box<dyn Array>> {
 mod tests {
     use super::*;
     use polars_parquet::parquet::compression::Compression;
+    use polars_parquet::parquet::statistics::Statistics;
     use polars_parquet::read::read_metadata;
 
     /// 40 rows: a string column of 3 values with nulls, one of 40 distinct long strings, a
     /// float column, an integer column, a boolean column and a list of strings.
     fn sample() -> DataFrame {
+        // Short (inline) and long (buffered) class names.
         let classes: Vec<Option<&str>> = (0..40)
-            .map(|i| [Some("isolate_host"), None, Some("block_ip"), Some("a")][i % 4])
+            .map(|i| {
+                [
+                    Some("close_alert_benign"),
+                    None,
+                    Some("block_ip"),
+                    Some("a"),
+                ][i % 4]
+            })
             .collect();
         let targets: Vec<String> = (0..40)
             .map(|i| format!("target-entity-with-a-long-name-{i:03}"))
@@ -272,19 +300,21 @@ mod tests {
         let mut chunked = df.slice(0, 13);
         chunked.vstack_mut(&df.slice(13, 14)).unwrap();
         chunked.vstack_mut(&df.slice(27, 13)).unwrap();
+        // The same strings copied into new buffers, row by row.
         let mut copied = df.clone();
-        copied
-            .with_column(Column::new(
-                "target_entity".into(),
-                df.column("target_entity")
-                    .unwrap()
-                    .str()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.map(str::to_string))
-                    .collect::<Vec<_>>(),
-            ))
-            .unwrap();
+        for name in ["action_class", "target_entity"] {
+            let strings: Vec<Option<String>> = df
+                .column(name)
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .map(|s| s.map(str::to_string))
+                .collect();
+            copied
+                .with_column(Column::new(name.into(), strings))
+                .unwrap();
+        }
         let bytes = |df: &DataFrame, name: &str| {
             let path = dir.path().join(name);
             write_frame(&path, df, true).unwrap();
@@ -293,8 +323,53 @@ mod tests {
         let one = bytes(&df, "one.parquet");
         assert_eq!(one, bytes(&chunked, "chunked.parquet"));
         assert_eq!(one, bytes(&copied, "copied.parquet"));
-        // And they do depend on the rows.
-        assert_ne!(one, bytes(&df.slice(1, 39), "fewer.parquet"));
+        // And they do depend on the rows: one class changed.
+        let mut changed = df.clone();
+        let mut classes: Vec<Option<String>> = df
+            .column("action_class")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect();
+        classes[3] = Some("b".into());
+        changed
+            .with_column(Column::new("action_class".into(), classes))
+            .unwrap();
+        assert_ne!(one, bytes(&changed, "changed.parquet"));
+    }
+
+    #[test]
+    fn a_large_row_group_has_the_statistics_of_its_rows() {
+        // 300,000 rows in one row group (more than one default data page of keys), a third of
+        // them null, four distinct values.
+        let dir = tempdir();
+        let path = dir.path().join("t.parquet");
+        let values: Vec<Option<&str>> = (0..300_000)
+            .map(|i| {
+                [
+                    Some("medium"),
+                    None,
+                    Some("critical"),
+                    Some("high-value-target"),
+                ][i % 4]
+            })
+            .collect();
+        let df = df!("c" => values).unwrap();
+        let mut out = ParquetOut::create(&path, df.schema(), true).unwrap();
+        out.write(&df).unwrap();
+        out.finish().unwrap();
+        assert!(read(&path).equals_missing(&df));
+        let meta = read_metadata(&mut File::open(&path).unwrap()).unwrap();
+        let column = &meta.row_groups[0].parquet_columns()[0];
+        assert!(column.dictionary_page_offset().is_some());
+        let Some(Ok(Statistics::Binary(stats))) = column.statistics(&meta.footer_buf) else {
+            panic!("no string statistics");
+        };
+        assert_eq!(stats.null_count, Some(75_000));
+        assert_eq!(stats.min_value.as_deref(), Some(&b"critical"[..]));
+        assert_eq!(stats.max_value.as_deref(), Some(&b"medium"[..]));
     }
 
     #[test]
@@ -317,6 +392,13 @@ mod tests {
             .unwrap();
         let err = out.write(&swapped).unwrap_err().to_string();
         assert!(err.contains("column n is u64"), "{err}");
+        // Same types, other names.
+        let renamed = df.clone().rename("n", "m".into()).unwrap().clone();
+        let err = out.write(&renamed).unwrap_err().to_string();
+        assert!(
+            err.contains("column m is u64, the file's schema says n u64"),
+            "{err}"
+        );
     }
 
     /// A private directory, removed when dropped.

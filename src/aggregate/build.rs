@@ -54,6 +54,13 @@ pub(crate) struct Codes<S> {
     values: Vec<S>,
 }
 
+/// The slot of a raw string view in a direct-mapped cache of `2^bits` slots (`bits` from 1 to
+/// 63): the view's halves folded and multiplied by a Fibonacci constant, top bits kept.
+pub(crate) fn view_slot(raw: u128, bits: u32) -> usize {
+    let folded = (raw as u64) ^ ((raw >> 64) as u64);
+    (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+}
+
 impl<'a> Codes<&'a str> {
     pub(crate) fn of(ca: &'a StringChunked) -> Codes<&'a str> {
         let mut inline: Map<u128, u32> = Map::default();
@@ -71,8 +78,7 @@ impl<'a> Codes<&'a str> {
                     continue;
                 }
                 let raw = view.as_u128();
-                let folded = (raw as u64) ^ ((raw >> 64) as u64);
-                let slot = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize;
+                let slot = view_slot(raw, 8);
                 let (cached, code) = cache[slot];
                 if code != 0 && cached == raw {
                     codes.push(code);

@@ -288,7 +288,7 @@ pub struct AnalystRow {
 /// Exact quantile with linear interpolation (as polars' `Linear`) of the delays (µs) of
 /// (delay, count) pairs, in seconds: with N the total count and h = (N − 1)·q, the values at
 /// ranks ⌊h⌋ and ⌈h⌉ of the expanded sample, interpolated. The ranks are found by selection
-/// (the pairs are reordered, not sorted).
+/// (the pairs are reordered).
 fn delay_quantile(pairs: &mut [(i64, u64)], q: f64) -> Option<f64> {
     let total: u64 = pairs.iter().map(|p| p.1).sum();
     if total == 0 {
@@ -308,10 +308,11 @@ fn delay_quantile(pairs: &mut [(i64, u64)], q: f64) -> Option<f64> {
 }
 
 /// The value at 0-based rank `rank` of the expanded sample of (value, count) pairs (each value
-/// repeated count times), in expected linear time: a quickselect whose steps split the pairs
-/// around a median pair and keep the side whose counts hold the rank. `rank` must be below the
-/// total count.
+/// repeated count times), in linear time: each step splits the pairs around their median
+/// pair (`select_nth_unstable`, linear) and keeps the side whose counts hold the rank, so the
+/// pairs at least halve. `rank` must be below the total count.
 fn weighted_select(mut pairs: &mut [(i64, u64)], mut rank: u64) -> i64 {
+    debug_assert!(rank < pairs.iter().map(|p| p.1).sum::<u64>());
     loop {
         if pairs.len() <= 32 {
             pairs.sort_unstable();

@@ -31,7 +31,7 @@ use readiness_metrics::Granularity;
 
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
-use crate::parquet_writer::{ParquetOut, ROW_GROUP};
+use crate::parquet_writer::ParquetOut;
 use crate::partition::{io_err, read_spill, split_by_period, write_parquet, write_spill, SpillDir};
 
 /// Microseconds per day.
@@ -883,14 +883,7 @@ fn write_rows(
     frames: impl FnOnce(&mut dyn FnMut(DataFrame) -> Result<(), IngestError>) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
-    frames(&mut |df: DataFrame| {
-        let mut offset = 0usize;
-        while offset < df.height() {
-            writer.write(&df.slice(offset as i64, ROW_GROUP))?;
-            offset += ROW_GROUP;
-        }
-        Ok(())
-    })?;
+    frames(&mut |df: DataFrame| writer.write_sliced(&df))?;
     writer.finish()
 }
 
