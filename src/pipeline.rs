@@ -665,7 +665,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
 
     progress.stage("rendering charts and reports");
     let model = present::report_model(&c, &id);
-    let written = readiness_report::render_all(&model, run.root())?;
+    let written = readiness_report::render_all_on(&model, run.root(), crate::threads::workers())?;
     for p in written {
         if let Ok(rel) = p.strip_prefix(run.root()) {
             outputs.push(rel.to_string_lossy().replace('\\', "/"));

@@ -56,14 +56,49 @@ pub const CHARTS_DIR: &str = "charts";
 /// then PNG), then `report.html` and `report.md`, into `out_dir` (created if missing); returns the
 /// written paths in that order.
 pub fn render_all(model: &ReportModel, out_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    render_all_on(model, out_dir, 1)
+}
+
+/// [`render_all`] with the charts' files written on up to `threads` threads (the bytes do not
+/// depend on it).
+pub fn render_all_on(
+    model: &ReportModel,
+    out_dir: &Path,
+    threads: usize,
+) -> io::Result<Vec<PathBuf>> {
     let charts_dir = out_dir.join(CHARTS_DIR);
     fs::create_dir_all(&charts_dir)?;
     let plan = Charts::plan(model);
     let stems = Charts::file_stems(model);
     let svgs = plan.try_map(Chart::to_svg)?;
+    let jobs: Vec<_> = plan.iter().zip(stems.iter()).zip(svgs.iter()).collect();
+    // Worker `w` takes jobs w, w + threads, …; the results are put back in job order.
+    let threads = threads.clamp(1, jobs.len().max(1));
+    let done: Vec<Vec<io::Result<PathBuf>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                let (jobs, charts_dir) = (&jobs, &charts_dir);
+                scope.spawn(move || {
+                    jobs.iter()
+                        .skip(w)
+                        .step_by(threads)
+                        .map(|((chart, stem), svg)| write_chart(chart, svg, charts_dir, stem))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut done: Vec<_> = done.into_iter().map(Vec::into_iter).collect();
     let mut written = Vec::new();
-    for ((chart, stem), svg) in plan.iter().zip(stems.iter()).zip(svgs.iter()) {
-        written.push(write_chart(chart, svg, &charts_dir, stem)?);
+    for (k, ((_, stem), _)) in jobs.iter().enumerate() {
+        let svg = done[k % threads]
+            .next()
+            .unwrap_or_else(|| Err(io::Error::other("a chart was not written")))?;
+        written.push(svg);
         written.push(charts_dir.join(format!("{stem}.png")));
     }
     let html_path = out_dir.join("report.html");
