@@ -218,9 +218,11 @@ fn dictionary(codes: &Codes<&str>) -> PolarsResult<Box<dyn Array>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partition::SpillDir;
     use polars_parquet::parquet::compression::Compression;
     use polars_parquet::parquet::statistics::Statistics;
     use polars_parquet::read::read_metadata;
+    use std::path::PathBuf;
 
     /// 40 rows: a string column of 3 values with nulls, one of 40 distinct long strings, a
     /// float column, an integer column, a boolean column and a list of strings.
@@ -256,6 +258,26 @@ mod tests {
         .unwrap()
     }
 
+    /// A writer of [`sample`]'s schema at `t.parquet` in a private directory.
+    fn sample_writer(statistics: bool) -> (SpillDir, PathBuf, DataFrame, ParquetOut) {
+        let dir = tempdir();
+        let path = dir.path().join("t.parquet");
+        let df = sample();
+        let out = ParquetOut::create(&path, df.schema(), statistics).unwrap();
+        (dir, path, df, out)
+    }
+
+    /// A string column's values as owned strings (new buffers when made a column again).
+    fn owned_strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+        df.column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect()
+    }
+
     fn read(path: &Path) -> DataFrame {
         ParquetReader::new(File::open(path).unwrap())
             .finish()
@@ -264,10 +286,7 @@ mod tests {
 
     #[test]
     fn frames_read_back_equal_with_each_column_encoded_for_its_values() {
-        let dir = tempdir();
-        let path = dir.path().join("t.parquet");
-        let df = sample();
-        let mut out = ParquetOut::create(&path, df.schema(), true).unwrap();
+        let (_dir, path, df, mut out) = sample_writer(true);
         out.write(&df.slice(0, 25)).unwrap();
         out.write(&df.slice(25, 100)).unwrap();
         out.write(&df.slice(0, 0)).unwrap();
@@ -303,16 +322,8 @@ mod tests {
         // The same strings copied into new buffers, row by row.
         let mut copied = df.clone();
         for name in ["action_class", "target_entity"] {
-            let strings: Vec<Option<String>> = df
-                .column(name)
-                .unwrap()
-                .str()
-                .unwrap()
-                .iter()
-                .map(|s| s.map(str::to_string))
-                .collect();
             copied
-                .with_column(Column::new(name.into(), strings))
+                .with_column(Column::new(name.into(), owned_strings(&df, name)))
                 .unwrap();
         }
         let bytes = |df: &DataFrame, name: &str| {
@@ -325,14 +336,7 @@ mod tests {
         assert_eq!(one, bytes(&copied, "copied.parquet"));
         // And they do depend on the rows: one class changed.
         let mut changed = df.clone();
-        let mut classes: Vec<Option<String>> = df
-            .column("action_class")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|s| s.map(str::to_string))
-            .collect();
+        let mut classes = owned_strings(&df, "action_class");
         classes[3] = Some("b".into());
         changed
             .with_column(Column::new("action_class".into(), classes))
@@ -374,10 +378,7 @@ mod tests {
 
     #[test]
     fn a_frame_of_another_schema_is_an_error_naming_the_file() {
-        let dir = tempdir();
-        let path = dir.path().join("t.parquet");
-        let df = sample();
-        let mut out = ParquetOut::create(&path, df.schema(), false).unwrap();
+        let (_dir, _path, df, mut out) = sample_writer(false);
         let err = out.write(&df.select(["n"]).unwrap()).unwrap_err();
         assert!(err.to_string().contains("t.parquet"), "{err}");
         let swapped = df
@@ -402,7 +403,7 @@ mod tests {
     }
 
     /// A private directory, removed when dropped.
-    fn tempdir() -> crate::partition::SpillDir {
-        crate::partition::SpillDir::create(&std::env::temp_dir()).unwrap()
+    fn tempdir() -> SpillDir {
+        SpillDir::create(&std::env::temp_dir()).unwrap()
     }
 }
