@@ -1694,14 +1694,8 @@ fn validate_read(
         (matched, delay)
     });
     drop(decision_of);
-    let (matched, delay): (Vec<IdxSize>, Vec<i64>) =
-        joined
-            .into_iter()
-            .fold(Default::default(), |(mut m, mut d), (pm, pd)| {
-                m.extend(pm);
-                d.extend(pd);
-                (m, d)
-            });
+    let (matched, delay): (Vec<Vec<IdxSize>>, Vec<Vec<i64>>) = joined.into_iter().unzip();
+    let (matched, delay) = (matched.concat(), delay.concat());
     mark("verdicts joined to decisions, final verdicts chosen");
     drop(index);
     drop(rejected_ids);
@@ -1976,25 +1970,9 @@ mod tests {
         // 50,000 rows over 20,000 ids (inline and long, so both view kinds are compared), some
         // rows invalid: 32 buckets of the index (50,000 / 1,024 rounded down to a power of
         // two), each id's first valid row kept.
-        let id = |k: u64| {
-            let k = k.wrapping_mul(0x2545_f491_4f6c_dd1d) % 20_000;
-            if k.is_multiple_of(3) {
-                format!("decision-{k:020}")
-            } else {
-                format!("d{k}")
-            }
-        };
+        let id = |k: u64| crate::test_data::scrambled(k, 20_000, "decision-", "d");
         let values: Vec<String> = (0..50_000u64).map(id).collect();
-        // In three chunks, as a multi-file read gives them.
-        let column = |range: std::ops::Range<usize>| {
-            values[range]
-                .iter()
-                .map(|v| Some(v.as_str()))
-                .collect::<StringChunked>()
-        };
-        let mut ids = column(0..20_000);
-        ids.append(&column(20_000..20_001)).unwrap();
-        ids.append(&column(20_001..50_000)).unwrap();
+        let ids = crate::test_data::chunked(&values, &[20_000, 20_001]);
         assert_eq!(ids.chunks().len(), 3);
         let valid: Vec<bool> = (0..values.len()).map(|i| i % 7 != 3).collect();
         let index = IdIndex::build(Ids::of(&ids), &valid);

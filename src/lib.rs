@@ -18,4 +18,6 @@ pub mod pipeline;
 pub mod present;
 pub mod sql;
 pub mod tables;
+#[cfg(test)]
+mod test_data;
 mod threads;

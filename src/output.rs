@@ -59,17 +59,11 @@ impl RunDir {
         &self.tmp
     }
 
-    /// Writes a DataFrame as Parquet (LZ4-compressed: faster to write than the default zstd, and
-    /// read by every Parquet reader). The metric tables go this way; the statistics set has its
-    /// own writer (`src/parquet_writer.rs`).
-    pub fn parquet(&self, rel: &str, df: &mut DataFrame) -> io::Result<()> {
+    /// Writes a DataFrame as Parquet, as the statistics set is written (`src/parquet_writer.rs`:
+    /// each column encoded for its values, with column statistics).
+    pub fn parquet(&self, rel: &str, df: &DataFrame) -> io::Result<()> {
         let path = self.path(rel)?;
-        let file = File::create(&path).map_err(|e| io_err(&path, e))?;
-        ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .finish(df)
-            .map_err(|e| io_err(&path, e))?;
-        Ok(())
+        crate::parquet_writer::write_frame(&path, df, true).map_err(io::Error::other)
     }
 
     /// Writes a value as pretty JSON with a final newline.

@@ -1,5 +1,5 @@
-//! The Parquet writer of the engine's own large tables: the statistics set's files and the
-//! spill files of a partitioned run. Each column gets the encoding that suits what it holds,
+//! The engine's Parquet writer: the metric tables, the rejects, the statistics set's files and
+//! the spill files of a partitioned run. Each column gets the encoding that suits what it holds,
 //! chosen per row group from its values, so the bytes depend on the rows only:
 //!
 //! - a string column with few distinct values (a class, an analyst, a verdict) is

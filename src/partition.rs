@@ -106,11 +106,6 @@ fn partition_of(id: &str, partitions: usize) -> usize {
         % partitions
 }
 
-/// Writes `df` as a Parquet file ([`crate::parquet_writer`]), with column statistics.
-pub(crate) fn write_parquet(path: &Path, df: &DataFrame) -> Result<(), IngestError> {
-    crate::parquet_writer::write_frame(path, df, true)
-}
-
 /// Writes `df` as a spill file only this process reads back: Parquet ([`crate::parquet_writer`])
 /// without column statistics (nothing filters on them). The value counts of a partitioned run
 /// are spilled this way: Parquet reads them back faster than Arrow IPC (BENCHMARKS.md).

@@ -572,8 +572,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         |rejects| {
             // The rejects go next to the (failed) run so that the reasons are on disk; the run
             // directory itself is only renamed into place on success.
-            let mut rejects = rejects.clone();
-            run.parquet("rejects.parquet", &mut rejects)?;
+            run.parquet("rejects.parquet", rejects)?;
             Ok(())
         },
     );
@@ -616,8 +615,8 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     progress.stage("writing metrics");
     let mut outputs: Vec<String> = vec!["rejects.parquet".into()];
     let mut write = |rel: &str, df: polars::prelude::PolarsResult<polars::prelude::DataFrame>| {
-        let mut df = df.map_err(|e| RunError::Other(format!("{rel}: {e}")))?;
-        run.parquet(rel, &mut df)?;
+        let df = df.map_err(|e| RunError::Other(format!("{rel}: {e}")))?;
+        run.parquet(rel, &df)?;
         outputs.push(rel.to_string());
         Ok::<(), RunError>(())
     };

@@ -1077,21 +1077,11 @@ mod tests {
         // 1,000 distinct strings (inline and long) repeated in a scrambled order over three
         // chunks: more distinct views than the cache has slots, so slots are shared and
         // replaced.
-        let value = |k: u64| {
-            let k = k.wrapping_mul(0x2545_f491_4f6c_dd1d) % 1_000;
-            if k.is_multiple_of(3) {
-                format!("a-long-class-name-{k:04}")
-            } else {
-                format!("c{k}")
-            }
-        };
-        let values: Vec<String> = (0..30_000).map(value).collect();
-        let chunk = |r: std::ops::Range<usize>| -> StringChunked {
-            values[r].iter().map(|v| Some(v.as_str())).collect()
-        };
-        let mut ca = chunk(0..10_000);
-        ca.append(&chunk(10_000..10_001)).unwrap();
-        ca.append(&chunk(10_001..30_000)).unwrap();
+        let values: Vec<String> = (0..30_000)
+            .map(|k| crate::test_data::scrambled(k, 1_000, "a-long-class-name-", "c"))
+            .collect();
+        let ca = crate::test_data::chunked(&values, &[10_000, 10_001]);
+        assert_eq!(ca.chunks().len(), 3);
         let codes = Codes::of(&ca);
         let sorted: std::collections::BTreeSet<&str> = values.iter().map(String::as_str).collect();
         let rank: std::collections::BTreeMap<&str, u32> =

@@ -32,7 +32,7 @@ use readiness_metrics::Granularity;
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
 use crate::parquet_writer::ParquetOut;
-use crate::partition::{io_err, read_spill, split_by_period, write_parquet, write_spill, SpillDir};
+use crate::partition::{io_err, read_spill, split_by_period, write_spill, SpillDir};
 
 /// Microseconds per day.
 pub const DAY_US: i64 = 86_400_000_000;
@@ -608,7 +608,7 @@ impl StatsSet {
             .into_iter()
             .collect::<Result<Vec<()>, IngestError>>()?;
         let path = path_of("stats/meta.parquet")?;
-        write_parquet(&path, &self.meta.to_frame())?;
+        crate::parquet_writer::write_frame(&path, &self.meta.to_frame(), true)?;
         Ok(())
     }
 
