@@ -239,12 +239,11 @@ pub fn ingest_parts(
     let mut classes = std::collections::HashSet::new();
     let mut take = |k: usize, mut ing: Ingested, spill: Option<&Path>| -> Result<(), RunError> {
         counts.add(&ing.counts);
-        if let Ok(c) = ing.decisions.column("action_class") {
-            if let Ok(u) = c.unique() {
-                if let Ok(u) = u.str() {
-                    classes.extend(u.iter().flatten().map(str::to_string));
-                }
-            }
+        // The distinct classes through the string codes (a cache of the chunks' views answers
+        // most rows), not a hashed unique of every row.
+        if let Ok(c) = ing.decisions.column("action_class").and_then(|c| c.str()) {
+            let codes = crate::aggregate::build::Codes::of(c);
+            classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));
         each(k, ing, spill)

@@ -109,6 +109,15 @@ impl<'a> Codes<&'a str> {
         Codes { codes, values }
     }
 
+    /// The distinct strings alone, copied (for [`coded_col`] once the codes are used up), so
+    /// that the column can be dropped.
+    fn strings(self) -> Codes<String> {
+        Codes {
+            codes: Vec::new(),
+            values: self.values.into_iter().map(str::to_string).collect(),
+        }
+    }
+
     /// The same codes with their distinct strings copied, so that the column can be dropped.
     fn owned(self) -> Codes<String> {
         Codes {
@@ -328,6 +337,16 @@ impl<K: Copy, T> Counted<K, T> {
     fn keys(&self) -> impl Iterator<Item = K> + Clone + '_ {
         self.group.iter().map(|&g| self.groups[g as usize])
     }
+
+    /// The same counts with each group key replaced by `f` of it (which must keep their order).
+    fn map_keys<L>(self, f: impl Fn(K) -> L) -> Counted<L, T> {
+        Counted {
+            groups: self.groups.into_iter().map(f).collect(),
+            group: self.group,
+            values: self.values,
+            counts: self.counts,
+        }
+    }
 }
 
 /// The rows' `values` counted per (group key, value). The rows are grouped by a counting sort;
@@ -340,13 +359,60 @@ where
 {
     let groups = Groups::of(keys.iter().map(|k| Some(*k)));
     drop(keys);
-    let mut grouped: Vec<T> = groups.rows.iter().map(|&r| values[r as usize]).collect();
-    let n = values.len();
+    let grouped: Vec<T> = groups.rows.iter().map(|&r| values[r as usize]).collect();
     drop(values);
     let Groups { keys, start, rows } = groups;
     drop(rows);
+    count_in_groups(keys, start, grouped)
+}
+
+/// At most this many distinct dense keys for [`value_counts_dense`]: its two per-key arrays
+/// (8 bytes a key) stay within 64 MiB.
+const DENSE_KEYS: u64 = 1 << 23;
+
+/// [`value_counts`] of keys that are dense ranks below `n` (ordered as what they stand for):
+/// the rows are grouped by indexing, without hashing, and the values are placed in their group
+/// directly. The groups are the ranks present, ascending.
+/// Takes owned keys (or borrowed ones) and values, to free them before the result is built.
+fn value_counts_dense<T>(owned: impl AsRef<[u32]>, n: usize, values: Vec<T>) -> Counted<u32, T>
+where
+    T: Copy + Ord + Send + Default,
+{
+    let keys = owned.as_ref();
+    let mut next = vec![0u32; n];
+    for &k in keys {
+        next[k as usize] += 1;
+    }
+    let (mut present, mut start) = (Vec::new(), vec![0usize]);
+    let mut at = 0u32;
+    for (k, slot) in next.iter_mut().enumerate() {
+        if *slot > 0 {
+            present.push(k as u32);
+            let len = *slot;
+            *slot = at;
+            at += len;
+            start.push(at as usize);
+        }
+    }
+    let mut grouped = vec![T::default(); keys.len()];
+    for (&k, v) in keys.iter().zip(values) {
+        let slot = &mut next[k as usize];
+        grouped[*slot as usize] = v;
+        *slot += 1;
+    }
+    drop(next);
+    drop(owned);
+    count_in_groups(present, start, grouped)
+}
+
+/// The value counts of values already grouped (group `g` is `grouped[start[g]..start[g + 1]]`,
+/// `keys` ascending): each group's values sorted, then counted.
+fn count_in_groups<K, T>(keys: Vec<K>, start: Vec<usize>, mut grouped: Vec<T>) -> Counted<K, T>
+where
+    T: Copy + Ord + Send,
+{
     // Split the groups where half of the rows are sorted, and sort each half's groups.
-    let half = n / 2;
+    let half = grouped.len() / 2;
     let cut = start.partition_point(|&s| s < half).min(keys.len());
     let (low, high) = grouped.split_at_mut(start[cut]);
     let sort_groups = |part: &mut [T], bounds: &[usize], base: usize| {
@@ -358,7 +424,16 @@ where
         || sort_groups(low, &start[..=cut], 0),
         || sort_groups(high, &start[cut..], start[cut]),
     );
-    let (mut group, mut out_values, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    // The output's length first, so that its vectors are allocated once, to size.
+    let distinct = grouped
+        .chunk_by(|a, b| a == b)
+        .count()
+        .saturating_add(start.len());
+    let (mut group, mut out_values, mut counts) = (
+        Vec::with_capacity(distinct),
+        Vec::with_capacity(distinct),
+        Vec::with_capacity(distinct),
+    );
     for g in 0..keys.len() {
         let mut prev: Option<T> = None;
         for &v in &grouped[start[g]..start[g + 1]] {
@@ -459,6 +534,11 @@ type Plain = (Vec<f64>, Vec<bool>, Vec<i32>, Vec<u8>);
 struct Rows {
     days: Days,
     class: Codes<String>,
+    /// Per row, where there are at most [`DENSE_KEYS`] (period, class) pairs: the pair's dense
+    /// rank, `period × (classes + 1) + class code`.
+    period_class: Option<Vec<u32>>,
+    /// The most dense ranks a value count may index by ([`DENSE_KEYS`]; tests lower it).
+    dense_limit: u64,
     version: Codes<String>,
     crit: Codes<String>,
     target: StringChunked,
@@ -530,9 +610,19 @@ impl Rows {
         };
         let days = days?;
         let (confidence, privileged, outcome, executed) = plain?;
+        let pairs = days.periods.len() as u64 * (class.len() as u64 + 1);
+        let dense_limit = DENSE_KEYS;
+        let period_class = (pairs <= dense_limit).then(|| {
+            let width = class.len() as u32 + 1;
+            (0..class.codes.len())
+                .map(|i| days.period(i) * width + class.codes[i])
+                .collect()
+        });
         Ok(Rows {
             days,
             class,
+            period_class,
+            dense_limit,
             version,
             crit,
             target: target.clone(),
@@ -545,6 +635,12 @@ impl Rows {
                 .map_err(pe("technique_ids"))?
                 .clone(),
         })
+    }
+
+    /// The number of dense ranks of (period, class, `a` and `b`), for codes of two more
+    /// columns with `a` and `b` values (their null code included).
+    fn dense_ranks(&self, a: u32, b: u32) -> u64 {
+        self.days.periods.len() as u64 * (self.class.len() as u64 + 1) * a as u64 * b as u64
     }
 
     fn period_value(&self, idx: u32) -> i32 {
@@ -647,13 +743,20 @@ fn cells(r: &Rows) -> Result<DataFrame, IngestError> {
 }
 
 fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
-    let keys: Vec<u64> = (0..r.confidence.len())
-        .map(|i| ((r.days.period(i) as u64) << 32) | r.class.codes[i] as u64)
-        .collect();
     // Confidences are in [0, 1] without -0.0 (ingest normalises it): their bit patterns sort
     // like the numbers.
     let bits: Vec<u64> = r.confidence.iter().map(|c| c.to_bits()).collect();
-    let counted = value_counts(keys, bits);
+    let width = r.class.len() as u64 + 1;
+    let counted = match &r.period_class {
+        Some(keys) => value_counts_dense(keys, r.days.periods.len() * width as usize, bits)
+            .map_keys(|k| ((k as u64 / width) << 32) | (k as u64 % width)),
+        None => {
+            let keys: Vec<u64> = (0..r.confidence.len())
+                .map(|i| ((r.days.period(i) as u64) << 32) | r.class.codes[i] as u64)
+                .collect();
+            value_counts(keys, bits)
+        }
+    };
     frame(vec![
         Column::new(
             "period".into(),
@@ -663,12 +766,13 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
                 .collect::<Vec<i32>>(),
         ),
         coded_col("action_class", &r.class, counted.keys().map(|k| k as u32))?,
+        // Collected in place: the bits' vector becomes the numbers'.
         Column::new(
             "confidence".into(),
             counted
                 .values
-                .iter()
-                .map(|b| f64::from_bits(*b))
+                .into_iter()
+                .map(f64::from_bits)
                 .collect::<Vec<f64>>(),
         ),
         Column::new("n".into(), counted.counts),
@@ -924,34 +1028,76 @@ fn reasoning_and_cited(
 
 /// Value counts of the review delays per period, class, analyst and verdict. A verdict's
 /// class and period are those of its decision (`decision_row` into `r`).
-fn reviews(r: &Rows, vr: &DataFrame) -> Result<DataFrame, IngestError> {
-    let get = |name: &str| vr.column(name).map_err(pe("verdict rows"));
-    let s =
-        |name: &str| -> Result<&StringChunked, IngestError> { get(name)?.str().map_err(pe(name)) };
-    let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
-    let mut codes = run_all::<Codes<&str>>(vec![
-        Box::new(move || Codes::of(analyst)),
-        Box::new(move || Codes::of(verdict)),
-    ]);
-    let (Some(verdict), Some(analyst)) = (codes.pop(), codes.pop()) else {
-        return Err(missing("string codes"));
+fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
+    // Dense ranks of (period, class, analyst, verdict) where they are few enough, 128-bit keys
+    // otherwise.
+    enum Keys {
+        Dense(Vec<u32>),
+        Wide(Vec<u128>),
+    }
+    // The verdict rows become keys and delays; the rows are dropped before they are counted.
+    let (analyst, verdict, keys, delays) = {
+        let get = |name: &str| vr.column(name).map_err(pe("verdict rows"));
+        let s = |name: &str| -> Result<&StringChunked, IngestError> {
+            get(name)?.str().map_err(pe(name))
+        };
+        let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
+        let mut codes = run_all::<Codes<&str>>(vec![
+            Box::new(move || Codes::of(analyst)),
+            Box::new(move || Codes::of(verdict)),
+        ]);
+        let (Some(verdict), Some(analyst)) = (codes.pop(), codes.pop()) else {
+            return Err(missing("string codes"));
+        };
+        let delays: Vec<i64> = get("delay_us")?
+            .i64()
+            .map_err(pe("delay_us"))?
+            .iter()
+            .map(|d| d.unwrap_or_default())
+            .collect();
+        let decision_row = get("decision_row")?.idx().map_err(pe("decision_row"))?;
+        let rows = || {
+            decision_row
+                .downcast_iter()
+                .flat_map(|a| a.values_iter().map(|&k| k as usize))
+                .enumerate()
+        };
+        let (a_width, v_width) = (analyst.len() as u32 + 1, verdict.len() as u32 + 1);
+        let keys = match &r.period_class {
+            Some(pc) if r.dense_ranks(a_width, v_width) <= r.dense_limit => Keys::Dense(
+                rows()
+                    .map(|(i, k)| (pc[k] * a_width + analyst.codes[i]) * v_width + verdict.codes[i])
+                    .collect(),
+            ),
+            _ => Keys::Wide(
+                rows()
+                    .map(|(i, k)| {
+                        high(r.days.period(k), r.class.codes[k], analyst.codes[i])
+                            | verdict.codes[i] as u128
+                    })
+                    .collect(),
+            ),
+        };
+        (analyst.strings(), verdict.strings(), keys, delays)
     };
-    let delays: Vec<i64> = get("delay_us")?
-        .i64()
-        .map_err(pe("delay_us"))?
-        .iter()
-        .map(|d| d.unwrap_or_default())
-        .collect();
-    let decision_row = get("decision_row")?.idx().map_err(pe("decision_row"))?;
-    let keys: Vec<u128> = decision_row
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let k = k.unwrap_or_default() as usize;
-            high(r.days.period(k), r.class.codes[k], analyst.codes[i]) | verdict.codes[i] as u128
-        })
-        .collect();
-    let counted = value_counts(keys, delays);
+    drop(vr);
+    let counted = match keys {
+        Keys::Dense(keys) => {
+            let (width, a_width, v_width) = (
+                r.class.len() as u64 + 1,
+                analyst.len() as u64 + 1,
+                verdict.len() as u64 + 1,
+            );
+            let ranks = r.dense_ranks(a_width as u32, v_width as u32) as usize;
+            value_counts_dense(keys, ranks, delays).map_keys(|k| {
+                let k = k as u64;
+                let (v, rest) = (k % v_width, k / v_width);
+                let (a, pc) = (rest % a_width, rest / a_width);
+                high((pc / width) as u32, (pc % width) as u32, a as u32) | v as u128
+            })
+        }
+        Keys::Wide(keys) => value_counts(keys, delays),
+    };
     let keys = || counted.keys();
     let mut columns = vec![
         Column::new(
@@ -1012,7 +1158,7 @@ pub(super) fn tables(
         // owns the verdict rows, which are dropped as soon as it is done.
         tasks.insert(
             0,
-            Box::new(move || timed("reviews", || Ok(vec![reviews(r, &verdict_rows)?]))),
+            Box::new(move || timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))),
         );
     } else {
         drop(verdict_rows);
@@ -1100,6 +1246,87 @@ mod tests {
         assert_eq!(counted.keys().collect::<Vec<_>>(), [1, 1, 2, 2, 3]);
         assert_eq!(counted.values, [-1, 7, 4, 5, 0]);
         assert_eq!(counted.counts, [1, 2, 1, 2, 1]);
+    }
+
+    #[test]
+    fn dense_value_counts_equal_the_hashed_ones() {
+        // Keys below 63 in a scrambled order (some ranks absent), values with repeats.
+        let keys: Vec<u32> = (0..5000u32)
+            .map(|i| (i * 7919 + 13) % 37 + (i % 3) * 13)
+            .collect();
+        let values: Vec<i64> = (0..5000i64).map(|i| (i * 31 % 97) - 40).collect();
+        let dense = value_counts_dense(&keys, 63, values.clone());
+        let hashed = value_counts(keys, values);
+        assert_eq!(
+            dense.keys().collect::<Vec<_>>(),
+            hashed.keys().collect::<Vec<_>>()
+        );
+        assert_eq!(dense.values, hashed.values);
+        assert_eq!(dense.counts, hashed.counts);
+        assert_eq!(dense.counts.iter().sum::<u64>(), 5000);
+    }
+
+    /// Rows of three periods, four classes (one of them long), three analysts and four
+    /// verdicts, scrambled.
+    fn mixed_rows() -> (DataFrame, DataFrame) {
+        let n = 3000usize;
+        let day = 86_400_000_000i64;
+        let classes = [
+            "block_ip",
+            "isolate_host",
+            "add_to_watchlist_of_suspects",
+            "reset",
+        ];
+        let decisions = df!(
+            "decided_us" => (0..n).map(|i| 1_735_689_600_000_000 + (i * 7 % 80) as i64 * day).collect::<Vec<_>>(),
+            "action_class" => (0..n).map(|i| classes[i * 5 % 4]).collect::<Vec<_>>(),
+            "confidence" => (0..n).map(|i| (i * 37 % 101) as f64 / 100.0).collect::<Vec<_>>(),
+            "model_version" => (0..n).map(|i| if i % 2 == 0 { "v1" } else { "v2" }).collect::<Vec<_>>(),
+            "asset_criticality" => (0..n).map(|_| "low").collect::<Vec<_>>(),
+            "privileged" => (0..n).map(|i| i % 3 == 0).collect::<Vec<_>>(),
+            "target_entity" => (0..n).map(|i| format!("host-{}", i % 9)).collect::<Vec<_>>(),
+            "executed" => (0..n).map(|i| i % 4 == 0).collect::<Vec<_>>(),
+            "outcome" => (0..n).map(|i| (i % 5) as i32).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let lists: Vec<Series> = (0..n).map(|_| Series::new("".into(), ["T1001"])).collect();
+        let mut decisions = decisions;
+        decisions
+            .with_column(Column::new("technique_ids".into(), lists))
+            .unwrap();
+        let m = 4000usize;
+        let verdicts = ["approve", "override", "reject", "timeout"];
+        let verdict_rows = df!(
+            "analyst_id" => (0..m).map(|j| ["ana", "bob", "carol-the-long-named"][j * 11 % 3]).collect::<Vec<_>>(),
+            "verdict" => (0..m).map(|j| verdicts[j * 3 % 4]).collect::<Vec<_>>(),
+            "delay_us" => (0..m).map(|j| (j * 7919 % 600) as i64 * 1_000_000).collect::<Vec<_>>(),
+            "decision_row" => (0..m).map(|j| (j * 13 % n) as IdxSize).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        (decisions, verdict_rows)
+    }
+
+    #[test]
+    fn confidence_and_reviews_are_the_same_with_and_without_dense_keys() {
+        let (decisions, verdict_rows) = mixed_rows();
+        let mut rows = Rows::of(decisions, Granularity::Month).unwrap();
+        assert!(rows.period_class.is_some());
+        let dense = (
+            confidence(&rows).unwrap(),
+            reviews(&rows, verdict_rows.clone()).unwrap(),
+        );
+        rows.period_class = None;
+        rows.dense_limit = 0;
+        let hashed = (
+            confidence(&rows).unwrap(),
+            reviews(&rows, verdict_rows).unwrap(),
+        );
+        assert!(dense.0.height() > 100 && dense.1.height() > 100);
+        assert!(dense.0.equals_missing(&hashed.0));
+        assert!(dense.1.equals_missing(&hashed.1));
+        // Every verdict row is counted once.
+        let n: u64 = dense.1.column("n").unwrap().u64().unwrap().sum().unwrap();
+        assert_eq!(n, 4000);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
 use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
 use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
 
@@ -89,34 +90,100 @@ fn sort_samples(samples: &mut ConfidenceSamples) {
     }
 }
 
+/// A string column of a table in one chunk, read by row: whether two rows hold the same
+/// string is answered from their 16-byte views where those are equal (the rows of a value-count
+/// table repeat a few strings, whose views are then the same), from the strings otherwise.
+pub(crate) struct StrRows {
+    arr: Utf8ViewArray,
+}
+
+impl StrRows {
+    pub(crate) fn of(table: &DataFrame, name: &str) -> Result<StrRows, IngestError> {
+        let column = table.column(name).map_err(pe(name))?;
+        let ca = column.str().map_err(pe(name))?.rechunk();
+        let arr = match ca.downcast_iter().next() {
+            Some(arr) => arr.clone(),
+            None => Utf8ViewArray::new_empty(ArrowDataType::Utf8View),
+        };
+        Ok(StrRows { arr })
+    }
+
+    /// Whether row `i` is not null.
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
+        self.arr.is_valid(i)
+    }
+
+    /// The string of a row that is not null.
+    pub(crate) fn value(&self, i: usize) -> &str {
+        self.arr.value(i)
+    }
+
+    /// Whether rows `i` and `j` (neither null) hold the same string.
+    pub(crate) fn same(&self, i: usize, j: usize) -> bool {
+        let views = self.arr.views();
+        views[i].as_u128() == views[j].as_u128()
+            || (views[i].length == views[j].length && self.arr.value(i) == self.arr.value(j))
+    }
+}
+
+/// A numeric column of a table in one chunk, read by row (`None` for null).
+pub(crate) struct NumRows<T: PolarsNumericType> {
+    arr: PrimitiveArray<T::Native>,
+}
+
+impl<T: PolarsNumericType> NumRows<T> {
+    pub(crate) fn of(table: &DataFrame, name: &str) -> Result<NumRows<T>, IngestError> {
+        let column = table
+            .column(name)
+            .map_err(pe(name))?
+            .cast(&T::get_static_dtype())
+            .map_err(pe(name))?;
+        let ca: &ChunkedArray<T> = column.as_materialized_series().as_ref().as_ref();
+        let ca = ca.rechunk();
+        let arr = match ca.downcast_iter().next() {
+            Some(arr) => arr.clone(),
+            None => {
+                PrimitiveArray::new_empty(T::get_static_dtype().to_arrow(CompatLevel::newest()))
+            }
+        };
+        Ok(NumRows { arr })
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<T::Native> {
+        self.arr.is_valid(i).then(|| self.arr.value(i))
+    }
+}
+
 /// Expands the value counts of `table` into `samples`.
 fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(), IngestError> {
-    let get = |name: &str| table.column(name).map_err(pe("confidence table"));
-    let classes = get("action_class")?.str().map_err(pe("action_class"))?;
-    let periods = get("period")?.i32().map_err(pe("period"))?;
-    let values = get("confidence")?.f64().map_err(pe("confidence"))?;
-    let counts = get("n")?.u64().map_err(pe("n"))?;
-    let mut current: Option<((String, Period), Vec<f64>)> = None;
-    let mut flush = |cur: Option<((String, Period), Vec<f64>)>| {
-        if let Some((key, v)) = cur {
+    let classes = StrRows::of(table, "action_class")?;
+    let periods = NumRows::<Int32Type>::of(table, "period")?;
+    let values = NumRows::<Float64Type>::of(table, "confidence")?;
+    let counts = NumRows::<UInt64Type>::of(table, "n")?;
+    // The first row of the current run of one (class, period), and its samples.
+    let mut current: Option<(usize, i32, Vec<f64>)> = None;
+    let mut flush = |cur: Option<(usize, i32, Vec<f64>)>| {
+        if let Some((row, period, v)) = cur {
+            let key = (classes.value(row).to_string(), Period { start: period });
             samples.entry(key).or_default().extend(v);
         }
     };
-    let rows = classes
-        .iter()
-        .zip(periods.iter())
-        .zip(values.iter())
-        .zip(counts.iter());
-    for (((class, period), value), n) in rows {
-        let (Some(class), Some(period), Some(value), Some(n)) = (class, period, value, n) else {
+    for i in 0..table.height() {
+        let (true, Some(period), Some(value), Some(n)) = (
+            classes.is_valid(i),
+            periods.get(i),
+            values.get(i),
+            counts.get(i),
+        ) else {
             continue;
         };
-        let key_matches = matches!(&current, Some(((c, p), _)) if c == class && p.start == period);
+        let key_matches =
+            matches!(&current, Some((row, p, _)) if *p == period && classes.same(*row, i));
         if !key_matches {
             flush(current.take());
-            current = Some(((class.to_string(), Period { start: period }), Vec::new()));
+            current = Some((i, period, Vec::new()));
         }
-        if let Some((_, v)) = current.as_mut() {
+        if let Some((_, _, v)) = current.as_mut() {
             v.extend(std::iter::repeat_n(value, n as usize));
         }
     }

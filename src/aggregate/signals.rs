@@ -16,7 +16,7 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
-use super::StatsSet;
+use super::{NumRows, StatsSet, StrRows};
 use crate::ingest::{CollectStreaming, IngestError};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
@@ -338,6 +338,14 @@ fn weighted_select(mut pairs: &mut [(i64, u64)], mut rank: u64) -> i64 {
     }
 }
 
+/// A run's verdict, as the load counts it.
+#[derive(Clone, Copy, PartialEq)]
+enum Verdict {
+    Timeout,
+    Approve,
+    Other,
+}
+
 /// Running totals of one class or analyst in one period.
 #[derive(Default)]
 struct Load {
@@ -381,25 +389,22 @@ fn oversight_of(
     df: &DataFrame,
     fast_us: i64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
-    let get = |name: &str| df.column(name).map_err(pe("reviews"));
-    let classes = get("action_class")?
-        .str()
-        .map_err(pe("action_class"))?
-        .clone();
-    let periods = get("period")?.i32().map_err(pe("period"))?.clone();
-    let analysts = get("analyst_id")?.str().map_err(pe("analyst_id"))?.clone();
-    let verdicts = get("verdict")?.str().map_err(pe("verdict"))?.clone();
-    let delays = get("delay_us")?.i64().map_err(pe("delay_us"))?.clone();
-    let counts = get("n")?.u64().map_err(pe("n"))?.clone();
+    let classes = StrRows::of(df, "action_class")?;
+    let periods = NumRows::<Int32Type>::of(df, "period")?;
+    let analysts = StrRows::of(df, "analyst_id")?;
+    let verdicts = StrRows::of(df, "verdict")?;
+    let delays = NumRows::<Int64Type>::of(df, "delay_us")?;
+    let counts = NumRows::<UInt64Type>::of(df, "n")?;
 
     let mut by_class: BTreeMap<(String, i32), Load> = BTreeMap::new();
     let mut by_analyst: BTreeMap<(String, i32), Load> = BTreeMap::new();
     // The rows of one (class, period, analyst, verdict) are added up locally and flushed into
-    // the two maps when the run ends, so the maps are touched once per run, not per row.
-    let mut flush = |run: (&str, i32, &str, &str), acc: &mut Load| {
-        let (class, period, analyst, verdict) = run;
+    // the two maps when the run ends, so the maps are touched once per run, not per row. A run
+    // is named by its first row.
+    let mut flush = |row: usize, period: i32, acc: &mut Load| {
+        let (class, analyst) = (classes.value(row), analysts.value(row));
         let c = by_class.entry((class.to_string(), period)).or_default();
-        if verdict == "timeout" {
+        if verdicts.value(row) == "timeout" {
             c.n_timeouts += acc.n_timeouts;
             return;
         }
@@ -414,36 +419,45 @@ fn oversight_of(
         a.n_fast += acc.n_fast;
         a.delays.append(&mut acc.delays);
     };
-    let mut run: Option<(&str, i32, &str, &str)> = None;
+    // The current run: its first row, period and verdict (timeout, approve or other).
+    let mut run: Option<(usize, i32, Verdict)> = None;
     let mut acc = Load::default();
-    let rows = classes
-        .iter()
-        .zip(periods.iter())
-        .zip(analysts.iter())
-        .zip(verdicts.iter())
-        .zip(delays.iter())
-        .zip(counts.iter());
-    for (((((class, period), analyst), verdict), delay), n) in rows {
-        let (Some(class), Some(period), Some(analyst), Some(verdict), Some(delay), Some(n)) =
-            (class, period, analyst, verdict, delay, n)
-        else {
+    for i in 0..df.height() {
+        let (true, Some(period), true, true, Some(delay), Some(n)) = (
+            classes.is_valid(i),
+            periods.get(i),
+            analysts.is_valid(i),
+            verdicts.is_valid(i),
+            delays.get(i),
+            counts.get(i),
+        ) else {
             continue;
         };
-        let key = (class, period, analyst, verdict);
-        if run != Some(key) {
-            if let Some(r) = run {
-                flush(r, &mut acc);
+        let same_run = matches!(run, Some((r, p, _)) if p == period
+            && classes.same(r, i)
+            && analysts.same(r, i)
+            && verdicts.same(r, i));
+        if !same_run {
+            if let Some((r, p, _)) = run {
+                flush(r, p, &mut acc);
             }
             acc = Load::default();
-            run = Some(key);
+            let verdict = match verdicts.value(i) {
+                "timeout" => Verdict::Timeout,
+                "approve" => Verdict::Approve,
+                _ => Verdict::Other,
+            };
+            run = Some((i, period, verdict));
         }
-        if verdict == "timeout" {
+        let Some((_, _, verdict)) = run else {
+            continue;
+        };
+        if verdict == Verdict::Timeout {
             acc.n_timeouts += n;
             continue;
         }
-        let is_approve = verdict == "approve";
         acc.n_reviews += n;
-        if is_approve {
+        if verdict == Verdict::Approve {
             acc.n_approvals += n;
             if delay < fast_us {
                 acc.n_fast += n;
@@ -451,8 +465,8 @@ fn oversight_of(
         }
         acc.delays.push((delay, n));
     }
-    if let Some(r) = run {
-        flush(r, &mut acc);
+    if let Some((r, p, _)) = run {
+        flush(r, p, &mut acc);
     }
     let class_rows = by_class
         .into_iter()
@@ -488,8 +502,78 @@ fn oversight_of(
 
 #[cfg(test)]
 mod tests {
-    use super::{delay_quantile, weighted_select};
+    use super::{delay_quantile, oversight_of, weighted_select};
+    use polars::prelude::*;
     use proptest::prelude::*;
+
+    /// A `reviews` row: class, period, analyst, verdict, delay (µs), count.
+    type Review<'a> = (&'a str, i32, Option<&'a str>, &'a str, i64, u64);
+
+    /// A `reviews` table of `rows`.
+    fn reviews(rows: &[Review]) -> DataFrame {
+        df!(
+            "action_class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "period" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "analyst_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "verdict" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "delay_us" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            "n" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn oversight_counts_runs_by_their_strings_however_the_table_is_stored() {
+        let (class, long_a, long_b) = (
+            "quarantine_mailbox",
+            "analyst-long-identifier-1",
+            "analyst-long-identifier-2",
+        );
+        let rows = [
+            (class, 100, Some(long_a), "approve", 2_000_000, 2),
+            (class, 100, Some(long_a), "approve", 4_000_000, 1),
+            // Same length and prefix as `long_a`, another analyst.
+            (class, 100, Some(long_b), "approve", 1_000_000, 1),
+            (class, 100, None, "approve", 9_000_000, 5),
+            (class, 100, Some("bo"), "override", 10_000_000, 1),
+            (class, 100, Some(long_a), "timeout", 0, 3),
+        ];
+        let whole = reviews(&rows);
+        // The same rows in three chunks, each with its own string buffers: equal strings in
+        // different chunks have different views.
+        let mut chunked = reviews(&rows[..1]);
+        chunked.vstack_mut(&reviews(&rows[1..3])).unwrap();
+        chunked.vstack_mut(&reviews(&rows[3..])).unwrap();
+        assert!(chunked.first_col_n_chunks() > 1);
+        let a = oversight_of(&whole, 3_000_000).unwrap();
+        let b = oversight_of(&chunked, 3_000_000).unwrap();
+        assert_eq!(a, b);
+        let (classes, analysts) = a;
+        // By hand: reviews 2 + 1 + 1 + 1 = 5 (the null analyst's row is skipped), timeouts 3;
+        // approvals 4, of which faster than 3 s: 2 + 1; delays 1, 2, 2, 4, 10 s → median 2,
+        // p90 at h = 3.6: 4 + 0.6·(10 − 4) = 7.6.
+        assert_eq!(classes.len(), 1);
+        let c = &classes[0];
+        assert_eq!(
+            (c.n_reviews, c.n_timeouts, c.n_approvals, c.n_fast_approvals),
+            (5, 3, 4, 3)
+        );
+        assert_eq!(c.n_analysts, 3);
+        assert_eq!(c.median_delay_s, Some(2.0));
+        assert!((c.p90_delay_s.unwrap() - 7.6).abs() < 1e-12);
+        let per: Vec<(&str, u64, Option<f64>)> = analysts
+            .iter()
+            .map(|r| (r.analyst_id.as_str(), r.n_reviews, r.median_delay_s))
+            .collect();
+        assert_eq!(
+            per,
+            [
+                (long_a, 3, Some(2.0)),
+                (long_b, 1, Some(1.0)),
+                ("bo", 1, Some(10.0)),
+            ]
+        );
+    }
 
     /// The quantile of the expanded, sorted sample, as the definition reads.
     fn expanded_quantile(pairs: &[(i64, u64)], q: f64) -> Option<f64> {
