@@ -548,8 +548,8 @@ fn scan_file(
         };
         exprs.push(expr.alias(spec.name));
     }
-    // 32-bit file index and row (the row index's own type): a tenth of a run's memory less
-    // than 64-bit ones at 10^7 rows.
+    // 32-bit file index and row (the row index's own type): 8 bytes a row less than 64-bit
+    // ones, 150 MiB at 10^7 decisions with their verdicts.
     exprs.push(lit(file_idx).cast(DataType::UInt32).alias("__file"));
     exprs.push(col("__row"));
     let lf = lf.with_row_index("__row", None).select(exprs);
@@ -985,9 +985,9 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes. At 10^7 decisions (8.5·10^6 verdicts) one pass peaks
-/// at 3.0 GiB on generated inputs and 3.3–3.4 GiB on inputs with 36-byte ids, 320–360 bytes
-/// per decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
-/// (3.9 GiB at 10^7), errs on the safe side by a sixth to a third. (It was 450 and 150 while
+/// at 2.9 GiB on generated inputs and 3.1 GiB on inputs with 36-byte ids, 310–335 bytes per
+/// decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
+/// (3.9 GiB at 10^7), errs on the safe side by a quarter to a third. (It was 450 and 150 while
 /// the peak was 5.4 GiB.) Inputs whose estimate exceeds the memory budget are split into
 /// partitions by decision id and processed one partition at a time (see `crate::partition`):
 /// fewer, larger partitions are faster (BENCHMARKS.md, "10^8 decisions, eighth session").
@@ -1654,7 +1654,8 @@ fn validate_read(
             vverdicts.slice(offset as i64, len),
             reviewed.slice(offset as i64, len),
         );
-        // Room for every row: the pages of rows that are not kept are never touched.
+        // Room for every row, so that the vectors are not copied as they grow (rejected rows
+        // leave their room unused).
         let (mut matched, mut delay) = (Vec::with_capacity(len), Vec::with_capacity(len));
         let rows = verdicts
             .iter()

@@ -366,9 +366,17 @@ where
     count_in_groups(keys, start, grouped)
 }
 
-/// At most this many distinct dense keys for [`value_counts_dense`]: its two per-key arrays
-/// (8 bytes a key) stay within 64 MiB.
+/// At most this many dense ranks for [`value_counts_dense`] (and no more than
+/// [`dense_fits`] allows for the rows): its array of 4 bytes a rank stays within 32 MiB, and
+/// the ranks fit a `u32`.
 const DENSE_KEYS: u64 = 1 << 23;
+
+/// Whether `ranks` dense ranks may index the value counts of `rows` rows: at most `limit`, and
+/// not many more than the rows (a rank array much longer than the input costs more to scan
+/// than hashing the rows would).
+fn dense_fits(ranks: u64, rows: usize, limit: u64) -> bool {
+    ranks <= limit && ranks <= 4 * rows as u64 + (1 << 16)
+}
 
 /// [`value_counts`] of keys that are dense ranks below `n` (ordered as what they stand for):
 /// the rows are grouped by indexing, without hashing, and the values are placed in their group
@@ -537,7 +545,8 @@ struct Rows {
     /// Per row, where there are at most [`DENSE_KEYS`] (period, class) pairs: the pair's dense
     /// rank, `period × (classes + 1) + class code`.
     period_class: Option<Vec<u32>>,
-    /// The most dense ranks a value count may index by ([`DENSE_KEYS`]; tests lower it).
+    /// The most dense ranks the `reviews` value counts may index by ([`DENSE_KEYS`]; tests
+    /// lower it). `confidence` indexes by `period_class` wherever it is set.
     dense_limit: u64,
     version: Codes<String>,
     crit: Codes<String>,
@@ -612,7 +621,7 @@ impl Rows {
         let (confidence, privileged, outcome, executed) = plain?;
         let pairs = days.periods.len() as u64 * (class.len() as u64 + 1);
         let dense_limit = DENSE_KEYS;
-        let period_class = (pairs <= dense_limit).then(|| {
+        let period_class = dense_fits(pairs, class.codes.len(), dense_limit).then(|| {
             let width = class.len() as u32 + 1;
             (0..class.codes.len())
                 .map(|i| days.period(i) * width + class.codes[i])
@@ -640,7 +649,10 @@ impl Rows {
     /// The number of dense ranks of (period, class, `a` and `b`), for codes of two more
     /// columns with `a` and `b` values (their null code included).
     fn dense_ranks(&self, a: u32, b: u32) -> u64 {
-        self.days.periods.len() as u64 * (self.class.len() as u64 + 1) * a as u64 * b as u64
+        (self.days.periods.len() as u64)
+            .saturating_mul(self.class.len() as u64 + 1)
+            .saturating_mul(a as u64)
+            .saturating_mul(b as u64)
     }
 
     fn period_value(&self, idx: u32) -> i32 {
@@ -1056,6 +1068,9 @@ fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
             .map(|d| d.unwrap_or_default())
             .collect();
         let decision_row = get("decision_row")?.idx().map_err(pe("decision_row"))?;
+        if decision_row.null_count() > 0 {
+            return Err(missing("a decision row for every verdict row"));
+        }
         let rows = || {
             decision_row
                 .downcast_iter()
@@ -1064,11 +1079,21 @@ fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
         };
         let (a_width, v_width) = (analyst.len() as u32 + 1, verdict.len() as u32 + 1);
         let keys = match &r.period_class {
-            Some(pc) if r.dense_ranks(a_width, v_width) <= r.dense_limit => Keys::Dense(
-                rows()
-                    .map(|(i, k)| (pc[k] * a_width + analyst.codes[i]) * v_width + verdict.codes[i])
-                    .collect(),
-            ),
+            Some(pc)
+                if dense_fits(
+                    r.dense_ranks(a_width, v_width),
+                    decision_row.len(),
+                    r.dense_limit,
+                ) =>
+            {
+                Keys::Dense(
+                    rows()
+                        .map(|(i, k)| {
+                            (pc[k] * a_width + analyst.codes[i]) * v_width + verdict.codes[i]
+                        })
+                        .collect(),
+                )
+            }
             _ => Keys::Wide(
                 rows()
                     .map(|(i, k)| {
@@ -1315,8 +1340,16 @@ mod tests {
             confidence(&rows).unwrap(),
             reviews(&rows, verdict_rows.clone()).unwrap(),
         );
-        rows.period_class = None;
+        // The verdict rows in three chunks, as the join leaves them.
+        let mut chunked = verdict_rows.slice(0, 1000);
+        chunked.vstack_mut(&verdict_rows.slice(1000, 1500)).unwrap();
+        chunked.vstack_mut(&verdict_rows.slice(2500, 1500)).unwrap();
+        assert_eq!(chunked.first_col_n_chunks(), 3);
+        assert!(reviews(&rows, chunked).unwrap().equals_missing(&dense.1));
+        // Too many ranks for the reviews (the classes' ranks still dense), then none dense.
         rows.dense_limit = 0;
+        let wide = reviews(&rows, verdict_rows.clone()).unwrap();
+        rows.period_class = None;
         let hashed = (
             confidence(&rows).unwrap(),
             reviews(&rows, verdict_rows).unwrap(),
@@ -1324,6 +1357,7 @@ mod tests {
         assert!(dense.0.height() > 100 && dense.1.height() > 100);
         assert!(dense.0.equals_missing(&hashed.0));
         assert!(dense.1.equals_missing(&hashed.1));
+        assert!(wide.equals_missing(&hashed.1));
         // Every verdict row is counted once.
         let n: u64 = dense.1.column("n").unwrap().u64().unwrap().sum().unwrap();
         assert_eq!(n, 4000);

@@ -136,7 +136,7 @@ impl<T: PolarsNumericType> NumRows<T> {
         let column = table
             .column(name)
             .map_err(pe(name))?
-            .cast(&T::get_static_dtype())
+            .strict_cast(&T::get_static_dtype())
             .map_err(pe(name))?;
         let ca: &ChunkedArray<T> = column.as_materialized_series().as_ref().as_ref();
         let ca = ca.rechunk();
