@@ -1167,9 +1167,11 @@ pub(super) fn tables(
     let rows = Rows::of(decisions, granularity)?;
     mark("statistics: decision columns as codes");
     let r = &rows;
+    // `cells` goes before `confidence`, so that the largest tables, `reviews` and
+    // `confidence`, are built one after the other on the two threads rather than side by side.
     let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
-        Box::new(move || timed("confidence", || Ok(vec![confidence(r)?]))),
         Box::new(move || timed("cells", || Ok(vec![cells(r)?, days(r)?]))),
+        Box::new(move || timed("confidence", || Ok(vec![confidence(r)?]))),
         Box::new(move || {
             timed("reasoning and cited", || {
                 let (reasoning, cited) = reasoning_and_cited(r, catalog)?;
@@ -1191,7 +1193,7 @@ pub(super) fn tables(
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
     let mut all = done.into_iter().flatten();
     let reviews = if with_reviews { all.next() } else { None };
-    let [confidence, cells, days, reasoning, cited, daily]: [DataFrame; 6] = all
+    let [cells, days, confidence, reasoning, cited, daily]: [DataFrame; 6] = all
         .collect::<Vec<_>>()
         .try_into()
         .map_err(|_| missing("a statistics table"))?;
