@@ -985,9 +985,9 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes. At 10^7 decisions (8.5·10^6 verdicts) one pass peaks
-/// at 2.9 GiB on generated inputs and 3.1 GiB on inputs with 36-byte ids, 310–335 bytes per
-/// decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
-/// (3.9 GiB at 10^7), errs on the safe side by a quarter to a third. (It was 450 and 150 while
+/// at 2.8–2.9 GiB on generated inputs and 3.1–3.2 GiB on inputs with 36-byte ids, 300–345
+/// bytes per decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
+/// (3.9 GiB at 10^7), errs on the safe side by a fifth to two fifths. (It was 450 and 150 while
 /// the peak was 5.4 GiB.) Inputs whose estimate exceeds the memory budget are split into
 /// partitions by decision id and processed one partition at a time (see `crate::partition`):
 /// fewer, larger partitions are faster (BENCHMARKS.md, "10^8 decisions, eighth session").
