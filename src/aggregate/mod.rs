@@ -165,7 +165,13 @@ fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(),
     let mut flush = |cur: Option<(usize, i32, Vec<f64>)>| {
         if let Some((row, period, v)) = cur {
             let key = (classes.value(row).to_string(), Period { start: period });
-            samples.entry(key).or_default().extend(v);
+            // A key's rows are one run in a canonical table: its samples move in whole.
+            match samples.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().extend(v),
+            }
         }
     };
     for i in 0..table.height() {
