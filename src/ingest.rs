@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, Utf8ViewArray, View};
+use polars_arrow::array::{Array, Utf8ViewArray};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -814,57 +814,41 @@ fn too_long(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<bool>> {
 
 /// A spelling column normalised (whitespace trimmed, lower case), with, per row, whether the
 /// normalised value is outside `allowed` (nulls are not). The column is rebuilt only when some
-/// value changes; each distinct spelling is normalised once, and a small cache of each chunk's
-/// inline views (an equal view is an equal string of at most 12 bytes) answers most rows
-/// without reading the string.
+/// value changes. Each distinct spelling is normalised once, through the column's string codes.
 fn normalised(
     df: &DataFrame,
     name: &str,
     allowed: &[&str],
 ) -> PolarsResult<(Option<Column>, Vec<bool>)> {
     let ca = df.column(name)?.str()?;
-    let mut seen: std::collections::HashMap<&str, Option<String>, foldhash::fast::FixedState> =
-        Default::default();
-    let mut unknown = Vec::with_capacity(ca.len());
-    let mut changed = false;
-    for arr in ca.downcast_iter() {
-        // (view, outside `allowed`); a zero view is an empty slot (the empty string's view is
-        // zero too, and is then simply looked up each time).
-        let mut cache = [(0u128, false); 16];
-        for (j, view) in arr.views().iter().enumerate() {
-            if !arr.is_valid(j) {
-                unknown.push(false);
-                continue;
-            }
-            let raw = view.as_u128();
-            let inline = view.length <= 12;
-            let slot = crate::aggregate::build::view_slot(raw, 4);
-            if inline && raw != 0 && cache[slot].0 == raw {
-                unknown.push(cache[slot].1);
-                continue;
-            }
-            let s = arr.value(j);
-            let bad = if allowed.contains(&s) {
-                false
-            } else {
-                let norm = seen.entry(s).or_insert_with(|| {
-                    let n = s.trim().to_lowercase();
-                    (n != s).then_some(n)
-                });
-                changed |= norm.is_some();
-                !allowed.contains(&norm.as_deref().unwrap_or(s))
-            };
-            if inline {
-                cache[slot] = (raw, bad);
-            }
-            unknown.push(bad);
-        }
-    }
-    let column = changed.then(|| {
+    let codes = crate::aggregate::build::Codes::of(ca);
+    // Per code (0 is null): the normalised spelling where it differs from the value.
+    let norm: Vec<Option<String>> = std::iter::once(None)
+        .chain(codes.values().map(|s| {
+            let n = s.trim().to_lowercase();
+            (n != s).then_some(n)
+        }))
+        .collect();
+    let spelled: Vec<Option<&str>> = std::iter::once(None)
+        .chain(
+            codes
+                .values()
+                .zip(&norm[1..])
+                .map(|(s, n)| Some(n.as_deref().unwrap_or(s))),
+        )
+        .collect();
+    let bad: Vec<bool> = spelled
+        .iter()
+        .map(|s| s.is_some_and(|s| !allowed.contains(&s)))
+        .collect();
+    let unknown = codes.codes.iter().map(|&c| bad[c as usize]).collect();
+    let column = norm.iter().any(Option::is_some).then(|| {
         Column::new(
             name.into(),
-            ca.iter()
-                .map(|v| v.map(|s| seen.get(s).and_then(|n| n.as_deref()).unwrap_or(s)))
+            codes
+                .codes
+                .iter()
+                .map(|&c| spelled[c as usize])
                 .collect::<Vec<Option<&str>>>(),
         )
     });
@@ -1090,6 +1074,12 @@ impl<'a> Ids<'a> {
         self.len
     }
 
+    /// Whether row `i < len` is not null.
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
+        let (arr, j) = self.locate(i);
+        arr.is_valid(j)
+    }
+
     /// The value of row `i < len`, `None` where it is null.
     pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         let (arr, j) = self.locate(i);
@@ -1098,27 +1088,32 @@ impl<'a> Ids<'a> {
 
     /// The array holding row `i < len` and the row's index in it.
     fn locate(&self, i: usize) -> (&'a Utf8ViewArray, usize) {
+        if let [only] = self.chunks[..] {
+            return (only, i);
+        }
         let c = self.chunk_of(i, self.block_chunk[i >> Self::BLOCK_BITS] as usize);
         (self.chunks[c], i - self.starts[c])
     }
 
     /// Whether row `i` here and row `j` of `other` hold the same string (nulls read as the
-    /// empty string). Compared through their views: lengths first, then the bytes held in the
-    /// view (a string of up to 12 bytes) or its 4-byte prefix, and only then a long string's
-    /// bytes in its buffer.
-    fn same(&self, i: usize, other: &Ids, j: usize) -> bool {
+    /// empty string). Compared through their views: an equal view in the same array is the
+    /// same string (the same inline bytes, or the same bytes of the same buffer); otherwise
+    /// lengths, then the bytes held in the view (a string of up to 12 bytes), or a long
+    /// string's 4-byte prefix, and only then its bytes in the buffer.
+    pub(crate) fn same(&self, i: usize, other: &Ids, j: usize) -> bool {
         let ((a_arr, ai), (b_arr, bj)) = (self.locate(i), other.locate(j));
         let (a, b) = (a_arr.views()[ai], b_arr.views()[bj]);
+        if std::ptr::eq(a_arr, b_arr) && a.as_u128() == b.as_u128() {
+            return true;
+        }
         if a.length != b.length {
             return false;
         }
-        let len = a.length;
-        if len <= View::MAX_INLINE_SIZE {
-            // Length and inline bytes; the bytes past the string are not compared.
-            let mask = u128::MAX
-                .checked_shr(128 - 32 - 8 * len)
-                .unwrap_or(u128::MAX);
-            return a.as_u128() & mask == b.as_u128() & mask;
+        if let (Some(x), Some(y)) = (
+            crate::aggregate::build::short_key(&a),
+            crate::aggregate::build::short_key(&b),
+        ) {
+            return x == y;
         }
         a.prefix == b.prefix && a_arr.value(ai) == b_arr.value(bj)
     }
@@ -1373,7 +1368,7 @@ fn read_table(lf: LazyFrame, table: Table) -> Result<DataFrame, IngestError> {
 }
 
 /// A string column of `df` (a cheap clone: the arrays are shared).
-fn string_column(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
+pub(crate) fn string_column(df: &DataFrame, name: &str) -> Result<StringChunked, IngestError> {
     Ok(df
         .column(name)
         .map_err(pe(name))?

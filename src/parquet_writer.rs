@@ -6,7 +6,8 @@
 //! - a string column with few distinct values (a class, an analyst, a verdict) is
 //!   dictionary-encoded: its codes ([`Codes::of`], which hashes each distinct view once per
 //!   chunk) become the keys of one data page per row group;
-//! - a string column with many distinct values is written plain;
+//! - a string column with many distinct values is written plain (its coding stops at the
+//!   first distinct value past the limit, [`Codes::of_at_most`]);
 //! - floating-point values (confidences) are written plain and uncompressed: LZ4 gains nothing
 //!   on them and costs most of the writing time;
 //! - integers and dates are delta-encoded (Parquet's `DELTA_BINARY_PACKED`, which DuckDB,
@@ -146,8 +147,9 @@ impl ParquetOut {
     ) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>, CompressionOptions)> {
         let lz4 = CompressionOptions::Lz4Raw;
         if let Ok(ca) = series.str() {
-            let codes = Codes::of(ca);
-            if codes.len() > 0 && codes.len() * ROWS_PER_DISTINCT <= series.len() {
+            // Coding stops at the first distinct string past the limit.
+            let few = Codes::of_at_most(ca, series.len() / ROWS_PER_DISTINCT);
+            if let Some(codes) = few.filter(|c| c.len() > 0) {
                 return Ok((dictionary(&codes)?, vec![Encoding::RleDictionary], lz4));
             }
         }

@@ -35,14 +35,15 @@ fn fixed(x: f64) -> i64 {
 }
 
 /// A string of up to 12 bytes as a key that is compared without reading the string: its
-/// 16-byte Arrow view with the bytes past the string zeroed (length, then the bytes inline).
+/// 16-byte Arrow view with the bytes past the string masked off (length, then the bytes inline).
 /// `None` for longer strings, whose views point into a data buffer.
-fn short_key(view: &View) -> Option<u128> {
-    let len = view.length as usize;
-    (len <= 12).then(|| {
-        let mut bytes = view.as_u128().to_ne_bytes();
-        bytes[4 + len..].fill(0);
-        u128::from_ne_bytes(bytes)
+pub(crate) fn short_key(view: &View) -> Option<u128> {
+    let len = view.length;
+    (len <= View::MAX_INLINE_SIZE).then(|| {
+        let mask = u128::MAX
+            .checked_shr(128 - 32 - 8 * len)
+            .unwrap_or(u128::MAX);
+        view.as_u128() & mask
     })
 }
 
@@ -56,13 +57,22 @@ pub(crate) struct Codes<S> {
 
 /// The slot of a raw string view in a direct-mapped cache of `2^bits` slots (`bits` from 1 to
 /// 63): the view's halves folded and multiplied by a Fibonacci constant, top bits kept.
-pub(crate) fn view_slot(raw: u128, bits: u32) -> usize {
+fn view_slot(raw: u128, bits: u32) -> usize {
     let folded = (raw as u64) ^ ((raw >> 64) as u64);
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
 
 impl<'a> Codes<&'a str> {
     pub(crate) fn of(ca: &'a StringChunked) -> Codes<&'a str> {
+        Self::of_at_most(ca, usize::MAX).unwrap_or(Codes {
+            codes: Vec::new(),
+            values: Vec::new(),
+        })
+    }
+
+    /// [`Codes::of`], or `None` as soon as the column shows more than `max` distinct strings
+    /// (before their sort).
+    pub(crate) fn of_at_most(ca: &'a StringChunked, max: usize) -> Option<Codes<&'a str>> {
         let mut inline: Map<u128, u32> = Map::default();
         let mut long: Map<&'a str, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
@@ -92,6 +102,9 @@ impl<'a> Codes<&'a str> {
                     Some(key) => *inline.entry(key).or_insert_with(new),
                     None => *long.entry(arr.value(j)).or_insert_with(&mut new),
                 };
+                if first.len() > max {
+                    return None;
+                }
                 cache[slot] = (raw, code);
                 codes.push(code);
             }
@@ -106,7 +119,7 @@ impl<'a> Codes<&'a str> {
             *c = rank[*c as usize];
         }
         let values = order.iter().map(|&o| first[o as usize]).collect();
-        Codes { codes, values }
+        Some(Codes { codes, values })
     }
 
     /// The distinct strings alone, copied (for [`coded_col`] once the codes are used up), so
@@ -114,7 +127,7 @@ impl<'a> Codes<&'a str> {
     fn strings(self) -> Codes<String> {
         Codes {
             codes: Vec::new(),
-            values: self.values.into_iter().map(str::to_string).collect(),
+            ..self.owned()
         }
     }
 

@@ -18,11 +18,11 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, PrimitiveArray};
 use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
 use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
 
-use crate::ingest::IngestError;
+use crate::ingest::{string_column, Ids, IngestError};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -90,42 +90,6 @@ fn sort_samples(samples: &mut ConfidenceSamples) {
     }
 }
 
-/// A string column of a table in one chunk, read by row: whether two rows hold the same
-/// string is answered from their 16-byte views where those are equal (the rows of a value-count
-/// table repeat a few strings, whose views are then the same), from the strings otherwise.
-pub(crate) struct StrRows {
-    arr: Utf8ViewArray,
-}
-
-impl StrRows {
-    pub(crate) fn of(table: &DataFrame, name: &str) -> Result<StrRows, IngestError> {
-        let column = table.column(name).map_err(pe(name))?;
-        let ca = column.str().map_err(pe(name))?.rechunk();
-        let arr = match ca.downcast_iter().next() {
-            Some(arr) => arr.clone(),
-            None => Utf8ViewArray::new_empty(ArrowDataType::Utf8View),
-        };
-        Ok(StrRows { arr })
-    }
-
-    /// Whether row `i` is not null.
-    pub(crate) fn is_valid(&self, i: usize) -> bool {
-        self.arr.is_valid(i)
-    }
-
-    /// The string of a row that is not null.
-    pub(crate) fn value(&self, i: usize) -> &str {
-        self.arr.value(i)
-    }
-
-    /// Whether rows `i` and `j` (neither null) hold the same string.
-    pub(crate) fn same(&self, i: usize, j: usize) -> bool {
-        let views = self.arr.views();
-        views[i].as_u128() == views[j].as_u128()
-            || (views[i].length == views[j].length && self.arr.value(i) == self.arr.value(j))
-    }
-}
-
 /// A numeric column of a table in one chunk, read by row (`None` for null).
 pub(crate) struct NumRows<T: PolarsNumericType> {
     arr: PrimitiveArray<T::Native>,
@@ -156,7 +120,8 @@ impl<T: PolarsNumericType> NumRows<T> {
 
 /// Expands the value counts of `table` into `samples`.
 fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(), IngestError> {
-    let classes = StrRows::of(table, "action_class")?;
+    let class_column = string_column(table, "action_class")?;
+    let classes = Ids::of(&class_column);
     let periods = NumRows::<Int32Type>::of(table, "period")?;
     let values = NumRows::<Float64Type>::of(table, "confidence")?;
     let counts = NumRows::<UInt64Type>::of(table, "n")?;
@@ -164,7 +129,10 @@ fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(),
     let mut current: Option<(usize, i32, Vec<f64>)> = None;
     let mut flush = |cur: Option<(usize, i32, Vec<f64>)>| {
         if let Some((row, period, v)) = cur {
-            let key = (classes.value(row).to_string(), Period { start: period });
+            let key = (
+                classes.get(row).unwrap_or_default().to_string(),
+                Period { start: period },
+            );
             // A key's rows are one run in a canonical table: its samples move in whole.
             match samples.entry(key) {
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -183,8 +151,7 @@ fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(),
         ) else {
             continue;
         };
-        let key_matches =
-            matches!(&current, Some((row, p, _)) if *p == period && classes.same(*row, i));
+        let key_matches = matches!(&current, Some((row, p, _)) if *p == period && classes.same(*row, &classes, i));
         if !key_matches {
             flush(current.take());
             current = Some((i, period, Vec::new()));

@@ -16,7 +16,8 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
-use super::{NumRows, StatsSet, StrRows};
+use super::{NumRows, StatsSet};
+use crate::ingest::{string_column, Ids};
 use crate::ingest::{CollectStreaming, IngestError};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
@@ -389,10 +390,15 @@ fn oversight_of(
     df: &DataFrame,
     fast_us: i64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
-    let classes = StrRows::of(df, "action_class")?;
+    let (class_column, analyst_column, verdict_column) = (
+        string_column(df, "action_class")?,
+        string_column(df, "analyst_id")?,
+        string_column(df, "verdict")?,
+    );
+    let classes = Ids::of(&class_column);
     let periods = NumRows::<Int32Type>::of(df, "period")?;
-    let analysts = StrRows::of(df, "analyst_id")?;
-    let verdicts = StrRows::of(df, "verdict")?;
+    let analysts = Ids::of(&analyst_column);
+    let verdicts = Ids::of(&verdict_column);
     let delays = NumRows::<Int64Type>::of(df, "delay_us")?;
     let counts = NumRows::<UInt64Type>::of(df, "n")?;
 
@@ -401,19 +407,21 @@ fn oversight_of(
     // The rows of one (class, period, analyst, verdict) are added up locally and flushed into
     // the two maps when the run ends, so the maps are touched once per run, not per row. A run
     // is named by its first row.
-    let mut flush = |row: usize, period: i32, acc: &mut Load| {
-        let (class, analyst) = (classes.value(row), analysts.value(row));
-        let c = by_class.entry((class.to_string(), period)).or_default();
-        if verdicts.value(row) == "timeout" {
+    let mut flush = |row: usize, period: i32, verdict: Verdict, acc: &mut Load| {
+        let value = |ids: &Ids, row: usize| ids.get(row).unwrap_or_default().to_string();
+        let c = by_class.entry((value(&classes, row), period)).or_default();
+        if verdict == Verdict::Timeout {
             c.n_timeouts += acc.n_timeouts;
             return;
         }
         c.n_reviews += acc.n_reviews;
         c.n_approvals += acc.n_approvals;
         c.n_fast += acc.n_fast;
-        c.analysts.insert(analyst.to_string());
+        c.analysts.insert(value(&analysts, row));
         c.delays.extend_from_slice(&acc.delays);
-        let a = by_analyst.entry((analyst.to_string(), period)).or_default();
+        let a = by_analyst
+            .entry((value(&analysts, row), period))
+            .or_default();
         a.n_reviews += acc.n_reviews;
         a.n_approvals += acc.n_approvals;
         a.n_fast += acc.n_fast;
@@ -423,34 +431,38 @@ fn oversight_of(
     let mut run: Option<(usize, i32, Verdict)> = None;
     let mut acc = Load::default();
     for i in 0..df.height() {
-        let (true, Some(period), true, true, Some(delay), Some(n)) = (
+        let (true, Some(period), true, Some(spelling), Some(delay), Some(n)) = (
             classes.is_valid(i),
             periods.get(i),
             analysts.is_valid(i),
-            verdicts.is_valid(i),
+            verdicts.get(i),
             delays.get(i),
             counts.get(i),
         ) else {
             continue;
         };
-        let same_run = matches!(run, Some((r, p, _)) if p == period
-            && classes.same(r, i)
-            && analysts.same(r, i)
-            && verdicts.same(r, i));
-        if !same_run {
-            if let Some((r, p, _)) = run {
-                flush(r, p, &mut acc);
+        let verdict = match run {
+            Some((r, p, verdict))
+                if p == period
+                    && classes.same(r, &classes, i)
+                    && analysts.same(r, &analysts, i)
+                    && verdicts.same(r, &verdicts, i) =>
+            {
+                verdict
             }
-            acc = Load::default();
-            let verdict = match verdicts.value(i) {
-                "timeout" => Verdict::Timeout,
-                "approve" => Verdict::Approve,
-                _ => Verdict::Other,
-            };
-            run = Some((i, period, verdict));
-        }
-        let Some((_, _, verdict)) = run else {
-            continue;
+            _ => {
+                if let Some((r, p, verdict)) = run {
+                    flush(r, p, verdict, &mut acc);
+                }
+                acc = Load::default();
+                let verdict = match spelling {
+                    "timeout" => Verdict::Timeout,
+                    "approve" => Verdict::Approve,
+                    _ => Verdict::Other,
+                };
+                run = Some((i, period, verdict));
+                verdict
+            }
         };
         if verdict == Verdict::Timeout {
             acc.n_timeouts += n;
@@ -465,8 +477,8 @@ fn oversight_of(
         }
         acc.delays.push((delay, n));
     }
-    if let Some((r, p, _)) = run {
-        flush(r, p, &mut acc);
+    if let Some((r, p, verdict)) = run {
+        flush(r, p, verdict, &mut acc);
     }
     let class_rows = by_class
         .into_iter()
