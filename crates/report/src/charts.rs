@@ -824,14 +824,18 @@ where
     let gate = c
         .gate_threshold
         .and_then(|g| pts.iter().copied().find(|p| (p.2 - g).abs() < 1e-9));
-    let mut items = vec![
-        ("certified threshold".to_string(), Mark::Dot(GREEN)),
-        ("not certified".to_string(), Mark::Ring(GREY)),
-        (
-            format!("max risk {}", pct(c.max_risk, 1)),
-            Mark::Dashed(VERMILLION),
-        ),
-    ];
+    // The legend names only the marks drawn: a kind of point that no threshold has is left out.
+    let mut items = Vec::new();
+    if pts.iter().any(|p| p.3) {
+        items.push(("certified threshold".to_string(), Mark::Dot(GREEN)));
+    }
+    if pts.iter().any(|p| !p.3) {
+        items.push(("not certified".to_string(), Mark::Ring(GREY)));
+    }
+    items.push((
+        format!("max risk {}", pct(c.max_risk, 1)),
+        Mark::Dashed(VERMILLION),
+    ));
     match gate {
         Some((cov, risk, thr, _)) => items.push((
             format!(
@@ -841,10 +845,9 @@ where
             ),
             Mark::Ring(BLUE),
         )),
-        None if c.no_gate.is_empty() => {
-            items.push(("no gate recommended".to_string(), Mark::Ring(BLUE)))
-        }
-        None => items.push((c.no_gate.clone(), Mark::Ring(BLUE))),
+        // No gate is drawn: its reason is a note, without a mark.
+        None if c.no_gate.is_empty() => items.push(("no gate recommended".to_string(), Mark::Text)),
+        None => items.push((c.no_gate.clone(), Mark::Text)),
     }
     let top = legend(root, 20, top, &items)?;
     let (_, y_hi) = range(

@@ -311,6 +311,53 @@ fn risk_coverage_legend_names_the_gate_or_why_there_is_none() {
 }
 
 #[test]
+fn risk_coverage_legend_names_only_the_marks_drawn() {
+    use readiness_report::charts::BLUE;
+    let m = common::sample_model();
+    let gated = m
+        .classes
+        .iter()
+        .find(|c| c.gate_threshold.is_some())
+        .expect("a gated class");
+    let blue = format!("#{:02X}{:02X}{:02X}", BLUE.0, BLUE.1, BLUE.2);
+    let circles = |svg: &str, color: &str| {
+        svg.lines()
+            .filter(|l| l.contains("<circle") && l.contains(&format!("stroke=\"{color}\"")))
+            .count()
+    };
+    let svg = Chart::RiskCoverage(gated).to_svg().unwrap().0;
+    assert!(
+        circles(&svg, &blue) >= 2,
+        "the gate's ring, on the chart and in the legend"
+    );
+    // No threshold certified, no gate: neither a green dot nor a blue ring in the legend, and
+    // the reason as a note.
+    let mut none = gated.clone();
+    none.gate_threshold = None;
+    none.no_gate = "no gate: no threshold keeps the risk under the limit".into();
+    for p in &mut none.risk_coverage {
+        p.certified = false;
+    }
+    let svg = Chart::RiskCoverage(&none).to_svg().unwrap().0;
+    assert!(svg.contains("not certified"));
+    assert!(!svg.contains("certified threshold"));
+    assert!(svg.contains("no gate: no threshold keeps the risk under the limit"));
+    assert_eq!(
+        circles(&svg, &blue),
+        0,
+        "no blue ring where no gate is drawn"
+    );
+    // Every threshold certified: no "not certified" entry.
+    let mut all = gated.clone();
+    for p in &mut all.risk_coverage {
+        p.certified = true;
+    }
+    let svg = Chart::RiskCoverage(&all).to_svg().unwrap().0;
+    assert!(svg.contains("certified threshold"));
+    assert!(!svg.contains("not certified"));
+}
+
+#[test]
 fn coinciding_autonomy_tiers_stay_visible_as_bands() {
     use readiness_report::charts::SERIES;
     use readiness_report::model::AutonomyPoint;
