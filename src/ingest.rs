@@ -1330,9 +1330,16 @@ impl<'a> IdIndex<'a> {
 
     /// Per row of `ids` where `probe` holds: the valid decision (its row in the valid
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
+    ///
+    /// Two passes. The probe, bucket by bucket, compares hash halves only and stores the
+    /// candidate decision row (a slot whose half agrees) in place. Then each row's id is
+    /// compared with its candidate's in the probed rows' order, where verdicts and their
+    /// decisions both advance with time: the decisions' ids are read close to one another
+    /// instead of at random. A candidate whose id differs (a hash half shared by two ids) is
+    /// probed again with the ids compared.
     fn lookup(&self, ids: &Ids, probe: &[bool]) -> Vec<IdxSize> {
         let grouped = Self::group(ids, probe, self.bits, self.hash);
-        // Each probed row's result is stored in place by the worker that holds its bucket
+        // Each probed row's candidate is stored in place by the worker that holds its bucket
         // (each row is in exactly one bucket, so no two workers store to one slot).
         let out: Vec<AtomicU32> = (0..ids.len())
             .map(|_| AtomicU32::new(IdxSize::MAX))
@@ -1340,16 +1347,38 @@ impl<'a> IdIndex<'a> {
         Self::per_bucket(&grouped, |b, part| {
             let table = &self.buckets[b];
             for &(low, j) in part {
-                let same = |&(l, i): &(u32, IdxSize)| {
-                    l == low && self.ids.same(i as usize, ids, j as usize)
-                };
-                let found = table
-                    .find(Self::spread(low), same)
-                    .map_or(IdxSize::MAX, |&(_, i)| self.position(i as usize));
-                out[j as usize].store(found, Ordering::Relaxed);
+                if let Some(&(_, i)) = table.find(Self::spread(low), |&(l, _)| l == low) {
+                    out[j as usize].store(i, Ordering::Relaxed);
+                }
             }
         });
-        out.into_iter().map(AtomicU32::into_inner).collect()
+        drop(grouped);
+        let mut out: Vec<IdxSize> = out.into_iter().map(AtomicU32::into_inner).collect();
+        crate::threads::map_parts_mut(&mut out, |offset, part| {
+            for (o, slot) in part.iter_mut().enumerate() {
+                let (j, i) = (offset + o, *slot);
+                if i == IdxSize::MAX {
+                    continue;
+                }
+                *slot = if self.ids.same(i as usize, ids, j) {
+                    self.position(i as usize)
+                } else {
+                    self.probe_exactly(ids, j)
+                };
+            }
+        });
+        out
+    }
+
+    /// The valid decision of row `j` of `ids` (`IdxSize::MAX` where there is none), its id
+    /// compared with every slot whose hash half agrees.
+    fn probe_exactly(&self, ids: &Ids, j: usize) -> IdxSize {
+        let hash = ids.get(j).map_or(0, self.hash);
+        let low = hash as u32;
+        let same = |&(l, i): &(u32, IdxSize)| l == low && self.ids.same(i as usize, ids, j);
+        self.buckets[Self::bucket_of(hash, self.bits)]
+            .find(Self::spread(low), same)
+            .map_or(IdxSize::MAX, |&(_, i)| self.position(i as usize))
     }
 }
 
