@@ -116,6 +116,11 @@ impl<T: PolarsNumericType> NumRows<T> {
     pub(crate) fn get(&self, i: usize) -> Option<T::Native> {
         self.arr.is_valid(i).then(|| self.arr.value(i))
     }
+
+    /// The values by row (a null row's value is unspecified).
+    pub(crate) fn values(&self) -> &[T::Native] {
+        self.arr.values()
+    }
 }
 
 /// Expands the value counts of `table` into `samples`.

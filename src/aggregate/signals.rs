@@ -11,6 +11,7 @@
 //!   decision to review (median, p90), timeouts and approvals faster than a plausible review.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
@@ -286,56 +287,69 @@ pub struct AnalystRow {
     pub median_delay_s: Option<f64>,
 }
 
-/// Exact quantile with linear interpolation (as polars' `Linear`) of the delays (µs) of
-/// (delay, count) pairs, in seconds: with N the total count and h = (N − 1)·q, the values at
-/// ranks ⌊h⌋ and ⌈h⌉ of the expanded sample, interpolated. The ranks are found by selection
-/// (the pairs are reordered).
-fn delay_quantile(pairs: &mut [(i64, u64)], q: f64) -> Option<f64> {
-    let total: u64 = pairs.iter().map(|p| p.1).sum();
-    if total == 0 {
-        return None;
-    }
-    let h = (total - 1) as f64 * q;
-    let lo = h.floor() as u64;
-    let hi = h.ceil() as u64;
-    let seconds = |us: i64| us as f64 / 1e6;
-    let a = seconds(weighted_select(pairs, lo));
-    Some(if lo == hi {
-        a
-    } else {
-        let b = seconds(weighted_select(pairs, hi));
-        a + (h - lo as f64) * (b - a)
-    })
+/// The reviews' delays (µs) and counts of one `reviews` table, read in sorted slices: each
+/// slice is a range of rows whose delays do not decrease (a run of one class, period, analyst
+/// and verdict in the canonical table, which lists its delays in order). `cum` holds the
+/// counts' running sums, so that a slice's count up to a delay is a binary search away.
+struct Delays<'a> {
+    delays: &'a [i64],
+    /// `cum[i]`: the counts of rows `0..i` (0 for a row without a delay or a count).
+    cum: Vec<u64>,
 }
 
-/// The value at 0-based rank `rank` of the expanded sample of (value, count) pairs (each value
-/// repeated count times), in linear time: each step splits the pairs around their median
-/// pair (`select_nth_unstable`, linear) and keeps the side whose counts hold the rank, so the
-/// pairs at least halve. `rank` must be below the total count.
-fn weighted_select(mut pairs: &mut [(i64, u64)], mut rank: u64) -> i64 {
-    debug_assert!(rank < pairs.iter().map(|p| p.1).sum::<u64>());
-    loop {
-        if pairs.len() <= 32 {
-            pairs.sort_unstable();
-            for &(v, n) in pairs.iter() {
-                if rank < n {
-                    return v;
-                }
-                rank -= n;
+impl Delays<'_> {
+    /// The count of the slices' delays at or below `v`.
+    fn count_at_most(&self, slices: &[Range<usize>], v: i64) -> u64 {
+        slices
+            .iter()
+            .map(|s| {
+                let below = self.delays[s.clone()].partition_point(|&d| d <= v);
+                self.cum[s.start + below] - self.cum[s.start]
+            })
+            .sum()
+    }
+
+    /// The delay at 0-based rank `rank` of the slices' expanded sample (each delay repeated
+    /// its count times): the least delay whose count at or below it exceeds `rank`, found by
+    /// bisecting the delays' range (at most 64 steps, each a binary search per slice). `rank`
+    /// must be below the slices' total count.
+    fn select(&self, slices: &[Range<usize>], rank: u64) -> i64 {
+        let (mut lo, mut hi) = slices.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+            (lo.min(self.delays[s.start]), hi.max(self.delays[s.end - 1]))
+        });
+        while lo < hi {
+            let mid = ((i128::from(lo) + i128::from(hi)).div_euclid(2)) as i64;
+            if self.count_at_most(slices, mid) > rank {
+                hi = mid;
+            } else {
+                lo = mid + 1;
             }
-            return pairs.last().map_or(0, |p| p.0);
         }
-        let mid = pairs.len() / 2;
-        let (left, pivot, right) = pairs.select_nth_unstable(mid);
-        let below: u64 = left.iter().map(|p| p.1).sum();
-        if rank < below {
-            pairs = left;
-        } else if rank < below + pivot.1 {
-            return pivot.0;
+        lo
+    }
+
+    /// Exact quantile with linear interpolation (as polars' `Linear`) of the slices' delays, in
+    /// seconds: with N the total count and h = (N − 1)·q, the values at ranks ⌊h⌋ and ⌈h⌉ of
+    /// the expanded sample, interpolated.
+    fn quantile(&self, slices: &[Range<usize>], q: f64) -> Option<f64> {
+        let total: u64 = slices
+            .iter()
+            .map(|s| self.cum[s.end] - self.cum[s.start])
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let h = (total - 1) as f64 * q;
+        let lo = h.floor() as u64;
+        let hi = h.ceil() as u64;
+        let seconds = |us: i64| us as f64 / 1e6;
+        let a = seconds(self.select(slices, lo));
+        Some(if lo == hi {
+            a
         } else {
-            rank -= below + pivot.1;
-            pairs = right;
-        }
+            let b = seconds(self.select(slices, hi));
+            a + (h - lo as f64) * (b - a)
+        })
     }
 }
 
@@ -355,8 +369,8 @@ struct Load {
     n_approvals: u64,
     n_fast: u64,
     analysts: std::collections::BTreeSet<String>,
-    /// (delay in µs, count) of reviews (not timeouts).
-    delays: Vec<(i64, u64)>,
+    /// The rows of its reviews (not timeouts) in `reviews`, as sorted slices ([`Delays`]).
+    slices: Vec<Range<usize>>,
 }
 
 /// Oversight load per class and period, and per analyst and period, from the `reviews` table
@@ -399,8 +413,10 @@ fn oversight_of(
     let periods = NumRows::<Int32Type>::of(df, "period")?;
     let analysts = Ids::of(&analyst_column);
     let verdicts = Ids::of(&verdict_column);
-    let delays = NumRows::<Int64Type>::of(df, "delay_us")?;
+    let delay_rows = NumRows::<Int64Type>::of(df, "delay_us")?;
     let counts = NumRows::<UInt64Type>::of(df, "n")?;
+    let mut cum = Vec::with_capacity(df.height() + 1);
+    cum.push(0u64);
 
     let mut by_class: BTreeMap<(String, i32), Load> = BTreeMap::new();
     let mut by_analyst: BTreeMap<(String, i32), Load> = BTreeMap::new();
@@ -418,29 +434,37 @@ fn oversight_of(
         c.n_approvals += acc.n_approvals;
         c.n_fast += acc.n_fast;
         c.analysts.insert(value(&analysts, row));
-        c.delays.extend_from_slice(&acc.delays);
+        c.slices.extend_from_slice(&acc.slices);
         let a = by_analyst
             .entry((value(&analysts, row), period))
             .or_default();
         a.n_reviews += acc.n_reviews;
         a.n_approvals += acc.n_approvals;
         a.n_fast += acc.n_fast;
-        a.delays.append(&mut acc.delays);
+        a.slices.append(&mut acc.slices);
     };
     // The current run: its first row, period and verdict (timeout, approve or other).
     let mut run: Option<(usize, i32, Verdict)> = None;
     let mut acc = Load::default();
+    // The open slice of the run's reviews: its first row and its last row's delay. A row that
+    // is skipped, or whose delay is below the last one, closes it.
+    let mut slice: Option<(usize, i64)> = None;
     for i in 0..df.height() {
         let (true, Some(period), true, Some(spelling), Some(delay), Some(n)) = (
             classes.is_valid(i),
             periods.get(i),
             analysts.is_valid(i),
             verdicts.get(i),
-            delays.get(i),
+            delay_rows.get(i),
             counts.get(i),
         ) else {
+            cum.push(cum[i]);
+            if let Some((first, _)) = slice.take() {
+                acc.slices.push(first..i);
+            }
             continue;
         };
+        cum.push(cum[i] + n);
         let verdict = match run {
             Some((r, p, verdict))
                 if p == period
@@ -451,6 +475,9 @@ fn oversight_of(
                 verdict
             }
             _ => {
+                if let Some((first, _)) = slice.take() {
+                    acc.slices.push(first..i);
+                }
                 if let Some((r, p, verdict)) = run {
                     flush(r, p, verdict, &mut acc);
                 }
@@ -475,38 +502,48 @@ fn oversight_of(
                 acc.n_fast += n;
             }
         }
-        acc.delays.push((delay, n));
+        slice = match slice {
+            Some((first, last)) if delay >= last => Some((first, delay)),
+            Some((first, _)) => {
+                acc.slices.push(first..i);
+                Some((i, delay))
+            }
+            None => Some((i, delay)),
+        };
+    }
+    if let Some((first, _)) = slice {
+        acc.slices.push(first..df.height());
     }
     if let Some((r, p, verdict)) = run {
         flush(r, p, verdict, &mut acc);
     }
+    let delays = Delays {
+        delays: delay_rows.values(),
+        cum,
+    };
     let class_rows = by_class
         .into_iter()
-        .map(|((action_class, period), mut l)| {
-            let median = delay_quantile(&mut l.delays, 0.5);
-            let p90 = delay_quantile(&mut l.delays, 0.9);
-            OversightRow {
-                action_class,
-                period: readiness_metrics::Period { start: period },
-                n_reviews: l.n_reviews,
-                n_timeouts: l.n_timeouts,
-                median_delay_s: median,
-                p90_delay_s: p90,
-                n_analysts: l.analysts.len() as u64,
-                n_approvals: l.n_approvals,
-                n_fast_approvals: l.n_fast,
-            }
+        .map(|((action_class, period), l)| OversightRow {
+            action_class,
+            period: readiness_metrics::Period { start: period },
+            n_reviews: l.n_reviews,
+            n_timeouts: l.n_timeouts,
+            median_delay_s: delays.quantile(&l.slices, 0.5),
+            p90_delay_s: delays.quantile(&l.slices, 0.9),
+            n_analysts: l.analysts.len() as u64,
+            n_approvals: l.n_approvals,
+            n_fast_approvals: l.n_fast,
         })
         .collect();
     let analyst_rows = by_analyst
         .into_iter()
-        .map(|((analyst_id, period), mut l)| AnalystRow {
+        .map(|((analyst_id, period), l)| AnalystRow {
             analyst_id,
             period: readiness_metrics::Period { start: period },
             n_reviews: l.n_reviews,
             n_approvals: l.n_approvals,
             n_fast_approvals: l.n_fast,
-            median_delay_s: delay_quantile(&mut l.delays, 0.5),
+            median_delay_s: delays.quantile(&l.slices, 0.5),
         })
         .collect();
     Ok((class_rows, analyst_rows))
@@ -514,9 +551,10 @@ fn oversight_of(
 
 #[cfg(test)]
 mod tests {
-    use super::{delay_quantile, oversight_of, weighted_select};
+    use super::{oversight_of, Delays};
     use polars::prelude::*;
     use proptest::prelude::*;
+    use std::ops::Range;
 
     /// A `reviews` row: class, period, analyst, verdict, delay (µs), count.
     type Review<'a> = (&'a str, i32, Option<&'a str>, &'a str, i64, u64);
@@ -587,6 +625,30 @@ mod tests {
         );
     }
 
+    #[test]
+    fn oversight_reads_unsorted_runs_and_skips_rows_without_a_delay() {
+        // One analyst's approvals of one class: delays out of order, and a row without a delay
+        // (skipped, with its count) between them.
+        let table = df!(
+            "action_class" => ["c"; 6],
+            "period" => [7; 6],
+            "analyst_id" => ["a"; 6],
+            "verdict" => ["approve"; 6],
+            "delay_us" => [Some(5_000_000i64), Some(3_000_000), None, Some(1_000_000), Some(8_000_000), Some(2_000_000)],
+            "n" => [1u64, 2, 4, 1, 1, 0],
+        )
+        .unwrap();
+        let (classes, analysts) = oversight_of(&table, 4_000_000).unwrap();
+        // By hand: the expanded delays 1, 3, 3, 5, 8 s (the last row counts 0): median 3; p90 at
+        // h = 4·0.9 = 3.6: 5 + 0.6·(8 − 5) = 6.8. Faster than 4 s: 2 + 1 (the 0-count row adds
+        // nothing).
+        let c = &classes[0];
+        assert_eq!((c.n_reviews, c.n_approvals, c.n_fast_approvals), (5, 5, 3));
+        assert_eq!(c.median_delay_s, Some(3.0));
+        assert!((c.p90_delay_s.unwrap() - 6.8).abs() < 1e-12);
+        assert_eq!(analysts[0].median_delay_s, Some(3.0));
+    }
+
     /// The quantile of the expanded, sorted sample, as the definition reads.
     fn expanded_quantile(pairs: &[(i64, u64)], q: f64) -> Option<f64> {
         let mut all: Vec<i64> = pairs
@@ -602,51 +664,96 @@ mod tests {
         Some(a + (h - h.floor()) * (b - a))
     }
 
+    /// The quantile of `pairs` (delay, count) read as [`oversight_of`] reads a table: in
+    /// slices cut wherever a delay is below the one before.
+    fn sliced_quantile(pairs: &[(i64, u64)], q: f64) -> Option<f64> {
+        let (delays, cum, slices) = sliced(pairs);
+        Delays {
+            delays: &delays,
+            cum,
+        }
+        .quantile(&slices, q)
+    }
+
+    fn sliced(pairs: &[(i64, u64)]) -> (Vec<i64>, Vec<u64>, Vec<Range<usize>>) {
+        let delays: Vec<i64> = pairs.iter().map(|p| p.0).collect();
+        let mut cum = vec![0u64];
+        for p in pairs {
+            cum.push(cum.last().unwrap() + p.1);
+        }
+        let mut slices = Vec::new();
+        let mut first = 0;
+        for i in 1..=pairs.len() {
+            if i == pairs.len() || delays[i] < delays[i - 1] {
+                slices.push(first..i);
+                first = i;
+            }
+        }
+        slices.retain(|s| !s.is_empty());
+        (delays, cum, slices)
+    }
+
     #[test]
     fn delay_quantiles_match_the_expanded_sample() {
         // Expanded (seconds): 1, 1, 2, 5, 5, 5, 9 (n = 7). By hand, h = (n − 1)·q: median h = 3
         // → 5; p90 h = 5.4 → x₅ + 0.4·(x₆ − x₅) = 5 + 0.4·4 = 6.6.
-        let mut pairs = [
+        let pairs = [
             (9_000_000, 1),
             (2_000_000, 1),
             (5_000_000, 3),
             (1_000_000, 2),
         ];
-        assert_eq!(delay_quantile(&mut pairs, 0.5), Some(5.0));
-        assert!((delay_quantile(&mut pairs, 0.9).unwrap() - 6.6).abs() < 1e-12);
+        assert_eq!(sliced(&pairs).2.len(), 3, "three sorted slices");
+        assert_eq!(sliced_quantile(&pairs, 0.5), Some(5.0));
+        assert!((sliced_quantile(&pairs, 0.9).unwrap() - 6.6).abs() < 1e-12);
         // Even count: 1, 3 → median 2.
         assert_eq!(
-            delay_quantile(&mut [(3_000_000, 1), (1_000_000, 1)], 0.5),
+            sliced_quantile(&[(3_000_000, 1), (1_000_000, 1)], 0.5),
             Some(2.0)
         );
-        assert_eq!(delay_quantile(&mut [], 0.5), None);
+        assert_eq!(sliced_quantile(&[], 0.5), None);
         // Zero counts hold no rank.
         assert_eq!(
-            delay_quantile(&mut [(7, 0), (4_000_000, 1), (8, 0)], 0.5),
+            sliced_quantile(&[(7, 0), (4_000_000, 1), (8, 0)], 0.5),
             Some(4.0)
         );
+        // The bisection spans the whole range of delays without overflowing: ranks 0 and 1 of
+        // (−2^63, 2^63 − 1).
+        let (lo, hi) = (i64::MIN, i64::MAX);
+        let (delays, cum, slices) = sliced(&[(lo, 1), (hi, 1)]);
+        let d = Delays {
+            delays: &delays,
+            cum,
+        };
+        assert_eq!((d.select(&slices, 0), d.select(&slices, 1)), (lo, hi));
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
-        /// Every rank of a sample with repeated values, counts and more pairs than the final
-        /// sort's cut-off, against the expanded, sorted sample.
+        /// Every rank of a sample with repeated values and zero counts, read in sorted slices
+        /// (sorted runs of random length, as a table's runs are), against the expanded, sorted
+        /// sample.
         #[test]
         fn selection_finds_every_rank(
             pairs in proptest::collection::vec((-50i64..50, 0u64..4), 0..120),
+            sorted_runs in 1usize..40,
         ) {
+            let mut pairs = pairs;
+            for run in pairs.chunks_mut(sorted_runs) {
+                run.sort_unstable();
+            }
             let mut all: Vec<i64> = pairs
                 .iter()
                 .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
                 .collect();
             all.sort_unstable();
-            let mut work = pairs.clone();
+            let (delays, cum, slices) = sliced(&pairs);
+            let d = Delays { delays: &delays, cum };
             for (rank, &want) in all.iter().enumerate() {
-                prop_assert_eq!(weighted_select(&mut work, rank as u64), want);
+                prop_assert_eq!(d.select(&slices, rank as u64), want);
             }
             for q in [0.0, 0.1, 0.5, 0.9, 1.0] {
-                let mut work = pairs.clone();
-                prop_assert_eq!(delay_quantile(&mut work, q), expanded_quantile(&pairs, q));
+                prop_assert_eq!(d.quantile(&slices, q), expanded_quantile(&pairs, q));
             }
         }
     }
