@@ -1332,8 +1332,8 @@ impl<'a> IdIndex<'a> {
     /// decisions) of that id; `IdxSize::MAX` where there is none or the row is not probed.
     ///
     /// Two passes. The probe, bucket by bucket, compares hash halves only and stores the
-    /// candidate decision row (a slot whose half agrees) in place. Then each row's id is
-    /// compared with its candidate's in the probed rows' order, where verdicts and their
+    /// candidate decision row (a slot whose half agrees) in place. Then each row with a
+    /// candidate has its id compared with the candidate's, in row order, where verdicts and their
     /// decisions both advance with time: the decisions' ids are read close to one another
     /// instead of at random. A candidate whose id differs (a hash half shared by two ids) is
     /// probed again with the ids compared.

@@ -290,10 +290,12 @@ pub struct AnalystRow {
 /// The reviews' delays (µs) and counts of one `reviews` table, read in sorted slices: each
 /// slice is a range of rows whose delays do not decrease (a run of one class, period, analyst
 /// and verdict in the canonical table, which lists its delays in order). `cum` holds the
-/// counts' running sums, so that a slice's count up to a delay is a binary search away.
+/// counts' running sums, so that a slice's count up to a delay is a binary search away. The
+/// statistics set's tables are canonical, so a key has one slice per run; a table out of order
+/// would still give the same quantiles, in more and shorter slices, more slowly.
 struct Delays<'a> {
     delays: &'a [i64],
-    /// `cum[i]`: the counts of rows `0..i` (0 for a row without a delay or a count).
+    /// `cum[i]`: the counts of rows `0..i` as read (a skipped row adds 0).
     cum: Vec<u64>,
 }
 
@@ -314,6 +316,13 @@ impl Delays<'_> {
     /// bisecting the delays' range (at most 64 steps, each a binary search per slice). `rank`
     /// must be below the slices' total count.
     fn select(&self, slices: &[Range<usize>], rank: u64) -> i64 {
+        debug_assert!(
+            rank < slices
+                .iter()
+                .map(|s| self.cum[s.end] - self.cum[s.start])
+                .sum::<u64>(),
+            "rank {rank} is not below the slices' count"
+        );
         let (mut lo, mut hi) = slices.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
             (lo.min(self.delays[s.start]), hi.max(self.delays[s.end - 1]))
         });
@@ -446,8 +455,8 @@ fn oversight_of(
     // The current run: its first row, period and verdict (timeout, approve or other).
     let mut run: Option<(usize, i32, Verdict)> = None;
     let mut acc = Load::default();
-    // The open slice of the run's reviews: its first row and its last row's delay. A row that
-    // is skipped, or whose delay is below the last one, closes it.
+    // The open slice of the run's reviews: its first row and its last row's delay. The run's
+    // end, a row that is skipped, or a delay below the last one closes it.
     let mut slice: Option<(usize, i64)> = None;
     for i in 0..df.height() {
         let (true, Some(period), true, Some(spelling), Some(delay), Some(n)) = (
@@ -649,6 +658,141 @@ mod tests {
         assert_eq!(analysts[0].median_delay_s, Some(3.0));
     }
 
+    /// A `reviews` row that may hold nulls: class, period, analyst, verdict, delay, count.
+    type Loose = (
+        &'static str,
+        i32,
+        Option<&'static str>,
+        &'static str,
+        Option<i64>,
+        u64,
+    );
+
+    /// Oversight as its definition reads, row by row (every row with all six values; the
+    /// delays expanded into a sample per class and per analyst).
+    fn oversight_by_definition(
+        rows: &[Loose],
+        fast_us: i64,
+    ) -> (Vec<super::OversightRow>, Vec<super::AnalystRow>) {
+        use std::collections::{BTreeMap, BTreeSet};
+        #[derive(Default)]
+        struct L {
+            reviews: u64,
+            timeouts: u64,
+            approvals: u64,
+            fast: u64,
+            analysts: BTreeSet<&'static str>,
+            delays: Vec<(i64, u64)>,
+        }
+        let (mut by_class, mut by_analyst) = (BTreeMap::new(), BTreeMap::new());
+        for &(class, period, analyst, verdict, delay, n) in rows {
+            let (Some(analyst), Some(delay)) = (analyst, delay) else {
+                continue;
+            };
+            let c: &mut L = by_class.entry((class, period)).or_default();
+            if verdict == "timeout" {
+                c.timeouts += n;
+                continue;
+            }
+            let a: &mut L = by_analyst.entry((analyst, period)).or_default();
+            c.analysts.insert(analyst);
+            for l in [c, a] {
+                l.reviews += n;
+                if verdict == "approve" {
+                    l.approvals += n;
+                    l.fast += if delay < fast_us { n } else { 0 };
+                }
+                l.delays.push((delay, n));
+            }
+        }
+        let classes = by_class
+            .into_iter()
+            .map(|((class, period), l)| super::OversightRow {
+                action_class: class.to_string(),
+                period: readiness_metrics::Period { start: period },
+                n_reviews: l.reviews,
+                n_timeouts: l.timeouts,
+                median_delay_s: expanded_quantile(&l.delays, 0.5),
+                p90_delay_s: expanded_quantile(&l.delays, 0.9),
+                n_analysts: l.analysts.len() as u64,
+                n_approvals: l.approvals,
+                n_fast_approvals: l.fast,
+            })
+            .collect();
+        let analysts = by_analyst
+            .into_iter()
+            .map(|((analyst, period), l)| super::AnalystRow {
+                analyst_id: analyst.to_string(),
+                period: readiness_metrics::Period { start: period },
+                n_reviews: l.reviews,
+                n_approvals: l.approvals,
+                n_fast_approvals: l.fast,
+                median_delay_s: expanded_quantile(&l.delays, 0.5),
+            })
+            .collect();
+        (classes, analysts)
+    }
+
+    fn loose_table(rows: &[Loose]) -> DataFrame {
+        df!(
+            "action_class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "period" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "analyst_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "verdict" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "delay_us" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            "n" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// Random `reviews` tables (keys interleaved or in runs, delays in and out of order,
+        /// rows without an analyst or a delay, zero counts, timeouts), whole and in three
+        /// chunks, against the definition.
+        #[test]
+        fn oversight_follows_its_definition(
+            raw in proptest::collection::vec(
+                (
+                    0usize..2,
+                    0i32..2,
+                    proptest::option::weighted(0.9, 0usize..3),
+                    0usize..3,
+                    proptest::option::weighted(0.9, -3i64..40),
+                    0u64..3,
+                ),
+                0..60,
+            ),
+            sorted in any::<bool>(),
+            cuts in (0usize..60, 0usize..60),
+        ) {
+            let mut raw = raw;
+            if sorted {
+                raw.sort();
+            }
+            let rows: Vec<Loose> = raw
+                .iter()
+                .map(|&(c, p, a, v, d, n)| {
+                    (
+                        ["c1", "c2"][c],
+                        p,
+                        a.map(|a| ["analyst-long-name-1", "analyst-long-name-2", "a3"][a]),
+                        ["approve", "override", "timeout"][v],
+                        d.map(|d| d * 1_000_000),
+                        n,
+                    )
+                })
+                .collect();
+            let want = oversight_by_definition(&rows, 10_000_000);
+            prop_assert_eq!(&oversight_of(&loose_table(&rows), 10_000_000).unwrap(), &want);
+            let (a, b) = (cuts.0.min(cuts.1).min(rows.len()), cuts.0.max(cuts.1).min(rows.len()));
+            let mut chunked = loose_table(&rows[..a]);
+            chunked.vstack_mut(&loose_table(&rows[a..b])).unwrap();
+            chunked.vstack_mut(&loose_table(&rows[b..])).unwrap();
+            prop_assert_eq!(&oversight_of(&chunked, 10_000_000).unwrap(), &want);
+        }
+    }
+
     /// The quantile of the expanded, sorted sample, as the definition reads.
     fn expanded_quantile(pairs: &[(i64, u64)], q: f64) -> Option<f64> {
         let mut all: Vec<i64> = pairs
@@ -689,7 +833,6 @@ mod tests {
                 first = i;
             }
         }
-        slices.retain(|s| !s.is_empty());
         (delays, cum, slices)
     }
 
@@ -731,8 +874,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
         /// Every rank of a sample with repeated values and zero counts, read in sorted slices
-        /// (sorted runs of random length, as a table's runs are), against the expanded, sorted
-        /// sample.
+        /// (the pairs sorted in runs of one length per case, then cut wherever a delay falls),
+        /// against the expanded, sorted sample.
         #[test]
         fn selection_finds_every_rank(
             pairs in proptest::collection::vec((-50i64..50, 0u64..4), 0..120),

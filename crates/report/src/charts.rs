@@ -845,9 +845,15 @@ where
             ),
             Mark::Ring(BLUE),
         )),
-        // No gate is drawn: its reason is a note, without a mark.
-        None if c.no_gate.is_empty() => items.push(("no gate recommended".to_string(), Mark::Text)),
-        None => items.push((c.no_gate.clone(), Mark::Text)),
+        // No gate is drawn: its threshold or its reason is a note, without a mark.
+        None => items.push((
+            match c.gate_threshold {
+                Some(g) => format!("gate: confidence ≥ {g:.2} (not among the thresholds drawn)"),
+                None if c.no_gate.is_empty() => "no gate recommended".to_string(),
+                None => c.no_gate.clone(),
+            },
+            Mark::Text,
+        )),
     }
     let top = legend(root, 20, top, &items)?;
     let (_, y_hi) = range(

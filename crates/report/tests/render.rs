@@ -355,6 +355,12 @@ fn risk_coverage_legend_names_only_the_marks_drawn() {
     let svg = Chart::RiskCoverage(&all).to_svg().unwrap().0;
     assert!(svg.contains("certified threshold"));
     assert!(!svg.contains("not certified"));
+    // A gate whose threshold is not among the points drawn is named, without a ring.
+    let mut off = gated.clone();
+    off.gate_threshold = Some(0.123);
+    let svg = Chart::RiskCoverage(&off).to_svg().unwrap().0;
+    assert!(svg.contains("gate: confidence ≥ 0.12 (not among the thresholds drawn)"));
+    assert_eq!(circles(&svg, &blue), 0);
 }
 
 #[test]
