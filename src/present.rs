@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use readiness_governance::policy::Mode;
 use readiness_governance::recommend::{Kind, Recommendation, RuleOutcome};
 use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Cell, Granularity, Period};
@@ -267,15 +268,17 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
 
 /// The gate rule's words where it did not apply (the whole class qualifies, or too few
 /// reviewed decisions to consider one), so that the risk–coverage chart says what the
-/// recommendation says; otherwise "no gate recommended".
+/// recommendation says; for a class already running without approval, which no gate rule
+/// looks at, that; otherwise "no gate recommended".
 fn no_gate_text(r: &Recommendation) -> String {
-    r.rules
-        .iter()
-        .find(|rule| rule.id == "gate" && rule.outcome == RuleOutcome::NotApplicable)
-        .map_or_else(
-            || "no gate recommended".to_string(),
-            |rule| rule.text.clone(),
-        )
+    let gate = r.rules.iter().find(|rule| rule.id == "gate");
+    match gate {
+        Some(rule) if rule.outcome == RuleOutcome::NotApplicable => rule.text.clone(),
+        None if Mode::parse(&r.current_mode) == Some(Mode::Hotl) => {
+            "no gate considered: the class already runs without prior approval".to_string()
+        }
+        _ => "no gate recommended".to_string(),
+    }
 }
 
 fn rank(k: Kind) -> u8 {

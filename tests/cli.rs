@@ -362,6 +362,24 @@ fn planted_effects_are_found() {
     };
     assert!(chart.contains(expected), "legend lacks {expected:?}");
     assert!(!chart.contains("no gate recommended"));
+    // A class already running without approval: no gate rule looks at it, and its chart says so.
+    let autonomous: Vec<&serde_json::Value> = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["current_mode"] == "hotl")
+        .collect();
+    assert!(!autonomous.is_empty(), "the policy has hotl classes");
+    for r in autonomous {
+        let class = r["action_class"].as_str().unwrap();
+        let chart =
+            std::fs::read_to_string(f.run.join(format!("charts/risk_coverage_{class}.svg")))
+                .expect("risk-coverage chart");
+        assert!(
+            chart.contains("no gate considered: the class already runs without prior approval"),
+            "{class}"
+        );
+    }
 }
 
 #[test]
