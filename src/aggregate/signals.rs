@@ -570,15 +570,11 @@ mod tests {
 
     /// A `reviews` table of `rows`.
     fn reviews(rows: &[Review]) -> DataFrame {
-        df!(
-            "action_class" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-            "period" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-            "analyst_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
-            "verdict" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-            "delay_us" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-            "n" => rows.iter().map(|r| r.5).collect::<Vec<_>>(),
-        )
-        .unwrap()
+        let loose: Vec<Loose> = rows
+            .iter()
+            .map(|&(c, p, a, v, d, n)| (c, p, a, v, Some(d), n))
+            .collect();
+        loose_table(&loose)
     }
 
     #[test]
@@ -659,29 +655,22 @@ mod tests {
     }
 
     /// A `reviews` row that may hold nulls: class, period, analyst, verdict, delay, count.
-    type Loose = (
-        &'static str,
-        i32,
-        Option<&'static str>,
-        &'static str,
-        Option<i64>,
-        u64,
-    );
+    type Loose<'a> = (&'a str, i32, Option<&'a str>, &'a str, Option<i64>, u64);
 
     /// Oversight as its definition reads, row by row (every row with all six values; the
     /// delays expanded into a sample per class and per analyst).
-    fn oversight_by_definition(
-        rows: &[Loose],
+    fn oversight_by_definition<'a>(
+        rows: &[Loose<'a>],
         fast_us: i64,
     ) -> (Vec<super::OversightRow>, Vec<super::AnalystRow>) {
         use std::collections::{BTreeMap, BTreeSet};
         #[derive(Default)]
-        struct L {
+        struct L<'s> {
             reviews: u64,
             timeouts: u64,
             approvals: u64,
             fast: u64,
-            analysts: BTreeSet<&'static str>,
+            analysts: BTreeSet<&'s str>,
             delays: Vec<(i64, u64)>,
         }
         let (mut by_class, mut by_analyst) = (BTreeMap::new(), BTreeMap::new());

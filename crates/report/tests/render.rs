@@ -292,14 +292,18 @@ fn stroke_width(svg: &str, color: &str) -> Option<u32> {
         .max()
 }
 
+/// The sample model's first class with a gate.
+fn gated_class() -> readiness_report::model::ClassSection {
+    common::sample_model()
+        .classes
+        .into_iter()
+        .find(|c| c.gate_threshold.is_some())
+        .expect("a gated class")
+}
+
 #[test]
 fn risk_coverage_legend_names_the_gate_or_why_there_is_none() {
-    let m = common::sample_model();
-    let gated = m
-        .classes
-        .iter()
-        .find(|c| c.gate_threshold.is_some())
-        .expect("a gated class");
+    let gated = &gated_class();
     let svg = Chart::RiskCoverage(gated).to_svg().unwrap().0;
     assert!(svg.contains("gate: confidence ≥ 0.93"), "gated legend");
     let mut promoted = gated.clone();
@@ -313,12 +317,7 @@ fn risk_coverage_legend_names_the_gate_or_why_there_is_none() {
 #[test]
 fn risk_coverage_legend_names_only_the_marks_drawn() {
     use readiness_report::charts::BLUE;
-    let m = common::sample_model();
-    let gated = m
-        .classes
-        .iter()
-        .find(|c| c.gate_threshold.is_some())
-        .expect("a gated class");
+    let gated = &gated_class();
     let blue = format!("#{:02X}{:02X}{:02X}", BLUE.0, BLUE.1, BLUE.2);
     let circles = |svg: &str, color: &str| {
         svg.lines()
