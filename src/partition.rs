@@ -344,7 +344,15 @@ fn take_string_lists(ca: &ListChunked, idx: &[IdxSize]) -> PolarsResult<ListChun
     for &i in idx {
         let i = i as usize;
         polars_ensure!(i < len, OutOfBounds: "row {i} of a list column of {len} rows");
-        let (a, b) = (offsets[i], offsets[i + 1]);
+        // A null list keeps no strings (its range may still cover some).
+        let (a, b) = match arr.is_valid(i) {
+            true => (offsets[i], offsets[i + 1]),
+            false => (0, 0),
+        };
+        polars_ensure!(
+            b as u64 <= IdxSize::MAX as u64,
+            ComputeError: "a list column of more than {} strings", IdxSize::MAX
+        );
         inner.extend((a..b).map(|k| k as IdxSize));
         new_offsets.push(new_offsets[new_offsets.len() - 1] + (b - a));
     }
@@ -441,11 +449,41 @@ mod tests {
             let theirs = chunk
                 .take(&IdxCa::from_vec("i".into(), idx.clone()))
                 .unwrap();
+            assert_eq!(ours.schema(), theirs.schema());
             assert!(
                 ours.equals_missing(&theirs),
                 "{idx:?}: {ours} against {theirs}"
             );
         }
+        // A slice (its list offsets no longer start at 0), as the routing's batches are.
+        let sliced = chunk.slice(37, 120);
+        let lists = sliced
+            .column("technique_ids")
+            .unwrap()
+            .list()
+            .unwrap()
+            .clone();
+        assert_ne!(lists.downcast_iter().next().unwrap().offsets().first(), &0);
+        for idx in [vec![0, 119, 5, 5], (0..120).rev().collect()] {
+            let ours = take_rows(&sliced, &idx).unwrap();
+            let theirs = sliced.take(&IdxCa::from_vec("i".into(), idx)).unwrap();
+            assert!(ours.equals_missing(&theirs));
+        }
+        // Null lists whose ranges still cover strings (a validity laid over full lists).
+        let full = chunk
+            .column("technique_ids")
+            .unwrap()
+            .list()
+            .unwrap()
+            .clone();
+        let arr = full.downcast_iter().next().unwrap().clone();
+        let validity: polars_arrow::bitmap::Bitmap = (0..n).map(|i| i % 7 != 1).collect();
+        let covered = ListChunked::with_chunk_like(&full, arr.with_validity(Some(validity)));
+        let frame = DataFrame::new(n, vec![covered.into_column()]).unwrap();
+        let idx: Vec<IdxSize> = (0..n as IdxSize).rev().collect();
+        let ours = take_rows(&frame, &idx).unwrap();
+        let theirs = frame.take(&IdxCa::from_vec("i".into(), idx)).unwrap();
+        assert!(ours.equals_missing(&theirs));
         let lists_only = chunk.select(["technique_ids"]).unwrap();
         assert!(
             take_rows(&lists_only, &[n as IdxSize]).is_err(),
