@@ -301,16 +301,27 @@ mod tests {
             .unwrap()
     }
 
+    /// Writes `df` as `parts` (row ranges), finishes the file and checks that it reads back
+    /// equal, schema included.
+    fn write_parts_and_read_back(
+        mut out: ParquetOut,
+        path: &Path,
+        df: &DataFrame,
+        parts: &[(i64, usize)],
+    ) {
+        for &(offset, len) in parts {
+            out.write(&df.slice(offset, len)).unwrap();
+        }
+        out.finish().unwrap();
+        let back = read(path);
+        assert!(back.equals_missing(df), "{back}\n{df}");
+        assert_eq!(back.schema(), df.schema());
+    }
+
     #[test]
     fn frames_read_back_equal_with_each_column_encoded_for_its_values() {
-        let (_dir, path, df, mut out) = sample_writer(true);
-        out.write(&df.slice(0, 25)).unwrap();
-        out.write(&df.slice(25, 100)).unwrap();
-        out.write(&df.slice(0, 0)).unwrap();
-        out.finish().unwrap();
-        let back = read(&path);
-        assert!(back.equals_missing(&df), "{back}\n{df}");
-        assert_eq!(back.schema(), df.schema());
+        let (_dir, path, df, out) = sample_writer(true);
+        write_parts_and_read_back(out, &path, &df, &[(0, 25), (25, 100), (0, 0)]);
 
         let meta = read_metadata(&mut File::open(&path).unwrap()).unwrap();
         assert_eq!(
@@ -452,13 +463,8 @@ mod tests {
                 .unwrap(),
         ])
         .unwrap();
-        let mut out = ParquetOut::create(&path, df.schema(), true).unwrap();
-        out.write(&df.slice(0, 1000)).unwrap();
-        out.write(&df.slice(1000, 2000)).unwrap();
-        out.finish().unwrap();
-        let back = read(&path);
-        assert!(back.equals_missing(&df), "{back}\n{df}");
-        assert_eq!(back.schema(), df.schema());
+        let out = ParquetOut::create(&path, df.schema(), true).unwrap();
+        write_parts_and_read_back(out, &path, &df, &[(0, 1000), (1000, 2000)]);
         let meta = read_metadata(&mut File::open(&path).unwrap()).unwrap();
         for column in meta.row_groups[0].parquet_columns() {
             assert_eq!(column.compression(), Compression::Uncompressed);

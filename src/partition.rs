@@ -14,6 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, ListArray};
 
 use crate::ingest::{mark, pe, IngestError, Scanned, Table};
 
@@ -316,27 +317,37 @@ fn take_rows(chunk: &DataFrame, idx: &[IdxSize]) -> PolarsResult<DataFrame> {
     let columns = chunk
         .columns()
         .iter()
-        .map(|c| match c.dtype() {
-            DataType::List(inner) if **inner == DataType::String && c.n_chunks() == 1 => {
-                take_string_lists(c.list()?, idx).map(|ca| ca.into_column())
+        .map(|c| {
+            let lists = c.list().ok().and_then(|ca| take_string_lists(ca, idx));
+            match lists {
+                Some(taken) => taken.map(|ca| ca.into_column()),
+                None => c.take(&rows),
             }
-            _ => c.take(&rows),
         })
         .collect::<PolarsResult<Vec<Column>>>()?;
     DataFrame::new(idx.len(), columns)
 }
 
 /// The rows `idx` of a one-chunk list-of-strings column: the new offsets from the rows'
-/// lengths, the strings of the rows' ranges gathered at once, the validity bit by bit.
-fn take_string_lists(ca: &ListChunked, idx: &[IdxSize]) -> PolarsResult<ListChunked> {
-    use polars_arrow::array::{Array, ListArray, Utf8ViewArray};
-    let Some(arr) = ca.downcast_iter().next() else {
-        return ca.take(&IdxCa::from_vec("i".into(), idx.to_vec()));
+/// lengths, the strings of the rows' ranges gathered at once, the validity bit by bit. `None`
+/// for another column (several chunks, or lists of something else), which polars gathers.
+fn take_string_lists(ca: &ListChunked, idx: &[IdxSize]) -> Option<PolarsResult<ListChunked>> {
+    use polars_arrow::array::Utf8ViewArray;
+    let [arr] = ca.chunks().as_slice() else {
+        return None;
     };
+    let arr = arr.as_any().downcast_ref::<ListArray<i64>>()?;
+    let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+    Some(gather_lists(ca, arr, values, idx))
+}
+
+fn gather_lists(
+    ca: &ListChunked,
+    arr: &ListArray<i64>,
+    values: &polars_arrow::array::Utf8ViewArray,
+    idx: &[IdxSize],
+) -> PolarsResult<ListChunked> {
     let offsets = arr.offsets().buffer();
-    let Some(values) = arr.values().as_any().downcast_ref::<Utf8ViewArray>() else {
-        return ca.take(&IdxCa::from_vec("i".into(), idx.to_vec()));
-    };
     let len = arr.len();
     let mut new_offsets = Vec::with_capacity(idx.len() + 1);
     new_offsets.push(0i64);

@@ -300,6 +300,14 @@ struct Delays<'a> {
 }
 
 impl Delays<'_> {
+    /// The slices' count.
+    fn count(&self, slices: &[Range<usize>]) -> u64 {
+        slices
+            .iter()
+            .map(|s| self.cum[s.end] - self.cum[s.start])
+            .sum()
+    }
+
     /// The count of the slices' delays at or below `v`.
     fn count_at_most(&self, slices: &[Range<usize>], v: i64) -> u64 {
         slices
@@ -317,10 +325,7 @@ impl Delays<'_> {
     /// must be below the slices' total count.
     fn select(&self, slices: &[Range<usize>], rank: u64) -> i64 {
         debug_assert!(
-            rank < slices
-                .iter()
-                .map(|s| self.cum[s.end] - self.cum[s.start])
-                .sum::<u64>(),
+            rank < self.count(slices),
             "rank {rank} is not below the slices' count"
         );
         let (mut lo, mut hi) = slices.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
@@ -341,10 +346,7 @@ impl Delays<'_> {
     /// seconds: with N the total count and h = (N − 1)·q, the values at ranks ⌊h⌋ and ⌈h⌉ of
     /// the expanded sample, interpolated.
     fn quantile(&self, slices: &[Range<usize>], q: f64) -> Option<f64> {
-        let total: u64 = slices
-            .iter()
-            .map(|s| self.cum[s.end] - self.cum[s.start])
-            .sum();
+        let total = self.count(slices);
         if total == 0 {
             return None;
         }
