@@ -1067,13 +1067,7 @@ fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
             get(name)?.str().map_err(pe(name))
         };
         let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
-        let mut codes = run_all::<Codes<&str>>(vec![
-            Box::new(move || Codes::of(analyst)),
-            Box::new(move || Codes::of(verdict)),
-        ]);
-        let (Some(verdict), Some(analyst)) = (codes.pop(), codes.pop()) else {
-            return Err(missing("string codes"));
-        };
+        let (analyst, verdict) = crate::threads::join(|| Codes::of(analyst), || Codes::of(verdict));
         let delays: Vec<i64> = get("delay_us")?
             .i64()
             .map_err(pe("delay_us"))?

@@ -444,11 +444,10 @@ fn oversight_of(
         c.n_reviews += acc.n_reviews;
         c.n_approvals += acc.n_approvals;
         c.n_fast += acc.n_fast;
-        c.analysts.insert(value(&analysts, row));
+        let analyst = value(&analysts, row);
+        c.analysts.insert(analyst.clone());
         c.slices.extend_from_slice(&acc.slices);
-        let a = by_analyst
-            .entry((value(&analysts, row), period))
-            .or_default();
+        let a = by_analyst.entry((analyst, period)).or_default();
         a.n_reviews += acc.n_reviews;
         a.n_approvals += acc.n_approvals;
         a.n_fast += acc.n_fast;
