@@ -130,7 +130,7 @@ impl Progress {
         if self.on {
             match self.start {
                 Some(t) => eprintln!(
-                    "readiness: [{:7.2}s {:>6} MiB] {}",
+                    "readiness: [{:7.2}s {}] {}",
                     t.elapsed().as_secs_f64(),
                     crate::ingest::resident_label(),
                     msg.as_ref()
@@ -241,8 +241,11 @@ pub fn ingest_parts(
         counts.add(&ing.counts);
         // The distinct classes through the string codes (a cache of the chunks' views answers
         // most rows), not a hashed unique of every row.
-        if let Ok(c) = ing.decisions.column("action_class").and_then(|c| c.str()) {
-            let codes = crate::aggregate::build::Codes::of(c);
+        let codes = ing
+            .decisions
+            .column("action_class")
+            .and_then(crate::aggregate::build::Codes::of_column);
+        if let Ok(codes) = codes {
             classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));

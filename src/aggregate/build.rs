@@ -57,7 +57,7 @@ pub(crate) struct Codes<S> {
 
 /// The slot of a raw string view in a direct-mapped cache of `2^bits` slots (`bits` from 1 to
 /// 63): the view's halves folded and multiplied by a Fibonacci constant, top bits kept.
-fn view_slot(raw: u128, bits: u32) -> usize {
+pub(crate) fn view_slot(raw: u128, bits: u32) -> usize {
     let folded = (raw as u64) ^ ((raw >> 64) as u64);
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
@@ -109,6 +109,51 @@ impl<'a> Codes<&'a str> {
                 codes.push(code);
             }
         }
+        Some(Self::ranked(first, codes))
+    }
+
+    /// [`Codes::of`] a column of strings or of categories (the inputs' low-cardinality columns
+    /// are read as categories, `crate::ingest::categorical`).
+    pub(crate) fn of_column(c: &'a Column) -> PolarsResult<Codes<&'a str>> {
+        match c.dtype() {
+            DataType::Categorical(..) => Self::of_categories(c.cat32()?),
+            _ => Ok(Self::of(c.str()?)),
+        }
+    }
+
+    /// [`Codes::of`] a categorical column: each category's string is looked up once, the
+    /// rows' ids are renumbered in the order the strings first appear, then ranked.
+    fn of_categories(ca: &'a Categorical32Chunked) -> PolarsResult<Codes<&'a str>> {
+        let mapping = ca.get_mapping();
+        // Per category id: its number + 1 once seen.
+        let mut seen: Vec<u32> = vec![0; mapping.num_cats_upper_bound()];
+        let mut first: Vec<&'a str> = Vec::new();
+        let mut codes = Vec::with_capacity(ca.len());
+        for arr in ca.physical().downcast_iter() {
+            for (j, &id) in arr.values().iter().enumerate() {
+                if !arr.is_valid(j) {
+                    codes.push(0);
+                    continue;
+                }
+                let unknown = || {
+                    PolarsError::ComputeError(
+                        format!("category id {id} is not in its mapping").into(),
+                    )
+                };
+                let slot = seen.get_mut(id as usize).ok_or_else(unknown)?;
+                if *slot == 0 {
+                    first.push(mapping.cat_to_str(id).ok_or_else(unknown)?);
+                    *slot = first.len() as u32;
+                }
+                codes.push(*slot);
+            }
+        }
+        Ok(Self::ranked(first, codes))
+    }
+
+    /// The codes numbered by first appearance (`codes[i] - 1` indexes `first`), renumbered in
+    /// the strings' byte order.
+    fn ranked(first: Vec<&'a str>, mut codes: Vec<u32>) -> Codes<&'a str> {
         let mut order: Vec<u32> = (0..first.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| first[a as usize].cmp(first[b as usize]));
         let mut rank = vec![0u32; first.len() + 1];
@@ -119,7 +164,7 @@ impl<'a> Codes<&'a str> {
             *c = rank[*c as usize];
         }
         let values = order.iter().map(|&o| first[o as usize]).collect();
-        Some(Codes { codes, values })
+        Codes { codes, values }
     }
 
     /// The distinct strings alone, copied (for [`coded_col`] once the codes are used up), so
@@ -589,9 +634,9 @@ impl Rows {
         };
         let us = get("decided_us")?.i64().map_err(pe("decided_us"))?;
         let (class, version, crit, target) = (
-            s("action_class")?,
-            s("model_version")?,
-            s("asset_criticality")?,
+            get("action_class")?,
+            get("model_version")?,
+            get("asset_criticality")?,
             s("target_entity")?,
         );
         // The plain vectors, without nulls.
@@ -619,10 +664,10 @@ impl Rows {
         let ((days, plain), mut codes) = crate::threads::join(
             || (Days::of(us, granularity), plain()),
             || {
-                run_all::<Codes<String>>(vec![
-                    Box::new(move || Codes::of(class).owned()),
-                    Box::new(move || Codes::of(version).owned()),
-                    Box::new(move || Codes::of(crit).owned()),
+                run_all::<PolarsResult<Codes<String>>>(vec![
+                    Box::new(move || Codes::of_column(class).map(Codes::owned)),
+                    Box::new(move || Codes::of_column(version).map(Codes::owned)),
+                    Box::new(move || Codes::of_column(crit).map(Codes::owned)),
                 ])
             },
         );
@@ -630,6 +675,11 @@ impl Rows {
         else {
             return Err(missing("string codes"));
         };
+        let (class, version, crit) = (
+            class.map_err(pe("action_class"))?,
+            version.map_err(pe("model_version"))?,
+            crit.map_err(pe("asset_criticality"))?,
+        );
         let days = days?;
         let (confidence, privileged, outcome, executed) = plain?;
         let pairs = days.periods.len() as u64 * (class.len() as u64 + 1);
@@ -1063,11 +1113,12 @@ fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
     // The verdict rows become keys and delays; the rows are dropped before they are counted.
     let (analyst, verdict, keys, delays) = {
         let get = |name: &str| vr.column(name).map_err(pe("verdict rows"));
-        let s = |name: &str| -> Result<&StringChunked, IngestError> {
-            get(name)?.str().map_err(pe(name))
-        };
-        let (analyst, verdict) = (s("analyst_id")?, s("verdict")?);
-        let (analyst, verdict) = crate::threads::join(|| Codes::of(analyst), || Codes::of(verdict));
+        let (analyst, verdict) = (get("analyst_id")?, get("verdict")?);
+        let (analyst, verdict) = crate::threads::join(
+            || Codes::of_column(analyst).map_err(pe("analyst_id")),
+            || Codes::of_column(verdict).map_err(pe("verdict")),
+        );
+        let (analyst, verdict) = (analyst?, verdict?);
         let delays: Vec<i64> = get("delay_us")?
             .i64()
             .map_err(pe("delay_us"))?
@@ -1270,6 +1321,48 @@ mod tests {
         for (i, v) in values.iter().enumerate() {
             assert_eq!(codes.codes[i], rank[v.as_str()], "row {i}");
         }
+    }
+
+    #[test]
+    fn codes_of_categories_equal_the_codes_of_their_strings() {
+        // 1,000 distinct strings (inline and long) with nulls, over three chunks, as categories
+        // whose mapping already holds other strings and holds these in another order.
+        let values: Vec<Option<String>> = (0..30_000)
+            .map(|k| {
+                (k % 97 != 0).then(|| crate::test_data::scrambled(k, 1_000, "a-long-class-", "c"))
+            })
+            .collect();
+        let strings: StringChunked = values.iter().map(Option::as_deref).collect();
+        let cats = Categories::new(
+            "readiness.test.codes".into(),
+            "readiness".into(),
+            CategoricalPhysical::U32,
+        );
+        let mapping = cats.mapping();
+        for k in (0..1_200).rev() {
+            mapping.insert_cat(&format!("z-{k}")).unwrap();
+            mapping
+                .insert_cat(&crate::test_data::scrambled(k, 1_000, "a-long-class-", "c"))
+                .unwrap();
+        }
+        let dtype = DataType::from_categories(cats);
+        let mut column = strings.slice(0, 10_000).into_column().cast(&dtype).unwrap();
+        for (offset, len) in [(10_000, 10_001), (20_001, 9_999)] {
+            let part = strings
+                .slice(offset, len)
+                .into_column()
+                .cast(&dtype)
+                .unwrap();
+            column.append(&part).unwrap();
+        }
+        assert_eq!(column.n_chunks(), 3);
+        let from_categories = Codes::of_column(&column).unwrap();
+        let from_strings = Codes::of(&strings);
+        assert_eq!(from_categories.values, from_strings.values);
+        assert_eq!(from_categories.codes, from_strings.codes);
+        // A string column gives the same codes through the same entry point.
+        let plain = strings.clone().into_column();
+        assert_eq!(Codes::of_column(&plain).unwrap().codes, from_strings.codes);
     }
 
     #[test]
