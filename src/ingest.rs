@@ -1147,6 +1147,86 @@ pub fn mark(what: &str) {
     }
 }
 
+/// A string column of a table, read by row ([`StrColumn::rows`]) whether it holds strings or
+/// categories (the value-count tables hold their classes, analysts and verdicts as categories;
+/// the same tables read from files hold strings).
+pub(crate) enum StrColumn {
+    Strings(StringChunked),
+    /// The ids in one chunk, and their categories.
+    Categories(UInt32Chunked, Arc<CategoricalMapping>),
+}
+
+impl StrColumn {
+    pub(crate) fn of(df: &DataFrame, name: &str) -> Result<StrColumn, IngestError> {
+        let column = df.column(name).map_err(pe(name))?;
+        if let DataType::Categorical(..) = column.dtype() {
+            let ca = column.cat32().map_err(pe(name))?;
+            let ids = ca.physical().rechunk().into_owned();
+            return Ok(StrColumn::Categories(ids, ca.get_mapping().clone()));
+        }
+        Ok(StrColumn::Strings(string_column(df, name)?))
+    }
+
+    pub(crate) fn rows(&self) -> StrRows<'_> {
+        match self {
+            StrColumn::Strings(ca) => StrRows::Views(Ids::of(ca)),
+            StrColumn::Categories(ids, mapping) => StrRows::Categories(
+                ids.downcast_iter()
+                    .next()
+                    .map(|a| a.values().as_slice())
+                    .unwrap_or(&[]),
+                ids.downcast_iter().next().and_then(|a| a.validity()),
+                mapping,
+            ),
+        }
+    }
+}
+
+/// The rows of a [`StrColumn`].
+pub(crate) enum StrRows<'a> {
+    Views(Ids<'a>),
+    /// Ids, their validity (none: all valid) and categories.
+    Categories(
+        &'a [u32],
+        Option<&'a polars_arrow::bitmap::Bitmap>,
+        &'a CategoricalMapping,
+    ),
+}
+
+impl<'a> StrRows<'a> {
+    /// Whether row `i` is not null.
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
+        match self {
+            StrRows::Views(ids) => ids.is_valid(i),
+            StrRows::Categories(_, validity, _) => validity.is_none_or(|v| v.get_bit(i)),
+        }
+    }
+
+    /// The value of row `i`, `None` where it is null.
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            StrRows::Views(ids) => ids.get(i),
+            StrRows::Categories(ids, _, mapping) => self
+                .is_valid(i)
+                .then(|| mapping.cat_to_str(ids[i]))
+                .flatten(),
+        }
+    }
+
+    /// Whether rows `i` and `j` hold the same string (nulls read as the empty string). Equal
+    /// ids of one mapping are equal strings.
+    pub(crate) fn same(&self, i: usize, j: usize) -> bool {
+        match self {
+            StrRows::Views(ids) => ids.same(i, ids, j),
+            StrRows::Categories(ids, _, _) => match (self.is_valid(i), self.is_valid(j)) {
+                (true, true) => ids[i] == ids[j],
+                (false, false) => true,
+                _ => self.get(i).unwrap_or_default() == self.get(j).unwrap_or_default(),
+            },
+        }
+    }
+}
+
 /// A string column's chunks addressed by row, without copying them into one chunk (the id
 /// index's ids, the statistics' targets).
 pub(crate) struct Ids<'a> {

@@ -59,6 +59,11 @@ impl ParquetOut {
         schema: &Schema,
         statistics: bool,
     ) -> Result<ParquetOut, IngestError> {
+        // Categories are written as the strings they stand for.
+        let schema: Schema = schema
+            .iter()
+            .map(|(name, dtype)| Field::new(name.clone(), file_dtype(dtype)))
+            .collect();
         let arrow = schema.to_arrow(CompatLevel::newest());
         let parquet: SchemaDescriptor = to_parquet_schema(&arrow).map_err(|e| io_err(path, e))?;
         let options = WriteOptions {
@@ -105,7 +110,7 @@ impl ParquetOut {
         }
         let mut columns = Vec::with_capacity(df.width());
         for ((column, field), dtype) in df.columns().iter().zip(&self.fields).zip(&self.dtypes) {
-            if column.name().as_str() != field.name() || column.dtype() != dtype {
+            if column.name().as_str() != field.name() || file_dtype(column.dtype()) != *dtype {
                 return Err(io_err(
                     &self.path,
                     format!(
@@ -146,9 +151,19 @@ impl ParquetOut {
         series: &Series,
     ) -> PolarsResult<(Box<dyn Array>, Vec<Encoding>, CompressionOptions)> {
         let lz4 = CompressionOptions::Lz4Raw;
+        let limit = series.len() / ROWS_PER_DISTINCT;
+        if let DataType::Categorical(..) = series.dtype() {
+            // The same dictionary as the strings' (the codes are the same), or their values.
+            let column = series.clone().into_column();
+            let codes = Codes::of_column(&column)?;
+            if codes.len() > 0 && codes.len() <= limit {
+                return Ok((dictionary(&codes)?, vec![Encoding::RleDictionary], lz4));
+            }
+            return self.encoded(&series.cast(&DataType::String)?);
+        }
         if let Ok(ca) = series.str() {
             // Coding stops at the first distinct string past the limit.
-            let few = Codes::of_at_most(ca, series.len() / ROWS_PER_DISTINCT);
+            let few = Codes::of_at_most(ca, limit);
             if let Some(codes) = few.filter(|c| c.len() > 0) {
                 return Ok((dictionary(&codes)?, vec![Encoding::RleDictionary], lz4));
             }
@@ -197,6 +212,14 @@ impl ParquetOut {
         self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
         let mut file = self.writer.into_inner();
         file.flush().map_err(|e| io_err(&self.path, e))
+    }
+}
+
+/// The type a column of `dtype` has in the file: categories are written as strings.
+fn file_dtype(dtype: &DataType) -> DataType {
+    match dtype {
+        DataType::Categorical(..) => DataType::String,
+        other => other.clone(),
     }
 }
 
@@ -369,6 +392,21 @@ mod tests {
         let one = bytes(&df, "one.parquet");
         assert_eq!(one, bytes(&chunked, "chunked.parquet"));
         assert_eq!(one, bytes(&copied, "copied.parquet"));
+        // The same strings as categories (the classes a dictionary, the targets too many for
+        // one), whose mappings hold other strings before them.
+        let mut cats = df.clone();
+        for name in ["action_class", "target_entity"] {
+            let categories = Categories::new(
+                format!("readiness.test.writer.{name}").into(),
+                "readiness".into(),
+                CategoricalPhysical::U32,
+            );
+            categories.mapping().insert_cat("not-in-the-frame").unwrap();
+            let dtype = DataType::from_categories(categories);
+            let column = df.column(name).unwrap().cast(&dtype).unwrap();
+            cats.with_column(column).unwrap();
+        }
+        assert_eq!(one, bytes(&cats, "categories.parquet"));
         // And they do depend on the rows: one class changed.
         let mut changed = df.clone();
         let mut classes = owned_strings(&df, "action_class");

@@ -554,6 +554,32 @@ fn coded_col(
     Ok(column.with_name(name.into()).into_column())
 }
 
+/// [`coded_col`] as the categories the column is read with (`crate::ingest::categorical`): a
+/// 4-byte id per row instead of a 16-byte string view, for the value-count tables with a row
+/// per decision or verdict (430 MiB less at 10^7 decisions). Each distinct string is looked up
+/// in the categories once. A column that is not read as categories stays strings.
+fn coded_cats(
+    name: &str,
+    codes: &Codes<impl AsRef<str>>,
+    picks: impl Iterator<Item = u32>,
+) -> Result<Column, IngestError> {
+    let Some(dtype) = crate::ingest::categorical(name) else {
+        return coded_col(name, codes, picks);
+    };
+    let DataType::Categorical(_, mapping) = &dtype else {
+        return coded_col(name, codes, picks);
+    };
+    let ids = std::iter::once("")
+        .chain(codes.values())
+        .map(|s| mapping.insert_cat(s))
+        .collect::<PolarsResult<Vec<u32>>>()
+        .map_err(pe(name))?;
+    let picked = UInt32Chunked::from_vec(name.into(), picks.map(|c| ids[c as usize]).collect());
+    // Safety: every id was returned by the mapping of `dtype`.
+    let column = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(picked, dtype) };
+    Ok(column.into_column())
+}
+
 /// Bits of the fields packed below the three 32-bit codes of a cell key.
 fn low_bits(crit: u32, privileged: bool, cal: usize, fine: usize, outcome: i32, exec: u8) -> u128 {
     // Validation guarantees these widths: 4 criticality spellings, outcomes 0–4, 10 and 100
@@ -840,7 +866,7 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
                 .map(|k| r.period_value((k >> 32) as u32))
                 .collect::<Vec<i32>>(),
         ),
-        coded_col("action_class", &r.class, counted.keys().map(|k| k as u32))?,
+        coded_cats("action_class", &r.class, counted.keys().map(|k| k as u32))?,
         // Collected in place: the bits' vector becomes the numbers'.
         Column::new(
             "confidence".into(),
@@ -1189,9 +1215,9 @@ fn reviews(r: &Rows, vr: DataFrame) -> Result<DataFrame, IngestError> {
                 .map(|k| r.period_value(part(k, 96)))
                 .collect::<Vec<i32>>(),
         ),
-        coded_col("action_class", &r.class, keys().map(|k| part(k, 64)))?,
-        coded_col("analyst_id", &analyst, keys().map(|k| part(k, 32)))?,
-        coded_col("verdict", &verdict, keys().map(|k| part(k, 0)))?,
+        coded_cats("action_class", &r.class, keys().map(|k| part(k, 64)))?,
+        coded_cats("analyst_id", &analyst, keys().map(|k| part(k, 32)))?,
+        coded_cats("verdict", &verdict, keys().map(|k| part(k, 0)))?,
     ];
     columns.push(Column::new("delay_us".into(), counted.values));
     columns.push(Column::new("n".into(), counted.counts));

@@ -22,7 +22,7 @@ use polars_arrow::array::{Array, PrimitiveArray};
 use readiness_metrics::suffstats::{Criticality, Outcome, StatRow};
 use readiness_metrics::{CellKey, Granularity, Period, SuffStats};
 
-use crate::ingest::{string_column, Ids, IngestError};
+use crate::ingest::{IngestError, StrColumn};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -125,8 +125,8 @@ impl<T: PolarsNumericType> NumRows<T> {
 
 /// Expands the value counts of `table` into `samples`.
 fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(), IngestError> {
-    let class_column = string_column(table, "action_class")?;
-    let classes = Ids::of(&class_column);
+    let class_column = StrColumn::of(table, "action_class")?;
+    let classes = class_column.rows();
     let periods = NumRows::<Int32Type>::of(table, "period")?;
     let values = NumRows::<Float64Type>::of(table, "confidence")?;
     let counts = NumRows::<UInt64Type>::of(table, "n")?;
@@ -156,7 +156,8 @@ fn add_samples(samples: &mut ConfidenceSamples, table: &DataFrame) -> Result<(),
         ) else {
             continue;
         };
-        let key_matches = matches!(&current, Some((row, p, _)) if *p == period && classes.same(*row, &classes, i));
+        let key_matches =
+            matches!(&current, Some((row, p, _)) if *p == period && classes.same(*row, i));
         if !key_matches {
             flush(current.take());
             current = Some((i, period, Vec::new()));
@@ -285,3 +286,44 @@ pub mod signals;
 pub mod store;
 
 pub use store::StatsSet;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table with `columns` read as the categories the engine builds them with.
+    fn as_categories(df: &DataFrame, columns: &[&str]) -> DataFrame {
+        let mut out = df.clone();
+        for name in columns {
+            let dtype = crate::ingest::categorical(name).expect("a categorical column");
+            let cats = df.column(name).unwrap().cast(&dtype).unwrap();
+            out.with_column(cats).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn confidence_samples_expand_the_counts_of_strings_and_of_categories_alike() {
+        let df = df!(
+            "period" => [1i32, 1, 1, 1, 2, 2],
+            "action_class" => ["a", "a", "b", "b", "a", "a-class-name-over-12-bytes"],
+            "confidence" => [0.5, 0.7, 0.1, 0.2, 0.3, 0.9],
+            "n" => [2u64, 1, 1, 3, 1, 1],
+        )
+        .unwrap();
+        let key = |c: &str, p: i32| (c.to_string(), Period { start: p });
+        let want: ConfidenceSamples = [
+            (key("a", 1), vec![0.5, 0.5, 0.7]),
+            (key("b", 1), vec![0.1, 0.2, 0.2, 0.2]),
+            (key("a", 2), vec![0.3]),
+            (key("a-class-name-over-12-bytes", 2), vec![0.9]),
+        ]
+        .into_iter()
+        .collect();
+        for table in [df.clone(), as_categories(&df, &["action_class"])] {
+            let mut samples = ConfidenceSamples::new();
+            add_samples(&mut samples, &table).unwrap();
+            assert_eq!(samples, want, "{table}");
+        }
+    }
+}

@@ -18,8 +18,8 @@ use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
 use super::{NumRows, StatsSet};
-use crate::ingest::{string_column, Ids};
 use crate::ingest::{CollectStreaming, IngestError};
+use crate::ingest::{StrColumn, StrRows};
 
 fn pe(context: &str) -> impl FnOnce(PolarsError) -> IngestError {
     let context = context.to_string();
@@ -416,14 +416,14 @@ fn oversight_of(
     fast_us: i64,
 ) -> Result<(Vec<OversightRow>, Vec<AnalystRow>), IngestError> {
     let (class_column, analyst_column, verdict_column) = (
-        string_column(df, "action_class")?,
-        string_column(df, "analyst_id")?,
-        string_column(df, "verdict")?,
+        StrColumn::of(df, "action_class")?,
+        StrColumn::of(df, "analyst_id")?,
+        StrColumn::of(df, "verdict")?,
     );
-    let classes = Ids::of(&class_column);
+    let classes = class_column.rows();
     let periods = NumRows::<Int32Type>::of(df, "period")?;
-    let analysts = Ids::of(&analyst_column);
-    let verdicts = Ids::of(&verdict_column);
+    let analysts = analyst_column.rows();
+    let verdicts = verdict_column.rows();
     let delay_rows = NumRows::<Int64Type>::of(df, "delay_us")?;
     let counts = NumRows::<UInt64Type>::of(df, "n")?;
     let mut cum = Vec::with_capacity(df.height() + 1);
@@ -435,7 +435,7 @@ fn oversight_of(
     // the two maps when the run ends, so the maps are touched once per run, not per row. A run
     // is named by its first row.
     let mut flush = |row: usize, period: i32, verdict: Verdict, acc: &mut Load| {
-        let value = |ids: &Ids, row: usize| ids.get(row).unwrap_or_default().to_string();
+        let value = |ids: &StrRows, row: usize| ids.get(row).unwrap_or_default().to_string();
         let c = by_class.entry((value(&classes, row), period)).or_default();
         if verdict == Verdict::Timeout {
             c.n_timeouts += acc.n_timeouts;
@@ -478,9 +478,9 @@ fn oversight_of(
         let verdict = match run {
             Some((r, p, verdict))
                 if p == period
-                    && classes.same(r, &classes, i)
-                    && analysts.same(r, &analysts, i)
-                    && verdicts.same(r, &verdicts, i) =>
+                    && classes.same(r, i)
+                    && analysts.same(r, i)
+                    && verdicts.same(r, i) =>
             {
                 verdict
             }
@@ -780,6 +780,15 @@ mod tests {
             chunked.vstack_mut(&loose_table(&rows[a..b])).unwrap();
             chunked.vstack_mut(&loose_table(&rows[b..])).unwrap();
             prop_assert_eq!(&oversight_of(&chunked, 10_000_000).unwrap(), &want);
+            // The classes, analysts (some null) and verdicts as the categories the engine
+            // builds the table with.
+            let mut cats = loose_table(&rows);
+            for name in ["action_class", "analyst_id", "verdict"] {
+                let dtype = crate::ingest::categorical(name).unwrap();
+                let column = cats.column(name).unwrap().cast(&dtype).unwrap();
+                cats.with_column(column).unwrap();
+            }
+            prop_assert_eq!(&oversight_of(&cats, 10_000_000).unwrap(), &want);
         }
     }
 
