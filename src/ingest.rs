@@ -601,7 +601,7 @@ pub(crate) fn categorical(column: &str) -> Option<DataType> {
 /// every row; here a small direct-mapped cache of each chunk's raw string views answers most
 /// rows (an equal view is an equal string: inline bytes, or the same bytes of the same buffer),
 /// and only a miss looks the string up in the categories.
-fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column> {
+pub(crate) fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column> {
     use polars_arrow::array::PrimitiveArray;
     let DataType::Categorical(_, mapping) = dtype else {
         polars_bail!(ComputeError: "{dtype} is not a categorical type");

@@ -822,6 +822,7 @@ impl StatsSet {
             } else {
                 layout.canonical(lf)
             };
+            let table = table.and_then(|t| with_categories(layout, t));
             tables.push(table.map_err(pe(where_))?);
             files.extend(found);
         }
@@ -915,7 +916,7 @@ impl KeyWords {
             let c = all.column(name)?;
             match ty {
                 Ty::Str => {
-                    let codes = super::build::Codes::of(c.str()?);
+                    let codes = super::build::Codes::of_column(c)?;
                     columns.push(codes.codes.into_iter().map(u64::from).collect());
                 }
                 Ty::Bool => {
@@ -1225,6 +1226,26 @@ impl Meta {
     }
 }
 
+/// A [`LARGE`] table's classes, analysts and verdicts as the categories the engine builds them
+/// with (`crate::ingest::categorical`): a stored set read for an incremental run holds 4 bytes
+/// a row for each instead of a 16-byte string view, and so does its merge with the new months.
+/// Other tables are returned as they are.
+fn with_categories(layout: &Layout, mut df: DataFrame) -> PolarsResult<DataFrame> {
+    if !LARGE.iter().any(|l| l.name == layout.name) {
+        return Ok(df);
+    }
+    for name in ["action_class", "analyst_id", "verdict"] {
+        let (Some(dtype), Ok(column)) = (crate::ingest::categorical(name), df.column(name)) else {
+            continue;
+        };
+        if column.dtype() == &DataType::String {
+            let cats = crate::ingest::to_categories(column.clone(), &dtype)?;
+            df.with_column(cats)?;
+        }
+    }
+    Ok(df)
+}
+
 fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
     let spec = dir.join(format!("{name}.parquet"));
     let shown = spec.display().to_string();
@@ -1418,6 +1439,24 @@ fn check_values(layout: &Layout, df: &DataFrame, path: &str) -> Result<(), Inges
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_large_tables_are_read_with_categories_and_the_same_strings() {
+        let table = confidence(&[("b", 0.5, 1), ("a", 0.25, 2), ("b", 0.75, 3)]);
+        let read = with_categories(&CONFIDENCE, table.clone()).unwrap();
+        let classes = read.column("action_class").unwrap();
+        assert!(matches!(classes.dtype(), DataType::Categorical(..)));
+        let strings = classes.cast(&DataType::String).unwrap();
+        assert!(strings.equals(table.column("action_class").unwrap()));
+        assert!(read.column("n").unwrap().equals(table.column("n").unwrap()));
+        // The daily table keeps its strings (its queries join and filter them as strings).
+        let daily = df!("action_class" => ["a"], "n" => [1u64]).unwrap();
+        let kept = with_categories(&DAILY, daily.clone()).unwrap();
+        assert_eq!(
+            kept.column("action_class").unwrap().dtype(),
+            &DataType::String
+        );
+    }
 
     fn confidence(rows: &[(&str, f64, u64)]) -> DataFrame {
         df!(
