@@ -1,7 +1,8 @@
 """Benchmark: the whole `readiness analyze` against DuckDB's core aggregation, side by side.
 
 For each size, generates the input once with `readiness generate` (seed 1), then times, as whole
-processes, `runs` runs after one warm-up each of:
+processes, `runs` runs of each after one warm-up each, the two taken in turns so that both see the
+same stretches of the machine:
 
 - readiness: `readiness --quiet analyze` (every metric, chart and report, the ledger);
 - DuckDB: the core aggregation (final verdict per decision, join, group by class and month,
@@ -79,14 +80,13 @@ def row(label, size, gen_s, decisions, verdicts, out, ledger, runs, any_time=Fal
         "--policy", str(ROOT / "data/policy.toml"),
         "--out", str(out), "--ledger", str(ledger),
     ]
-    r = summary(series(analyze, runs))
     ts = (lambda c: f"make_timestamp(epoch_us(CAST({c} AS TIMESTAMPTZ)))") if any_time else (lambda c: c)
     query = DUCKDB_QUERY.format(
         d=pattern(decisions), v=pattern(verdicts), bins=bins(),
         reviewed=ts("reviewed_at"), decided=ts("d.decided_at"),
     )
     duck = [sys.executable, "-c", f"import duckdb; duckdb.sql(\"SET TimeZone = 'UTC'\"); duckdb.sql({query!r}).fetchall()"]
-    d = summary(series(duck, runs))
+    r, d = (summary(xs) for xs in interleaved(analyze, duck, runs))
     print(
         f"| {label} | {size:.0f} | {gen_s:.1f} | {r[0]:.2f} ({r[1]:.2f}–{r[2]:.2f}) | {r[3]:.0f} "
         f"| {d[0]:.2f} ({d[1]:.2f}–{d[2]:.2f}) | {d[3]:.0f} | {r[0] / d[0]:.2f} |",
@@ -110,6 +110,18 @@ def timed(cmd, env=None):
 def series(cmd, runs):
     timed(cmd)  # warm-up (file cache, page cache)
     return [timed(cmd) for _ in range(runs)]
+
+
+def interleaved(a, b, runs):
+    """Runs of `a` and `b` taken in turns (a b, b a, a b, …) after a warm-up of each, so that
+    both see the same stretches of a machine whose speed drifts from minute to minute."""
+    timed(a)
+    timed(b)
+    xs, ys = [], []
+    for i in range(runs):
+        for cmd, out in ([(a, xs), (b, ys)] if i % 2 == 0 else [(b, ys), (a, xs)]):
+            out.append(timed(cmd))
+    return xs, ys
 
 
 def summary(xs):

@@ -588,13 +588,40 @@ const CATEGORICAL: [&str; 5] = [
 /// the order rows are read in: whatever the engine derives from them goes through the strings
 /// (`Codes::of_column` ranks them in byte order).
 pub(crate) fn categorical(column: &str) -> Option<DataType> {
-    CATEGORICAL.contains(&column).then(|| {
-        DataType::from_categories(Categories::new(
-            format!("readiness.{column}").into(),
-            "readiness".into(),
-            CategoricalPhysical::U32,
-        ))
-    })
+    // Made once and kept for the whole process: the columns' identity (polars compares
+    // categories by pointer) never depends on a registry lookup by name.
+    static TYPES: std::sync::OnceLock<Vec<DataType>> = std::sync::OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        CATEGORICAL
+            .iter()
+            .map(|name| {
+                DataType::from_categories(Categories::new(
+                    format!("readiness.{name}").into(),
+                    "readiness".into(),
+                    CategoricalPhysical::U32,
+                ))
+            })
+            .collect()
+    });
+    let k = CATEGORICAL.iter().position(|c| *c == column)?;
+    types.get(k).cloned()
+}
+
+/// A column of categories of `dtype` (a categorical type) from their ids, which must come from
+/// its mapping: an id past the mapping's categories is an error.
+pub(crate) fn categorical_column(ids: UInt32Chunked, dtype: &DataType) -> PolarsResult<Column> {
+    let DataType::Categorical(_, mapping) = dtype else {
+        polars_bail!(ComputeError: "{dtype} is not a categorical type");
+    };
+    if let Some(max) = ids.max() {
+        polars_ensure!(
+            (max as usize) < mapping.num_cats_upper_bound(),
+            ComputeError: "category id {max} is not in its mapping"
+        );
+    }
+    // Safety: every id is below the mapping's number of categories (checked above).
+    let cats = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(ids, dtype.clone()) };
+    Ok(cats.into_column())
 }
 
 /// A string column as categories of `dtype` (from [`categorical`]). Polars' own cast hashes
@@ -633,10 +660,10 @@ pub(crate) fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column>
         ))
     });
     let chunks = chunks.collect::<PolarsResult<Vec<_>>>()?;
-    let ids = UInt32Chunked::from_chunk_iter(c.name().clone(), chunks);
-    // Safety: every id was returned by the mapping of `dtype`.
-    let cats = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(ids, dtype.clone()) };
-    Ok(cats.into_column())
+    categorical_column(
+        UInt32Chunked::from_chunk_iter(c.name().clone(), chunks),
+        dtype,
+    )
 }
 
 /// Canonical type per kind: strings stay strings, timestamps become i64 microseconds (null when
@@ -943,14 +970,7 @@ fn normalised(
                 .map(|s| s.map(|s| mapping.insert_cat(s)).transpose())
                 .collect::<PolarsResult<Vec<Option<u32>>>>()?;
             let ids: UInt32Chunked = codes.codes.iter().map(|&c| ids[c as usize]).collect();
-            // Safety: every id was returned by the mapping of `dtype`.
-            unsafe {
-                Categorical32Chunked::from_cats_and_dtype_unchecked(
-                    ids.with_name(name.into()),
-                    dtype.clone(),
-                )
-            }
-            .into_column()
+            categorical_column(ids.with_name(name.into()), dtype)?
         }
         _ => Column::new(
             name.into(),
@@ -1078,9 +1098,10 @@ pub const MAX_STRING_BYTES: u32 = 1024;
 pub const MAX_CLASSES: usize = 100_000;
 
 /// Working memory per input row, bytes. At 10^7 decisions (8.5·10^6 verdicts) one pass peaks
-/// at 2.8–2.9 GiB on generated inputs and 3.1–3.2 GiB on inputs with 36-byte ids, 300–345
-/// bytes per decision with its verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision
-/// (3.9 GiB at 10^7), errs on the safe side by a fifth to two fifths. (It was 450 and 150 while
+/// at 2.2–2.5 GiB on generated inputs and 2.5–2.7 GiB on inputs with 36-byte ids (twelfth
+/// session, with the short strings as categories), 240–290 bytes per decision with its
+/// verdicts; the estimate, 330 + 0.85 · 110 ≈ 424 bytes per decision (3.9 GiB at 10^7), errs on
+/// the safe side by half or more. (It was 450 and 150 while
 /// the peak was 5.4 GiB.) Inputs whose estimate exceeds the memory budget are split into
 /// partitions by decision id and processed one partition at a time (see `crate::partition`):
 /// fewer, larger partitions are faster (BENCHMARKS.md, "10^8 decisions, eighth session").

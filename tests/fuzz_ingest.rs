@@ -137,3 +137,46 @@ proptest! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A category column supplied by folder names only (`model_version=v1/`, `model_version=v2/`,
+/// no such column in the files) is read like one from the files: every row valid, each with its
+/// folder's value.
+#[test]
+fn a_category_column_can_come_from_hive_folders() {
+    let dir = scratch("hive-category");
+    let x = Inputs::valid(40);
+    let mut all = x.decisions_df();
+    all.drop_in_place("model_version").unwrap();
+    for (k, version) in ["v1", "v2"].iter().enumerate() {
+        let folder = dir
+            .join("decisions")
+            .join(format!("model_version={version}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        write_parquet(
+            &folder.join("part.parquet"),
+            &mut all.slice(k as i64 * 20, 20),
+        );
+    }
+    let v = dir.join("verdicts.parquet");
+    write_parquet(&v, &mut x.verdicts_df());
+    let ing = ingest(&IngestOptions {
+        decisions: &[dir.join("decisions").to_string_lossy().into_owned()],
+        verdicts: &[v.to_string_lossy().into_owned()],
+        columns: &ColumnMap::default(),
+    })
+    .unwrap();
+    assert_eq!(ing.counts.decisions_valid, 40);
+    let versions = ing.decisions.column("model_version").unwrap();
+    assert!(matches!(versions.dtype(), DataType::Categorical(..)));
+    let versions: Vec<String> = versions
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap().to_string())
+        .collect();
+    let want: Vec<&str> = (0..40).map(|i| if i < 20 { "v1" } else { "v2" }).collect();
+    assert_eq!(versions, want);
+    let _ = std::fs::remove_dir_all(&dir);
+}

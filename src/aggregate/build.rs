@@ -125,8 +125,12 @@ impl<'a> Codes<&'a str> {
     /// rows' ids are renumbered in the order the strings first appear, then ranked.
     fn of_categories(ca: &'a Categorical32Chunked) -> PolarsResult<Codes<&'a str>> {
         let mapping = ca.get_mapping();
-        // Per category id: its number + 1 once seen.
-        let mut seen: Vec<u32> = vec![0; mapping.num_cats_upper_bound()];
+        // Per category id: its number + 1 once seen; in a vector indexed by id, or in a map
+        // where the mapping holds many more categories than the column has rows.
+        let upper = mapping.num_cats_upper_bound();
+        let dense = upper <= 4 * ca.len() + 4096;
+        let mut seen: Vec<u32> = if dense { vec![0; upper] } else { Vec::new() };
+        let mut sparse: Map<u32, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
         let mut codes = Vec::with_capacity(ca.len());
         for arr in ca.physical().downcast_iter() {
@@ -140,7 +144,11 @@ impl<'a> Codes<&'a str> {
                         format!("category id {id} is not in its mapping").into(),
                     )
                 };
-                let slot = seen.get_mut(id as usize).ok_or_else(unknown)?;
+                let slot = match dense {
+                    true => seen.get_mut(id as usize).ok_or_else(unknown)?,
+                    false if (id as usize) < upper => sparse.entry(id).or_insert(0),
+                    false => return Err(unknown()),
+                };
                 if *slot == 0 {
                     first.push(mapping.cat_to_str(id).ok_or_else(unknown)?);
                     *slot = first.len() as u32;
@@ -575,9 +583,7 @@ fn coded_cats(
         .collect::<PolarsResult<Vec<u32>>>()
         .map_err(pe(name))?;
     let picked = UInt32Chunked::from_vec(name.into(), picks.map(|c| ids[c as usize]).collect());
-    // Safety: every id was returned by the mapping of `dtype`.
-    let column = unsafe { Categorical32Chunked::from_cats_and_dtype_unchecked(picked, dtype) };
-    Ok(column.into_column())
+    crate::ingest::categorical_column(picked, &dtype).map_err(pe(name))
 }
 
 /// Bits of the fields packed below the three 32-bit codes of a cell key.
@@ -1365,7 +1371,7 @@ mod tests {
             CategoricalPhysical::U32,
         );
         let mapping = cats.mapping();
-        for k in (0..1_200).rev() {
+        for k in (0..4_000).rev() {
             mapping.insert_cat(&format!("z-{k}")).unwrap();
             mapping
                 .insert_cat(&crate::test_data::scrambled(k, 1_000, "a-long-class-", "c"))
@@ -1386,6 +1392,14 @@ mod tests {
         let from_strings = Codes::of(&strings);
         assert_eq!(from_categories.values, from_strings.values);
         assert_eq!(from_categories.codes, from_strings.codes);
+        // A few rows of a mapping with many more categories (the ids kept in a map).
+        let few = column.slice(20_000, 100);
+        assert!(mapping.num_cats_upper_bound() > 4 * few.len() + 4096);
+        let from_few = Codes::of_column(&few).unwrap();
+        let few_strings = strings.slice(20_000, 100);
+        let want = Codes::of(&few_strings);
+        assert_eq!(from_few.values, want.values);
+        assert_eq!(from_few.codes, want.codes);
         // A string column gives the same codes through the same entry point.
         let plain = strings.clone().into_column();
         assert_eq!(Codes::of_column(&plain).unwrap().codes, from_strings.codes);

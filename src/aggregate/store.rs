@@ -964,6 +964,21 @@ impl KeyWords {
 /// The canonical sum of tables that are each canonical (one row per key, sorted by key): a
 /// merge of the sorted parts that adds up the measures of equal keys. Gives what
 /// [`Layout::canonical`] gives for their union, without hashing or re-sorting every row.
+/// `df` with its categorical columns as strings.
+fn as_strings(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| matches!(c.dtype(), DataType::Categorical(..)))
+        .map(|c| c.name().clone())
+        .collect();
+    for name in names {
+        let strings = df.column(&name)?.cast(&DataType::String)?;
+        df.with_column(strings)?;
+    }
+    Ok(df)
+}
+
 fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
     if parts.len() <= 1 {
@@ -974,12 +989,25 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         source: e,
     };
     let mut starts = Vec::with_capacity(parts.len() + 1);
-    let mut all = empty(layout);
+    let mut union: Option<DataFrame> = None;
     for p in &parts {
-        starts.push(all.height());
         let p = p.select(layout.column_names()).map_err(err)?;
-        all.vstack_mut(&p).map_err(err)?;
+        let Some(all) = union.as_mut() else {
+            starts.push(0);
+            union = Some(p);
+            continue;
+        };
+        starts.push(all.height());
+        if all.schema() == p.schema() {
+            all.vstack_mut(&p).map_err(err)?;
+        } else {
+            // Parts built in memory hold categories, parts read from files strings: the union
+            // of both holds strings.
+            *all = as_strings(std::mem::take(all)).map_err(err)?;
+            all.vstack_mut(&as_strings(p).map_err(err)?).map_err(err)?;
+        }
     }
+    let mut all = union.unwrap_or_else(|| empty(layout));
     starts.push(all.height());
     drop(parts);
     all.rechunk_mut_par();
@@ -1648,7 +1676,11 @@ mod tests {
         ]);
         assert!(merged.equals(&want), "{merged}");
         // The group-by of the union says the same.
-        let union = concat([a.lazy(), b.lazy(), c.lazy()], UnionArgs::default()).unwrap();
+        let union = concat(
+            [a.clone().lazy(), b.clone().lazy(), c.clone().lazy()],
+            UnionArgs::default(),
+        )
+        .unwrap();
         assert!(CONFIDENCE.canonical(union).unwrap().equals(&merged));
         // One part or none.
         let one = confidence(&[("z", 1.0, 1)]);
@@ -1656,5 +1688,16 @@ mod tests {
             .unwrap()
             .equals(&one));
         assert_eq!(merge_sorted(&CONFIDENCE, vec![]).unwrap().height(), 0);
+        // Parts with categories (built in memory) and with strings (read from files) alike.
+        let cats = |df: &DataFrame| with_categories(&CONFIDENCE, df.clone()).unwrap();
+        for parts in [
+            vec![cats(&a), cats(&b), cats(&c)],
+            vec![cats(&a), b.clone(), cats(&c)],
+            vec![a.clone(), cats(&b), c.clone()],
+        ] {
+            let mixed = merge_sorted(&CONFIDENCE, parts).unwrap();
+            let mixed = as_strings(mixed).unwrap();
+            assert!(mixed.equals(&want), "{mixed}");
+        }
     }
 }
