@@ -722,20 +722,37 @@ fn missing_optional(spec: &Spec) -> Expr {
     }
 }
 
-fn scan_table(
-    table: Table,
-    files: &[ResolvedFile],
-    first_idx: u32,
+/// [`scan_file`] of both tables' files (file indices in that order), the files split between
+/// the cores: fingerprinting reads every byte of every file (2.5 GB at 10^8 decisions). The
+/// first failing file in that order is the error.
+fn scan_tables(
+    decisions: &[ResolvedFile],
+    verdicts: &[ResolvedFile],
     columns: &ColumnMap,
-) -> Result<(Vec<LazyFrame>, Vec<InputFile>), IngestError> {
-    let mut frames = Vec::with_capacity(files.len());
-    let mut meta = Vec::with_capacity(files.len());
-    for (i, (path, hive)) in files.iter().enumerate() {
-        let (lf, f) = scan_file(table, first_idx + i as u32, path, hive, columns)?;
-        frames.push(lf);
-        meta.push(f);
+) -> Result<Scanned, IngestError> {
+    let all: Vec<(Table, &ResolvedFile)> = decisions
+        .iter()
+        .map(|f| (Table::Decisions, f))
+        .chain(verdicts.iter().map(|f| (Table::Verdicts, f)))
+        .collect();
+    let scanned = crate::threads::map_range(all.len(), usize::MAX, |i| {
+        let (table, (path, hive)) = all[i];
+        scan_file(table, i as u32, path, hive, columns)
+    });
+    let mut out = Scanned {
+        files: Vec::with_capacity(all.len()),
+        decisions: Vec::with_capacity(decisions.len()),
+        verdicts: Vec::with_capacity(verdicts.len()),
+    };
+    for ((table, _), result) in all.iter().zip(scanned) {
+        let (lf, file) = result?;
+        match table {
+            Table::Decisions => out.decisions.push(lf),
+            _ => out.verdicts.push(lf),
+        }
+        out.files.push(file);
     }
-    Ok((frames, meta))
+    Ok(out)
 }
 
 /// The files of one table as one query, in file order.
@@ -795,19 +812,7 @@ impl Scanned {
 pub fn scan(opts: &IngestOptions) -> Result<Scanned, IngestError> {
     let dec_files = resolve("decisions", opts.decisions)?;
     let ver_files = resolve("verdicts", opts.verdicts)?;
-    let (decisions, mut files) = scan_table(Table::Decisions, &dec_files, 0, opts.columns)?;
-    let (verdicts, ver_meta) = scan_table(
-        Table::Verdicts,
-        &ver_files,
-        dec_files.len() as u32,
-        opts.columns,
-    )?;
-    files.extend(ver_meta);
-    Ok(Scanned {
-        files,
-        decisions,
-        verdicts,
-    })
+    scan_tables(&dec_files, &ver_files, opts.columns)
 }
 
 /// The reasons a row is rejected for: first the row rules, in priority order (the first that
