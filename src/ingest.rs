@@ -625,9 +625,8 @@ pub(crate) fn categorical_column(ids: UInt32Chunked, dtype: &DataType) -> Polars
 }
 
 /// A string column as categories of `dtype` (from [`categorical`]). Polars' own cast hashes
-/// every row; here a small direct-mapped cache of each chunk's raw string views answers most
-/// rows (an equal view is an equal string: inline bytes, or the same bytes of the same buffer),
-/// and only a miss looks the string up in the categories.
+/// every row; here the string codes' cache of raw views answers most rows
+/// (`codes_through_views`), and only a miss looks the string up in the categories.
 pub(crate) fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column> {
     use polars_arrow::array::PrimitiveArray;
     let DataType::Categorical(_, mapping) = dtype else {
@@ -635,24 +634,10 @@ pub(crate) fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column>
     };
     let ca = c.str()?;
     let chunks = ca.downcast_iter().map(|arr| {
-        let mut cache = [(0u128, u32::MAX); 256];
         let mut ids = Vec::with_capacity(arr.len());
-        for (j, view) in arr.views().iter().enumerate() {
-            if !arr.is_valid(j) {
-                ids.push(0);
-                continue;
-            }
-            let raw = view.as_u128();
-            let slot = crate::aggregate::build::view_slot(raw, 8);
-            let (cached, id) = cache[slot];
-            if id != u32::MAX && cached == raw {
-                ids.push(id);
-                continue;
-            }
-            let id = mapping.insert_cat(arr.value(j))?;
-            cache[slot] = (raw, id);
-            ids.push(id);
-        }
+        crate::aggregate::build::codes_through_views(arr, &mut ids, |j| {
+            mapping.insert_cat(arr.value(j))
+        })?;
         Ok(PrimitiveArray::new(
             ArrowDataType::UInt32,
             ids.into(),
@@ -1196,14 +1181,15 @@ impl StrColumn {
     pub(crate) fn rows(&self) -> StrRows<'_> {
         match self {
             StrColumn::Strings(ca) => StrRows::Views(Ids::of(ca)),
-            StrColumn::Categories(ids, mapping) => StrRows::Categories(
-                ids.downcast_iter()
-                    .next()
-                    .map(|a| a.values().as_slice())
-                    .unwrap_or(&[]),
-                ids.downcast_iter().next().and_then(|a| a.validity()),
-                mapping,
-            ),
+            StrColumn::Categories(ids, mapping) => {
+                // One chunk (rechunked in `of`); none when the table is empty.
+                let arr = ids.downcast_iter().next();
+                StrRows::Categories(
+                    arr.map_or(&[], |a| a.values().as_slice()),
+                    arr.and_then(|a| a.validity()),
+                    mapping,
+                )
+            }
         }
     }
 }

@@ -29,3 +29,15 @@ pub(crate) fn chunked(values: &[String], cuts: &[usize]) -> StringChunked {
     }
     ca
 }
+
+/// `df` with `columns` cast to the categories the engine reads and builds them with
+/// (`crate::ingest::categorical`).
+pub(crate) fn as_categories(df: &DataFrame, columns: &[&str]) -> DataFrame {
+    let mut out = df.clone();
+    for name in columns {
+        let dtype = crate::ingest::categorical(name).expect("a categorical column");
+        let cats = df.column(name).unwrap().cast(&dtype).unwrap();
+        out.with_column(cats).unwrap();
+    }
+    out
+}

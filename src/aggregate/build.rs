@@ -57,9 +57,39 @@ pub(crate) struct Codes<S> {
 
 /// The slot of a raw string view in a direct-mapped cache of `2^bits` slots (`bits` from 1 to
 /// 63): the view's halves folded and multiplied by a Fibonacci constant, top bits kept.
-pub(crate) fn view_slot(raw: u128, bits: u32) -> usize {
+fn view_slot(raw: u128, bits: u32) -> usize {
     let folded = (raw as u64) ^ ((raw >> 64) as u64);
     (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+}
+
+/// Appends a code per row of `arr` to `out` (0 for a null row). A 256-slot direct-mapped cache
+/// of the chunk's raw views answers a row whose view it holds (an equal view is an equal
+/// string: the same inline bytes, or the same bytes of the same buffer, as a dictionary's
+/// values decode); `miss(j)` gives the code of row `j` otherwise. `miss` never returns
+/// `u32::MAX` (the cache's empty mark); its error stops the coding.
+pub(crate) fn codes_through_views<E>(
+    arr: &Utf8ViewArray,
+    out: &mut Vec<u32>,
+    mut miss: impl FnMut(usize) -> Result<u32, E>,
+) -> Result<(), E> {
+    let mut cache = [(0u128, u32::MAX); 256];
+    for (j, view) in arr.views().iter().enumerate() {
+        if !arr.is_valid(j) {
+            out.push(0);
+            continue;
+        }
+        let raw = view.as_u128();
+        let slot = view_slot(raw, 8);
+        let (cached, code) = cache[slot];
+        if code != u32::MAX && cached == raw {
+            out.push(code);
+            continue;
+        }
+        let code = miss(j)?;
+        cache[slot] = (raw, code);
+        out.push(code);
+    }
+    Ok(())
 }
 
 impl<'a> Codes<&'a str> {
@@ -78,36 +108,21 @@ impl<'a> Codes<&'a str> {
         let mut first: Vec<&'a str> = Vec::new();
         let mut codes = Vec::with_capacity(ca.len());
         for arr in ca.downcast_iter() {
-            // A small direct-mapped cache of this chunk's raw views: an equal view is an equal
-            // string (inline bytes, or the same bytes of the same buffer, as a dictionary's
-            // values decode), so a hit skips the maps. Code 0 marks an empty slot.
-            let mut cache = [(0u128, 0u32); 256];
-            for (j, view) in arr.views().iter().enumerate() {
-                if !arr.is_valid(j) {
-                    codes.push(0);
-                    continue;
-                }
-                let raw = view.as_u128();
-                let slot = view_slot(raw, 8);
-                let (cached, code) = cache[slot];
-                if code != 0 && cached == raw {
-                    codes.push(code);
-                    continue;
-                }
+            let coded = codes_through_views(arr, &mut codes, |j| {
                 let mut new = || {
                     first.push(arr.value(j));
                     first.len() as u32
                 };
-                let code = match short_key(view) {
+                let code = match short_key(&arr.views()[j]) {
                     Some(key) => *inline.entry(key).or_insert_with(new),
                     None => *long.entry(arr.value(j)).or_insert_with(&mut new),
                 };
                 if first.len() > max {
-                    return None;
+                    return Err(());
                 }
-                cache[slot] = (raw, code);
-                codes.push(code);
-            }
+                Ok(code)
+            });
+            coded.ok()?;
         }
         Some(Self::ranked(first, codes))
     }
@@ -571,12 +586,10 @@ fn coded_cats(
     codes: &Codes<impl AsRef<str>>,
     picks: impl Iterator<Item = u32>,
 ) -> Result<Column, IngestError> {
-    let Some(dtype) = crate::ingest::categorical(name) else {
+    let Some(dtype @ DataType::Categorical(..)) = crate::ingest::categorical(name) else {
         return coded_col(name, codes, picks);
     };
-    let DataType::Categorical(_, mapping) = &dtype else {
-        return coded_col(name, codes, picks);
-    };
+    let mapping = dtype.cat_mapping().map_err(pe(name))?;
     let ids = std::iter::once("")
         .chain(codes.values())
         .map(|s| mapping.insert_cat(s))

@@ -291,17 +291,6 @@ pub use store::StatsSet;
 mod tests {
     use super::*;
 
-    /// The table with `columns` read as the categories the engine builds them with.
-    fn as_categories(df: &DataFrame, columns: &[&str]) -> DataFrame {
-        let mut out = df.clone();
-        for name in columns {
-            let dtype = crate::ingest::categorical(name).expect("a categorical column");
-            let cats = df.column(name).unwrap().cast(&dtype).unwrap();
-            out.with_column(cats).unwrap();
-        }
-        out
-    }
-
     #[test]
     fn confidence_samples_expand_the_counts_of_strings_and_of_categories_alike() {
         let df = df!(
@@ -320,7 +309,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        for table in [df.clone(), as_categories(&df, &["action_class"])] {
+        for table in [
+            df.clone(),
+            crate::test_data::as_categories(&df, &["action_class"]),
+        ] {
             let mut samples = ConfidenceSamples::new();
             add_samples(&mut samples, &table).unwrap();
             assert_eq!(samples, want, "{table}");

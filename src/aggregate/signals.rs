@@ -782,12 +782,10 @@ mod tests {
             prop_assert_eq!(&oversight_of(&chunked, 10_000_000).unwrap(), &want);
             // The classes, analysts (some null) and verdicts as the categories the engine
             // builds the table with.
-            let mut cats = loose_table(&rows);
-            for name in ["action_class", "analyst_id", "verdict"] {
-                let dtype = crate::ingest::categorical(name).unwrap();
-                let column = cats.column(name).unwrap().cast(&dtype).unwrap();
-                cats.with_column(column).unwrap();
-            }
+            let cats = crate::test_data::as_categories(
+                &loose_table(&rows),
+                &["action_class", "analyst_id", "verdict"],
+            );
             prop_assert_eq!(&oversight_of(&cats, 10_000_000).unwrap(), &want);
         }
     }
