@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod generate;
 pub mod ingest;
+mod memory;
 pub mod output;
 mod parquet_writer;
 pub mod partition;

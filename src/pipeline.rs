@@ -271,13 +271,21 @@ pub fn ingest_parts(
             "splitting the inputs into {partitions} partitions by decision id (spill directory {})",
             spill.path().display()
         ));
-        let routed = crate::partition::route(scanned, partitions, spill.path())?;
+        // Routing and each partition's validation free and allocate buffers of the same sizes
+        // over and over: freed memory is kept for them (see [`crate::memory`]).
+        let routed = {
+            let _keep = crate::memory::KeepFreed::new();
+            crate::partition::route(scanned, partitions, spill.path())?
+        };
         for (k, part) in routed.into_iter().enumerate() {
             progress.stage(format!(
                 "partition {} of {partitions}: validating and aggregating",
                 k + 1
             ));
-            let ing = validate(part.decisions, part.verdicts, Vec::new(), &names)?;
+            let ing = {
+                let _keep = crate::memory::KeepFreed::new();
+                validate(part.decisions, part.verdicts, Vec::new(), &names)?
+            };
             // The partition's rows are in memory now: free their disk space.
             for table in ["decisions", "verdicts"] {
                 let _ = std::fs::remove_dir_all(spill.path().join(table).join(k.to_string()));
