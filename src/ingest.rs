@@ -546,15 +546,19 @@ fn scan_file(
                 None => missing_optional(spec),
             },
         };
-        let expr = match categorical(spec.name) {
-            Some(dtype) => {
+        let expr = match (categorical(spec.name), spec.kind) {
+            (Some(dtype), _) => {
                 let field = dtype.clone();
                 expr.map(
                     move |c| to_categories(c, &dtype),
                     move |_, f| Ok(Field::new(f.name().clone(), field.clone())),
                 )
             }
-            None => expr,
+            (None, Kind::StrList) => expr.map(
+                |c| technique_codes(&c),
+                |_, f| Ok(Field::new(f.name().clone(), technique_list_type())),
+            ),
+            (None, _) => expr,
         };
         exprs.push(expr.alias(spec.name));
     }
@@ -649,6 +653,77 @@ pub(crate) fn to_categories(c: Column, dtype: &DataType) -> PolarsResult<Column>
         UInt32Chunked::from_chunk_iter(c.name().clone(), chunks),
         dtype,
     )
+}
+
+/// The process's technique spellings, each with a 32-bit id: a decision's cited IDs are kept
+/// as lists of these ids ([`technique_codes`]), 4 bytes an ID instead of a 16-byte string
+/// view. Spellings are added as they are read and never removed.
+pub(crate) fn techniques() -> &'static CategoricalMapping {
+    static MAPPING: std::sync::OnceLock<Arc<CategoricalMapping>> = std::sync::OnceLock::new();
+    MAPPING.get_or_init(|| {
+        Categories::new(
+            "readiness.technique_ids".into(),
+            "readiness".into(),
+            CategoricalPhysical::U32,
+        )
+        .mapping()
+    })
+}
+
+/// The type of a decision's cited IDs once read: a list of ids of [`techniques`].
+pub(crate) fn technique_list_type() -> DataType {
+    DataType::List(Box::new(DataType::UInt32))
+}
+
+/// A column of lists of technique spellings as lists of their ids in [`techniques`] (null
+/// lists and null entries stay null); a column of such ids is returned as it is. A spelling of
+/// up to 12 bytes is looked up in the mapping once per column (ATT&CK has several hundred
+/// IDs, more than a small cache of views holds), a longer one once per entry.
+pub(crate) fn technique_codes(c: &Column) -> PolarsResult<Column> {
+    if c.dtype() == &technique_list_type() {
+        return Ok(c.clone());
+    }
+    use polars_arrow::array::{ListArray, PrimitiveArray};
+    let mapping = techniques();
+    let ca = c.list()?;
+    let mut short: std::collections::HashMap<u128, u32, foldhash::fast::FixedState> =
+        Default::default();
+    let chunks = ca.downcast_iter().map(|arr| {
+        let values = arr
+            .values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .ok_or_else(|| polars_err!(ComputeError: "technique_ids is not a list of strings"))?;
+        let mut ids = Vec::with_capacity(values.len());
+        for (j, view) in values.views().iter().enumerate() {
+            let id = match (values.is_valid(j), crate::aggregate::build::short_key(view)) {
+                (false, _) => 0,
+                (true, Some(key)) => match short.get(&key) {
+                    Some(&id) => id,
+                    None => {
+                        let id = mapping.insert_cat(values.value(j))?;
+                        short.insert(key, id);
+                        id
+                    }
+                },
+                (true, None) => mapping.insert_cat(values.value(j))?,
+            };
+            ids.push(id);
+        }
+        let ids = PrimitiveArray::new(
+            ArrowDataType::UInt32,
+            ids.into(),
+            values.validity().cloned(),
+        );
+        Ok(ListArray::<i64>::new(
+            ListArray::<i64>::default_datatype(ArrowDataType::UInt32),
+            arr.offsets().clone(),
+            ids.boxed(),
+            arr.validity().cloned(),
+        ))
+    });
+    let chunks = chunks.collect::<PolarsResult<Vec<_>>>()?;
+    Ok(ListChunked::from_chunk_iter(c.name().clone(), chunks).into_column())
 }
 
 /// Canonical type per kind: strings stay strings, timestamps become i64 microseconds (null when
@@ -2241,6 +2316,69 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = id_of.values().collect();
         assert_eq!(distinct.len(), id_of.len());
+    }
+
+    #[test]
+    fn cited_ids_read_as_ids_keep_their_spellings_nulls_and_chunks() {
+        // More distinct spellings than ATT&CK has IDs, inline and long, over two chunks; null
+        // lists, empty lists and null entries.
+        let owned: Vec<String> = (0..3_000)
+            .map(|k| crate::test_data::scrambled(k, 900, "T1059.001-with-a-long-tail-", "T"))
+            .collect();
+        let lists: Vec<Option<Vec<Option<&str>>>> = (0..1_000)
+            .map(|i| {
+                (i % 17 != 3).then(|| {
+                    (0..i % 4)
+                        .map(|j| {
+                            let k = 3 * i + j;
+                            (k % 11 != 7).then_some(owned[k % owned.len()].as_str())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let series = |rows: &[Option<Vec<Option<&str>>>]| -> Series {
+            let rows: Vec<Option<Series>> = rows
+                .iter()
+                .map(|l| l.as_ref().map(|l| Series::new("".into(), l.as_slice())))
+                .collect();
+            let mut s = Series::new("technique_ids".into(), rows);
+            s = s.cast(&DataType::List(Box::new(DataType::String))).unwrap();
+            s
+        };
+        let mut column = series(&lists[..400]);
+        column.append(&series(&lists[400..])).unwrap();
+        let column = column.into_column();
+        assert_eq!(column.n_chunks(), 2);
+        let ids = technique_codes(&column).unwrap();
+        assert_eq!(ids.dtype(), &technique_list_type());
+        assert_eq!(ids.n_chunks(), 2);
+        let back: Vec<Option<Vec<Option<String>>>> = ids
+            .list()
+            .unwrap()
+            .amortized_iter()
+            .map(|l| {
+                l.map(|l| {
+                    let l = l.as_ref();
+                    l.u32()
+                        .unwrap()
+                        .iter()
+                        .map(|id| id.map(|id| techniques().cat_to_str(id).unwrap().to_string()))
+                        .collect()
+                })
+            })
+            .collect();
+        let expected: Vec<Option<Vec<Option<String>>>> = lists
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|l| l.iter().map(|s| s.map(str::to_string)).collect())
+            })
+            .collect();
+        assert_eq!(back, expected);
+        // Ids are kept as they are.
+        let again = technique_codes(&ids).unwrap();
+        assert!(again.equals_missing(&ids));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 use foldhash::fast::FixedState;
 use polars::prelude::*;
-use polars_arrow::array::{Array, ListArray, Utf8ViewArray, View};
+use polars_arrow::array::{Array, ListArray, PrimitiveArray, Utf8ViewArray, View};
 use readiness_metrics::reasoning::AttackCatalog;
 use readiness_metrics::suffstats::{cal_bin, fine_bin};
 use readiness_metrics::Granularity;
@@ -747,7 +747,8 @@ impl Rows {
             privileged,
             outcome,
             executed,
-            techniques: get("technique_ids")?
+            techniques: crate::ingest::technique_codes(get("technique_ids")?)
+                .map_err(pe("technique_ids"))?
                 .list()
                 .map_err(pe("technique_ids"))?
                 .clone(),
@@ -999,18 +1000,24 @@ fn days(r: &Rows) -> Result<DataFrame, IngestError> {
 /// each with whether the catalogue lists it as deprecated or revoked.
 struct Cited<'a> {
     catalog: Map<&'a str, bool>,
-    /// Raw spelling → index into `ids`, or `None` for a current technique.
-    raw: Map<&'a str, Option<u32>>,
+    /// By spelling's id in [`crate::ingest::techniques`]: `Some` once classified, holding the
+    /// index into `ids`, or `None` for a current technique.
+    raw: Vec<Option<Option<u32>>>,
     ids: Vec<(String, bool)>,
     index: Map<String, u32>,
 }
 
-impl<'a> Cited<'a> {
-    fn classify(&mut self, raw: &'a str) -> Option<u32> {
-        if let Some(c) = self.raw.get(raw) {
-            return *c;
+impl Cited<'_> {
+    /// The class of the spelling with id `raw`: an error if the id is not in the mapping.
+    fn classify(&mut self, raw: u32) -> Result<Option<u32>, IngestError> {
+        let k = raw as usize;
+        if let Some(Some(c)) = self.raw.get(k) {
+            return Ok(*c);
         }
-        let id = raw.trim().to_uppercase();
+        let spelling = crate::ingest::techniques()
+            .cat_to_str(raw)
+            .ok_or_else(|| missing("a cited ID's spelling"))?;
+        let id = spelling.trim().to_uppercase();
         let class = match self.catalog.get(id.as_str()) {
             Some(false) => None,
             status => Some(match self.index.get(&id) {
@@ -1023,8 +1030,11 @@ impl<'a> Cited<'a> {
                 }
             }),
         };
-        self.raw.insert(raw, class);
-        class
+        if self.raw.len() <= k {
+            self.raw.resize(k + 1, None);
+        }
+        self.raw[k] = Some(class);
+        Ok(class)
     }
 }
 
@@ -1037,7 +1047,7 @@ fn reasoning_and_cited(
 ) -> Result<(DataFrame, DataFrame), IngestError> {
     let mut cited = Cited {
         catalog: catalog.entries().collect(),
-        raw: Map::default(),
+        raw: Vec::new(),
         ids: Vec::new(),
         index: Map::default(),
     };
@@ -1050,8 +1060,8 @@ fn reasoning_and_cited(
         let values = arr
             .values()
             .as_any()
-            .downcast_ref::<Utf8ViewArray>()
-            .ok_or_else(|| missing("technique_ids as a list of strings"))?;
+            .downcast_ref::<PrimitiveArray<u32>>()
+            .ok_or_else(|| missing("technique_ids as a list of ids"))?;
         let offsets = arr.offsets().buffer();
         for j in 0..arr.len() {
             let (p, class, version) =
@@ -1064,7 +1074,7 @@ fn reasoning_and_cited(
                 citing = b > a;
                 for k in a..b {
                     if values.is_valid(k) {
-                        if let Some(id) = cited.classify(values.value(k)) {
+                        if let Some(id) = cited.classify(values.value(k))? {
                             found.push(id);
                         }
                     }
