@@ -659,6 +659,7 @@ struct Rows {
     outcome: Vec<i32>,
     /// 0 null, 1 false, 2 true (the sort order of a nullable bool).
     executed: Vec<u8>,
+    /// The cited IDs as lists of ids of [`crate::ingest::techniques`].
     techniques: ListChunked,
 }
 
