@@ -1,5 +1,6 @@
-//! Freed memory kept for reuse through the stages of a partitioned run that free and allocate
-//! buffers of the same sizes over and over.
+//! When the allocator hands freed memory back to the kernel: kept for reuse through the stages
+//! of a partitioned run that free and allocate buffers of the same sizes over and over, handed
+//! back soon while the statistics are built.
 //!
 //! mimalloc (the binary's allocator) hands freed memory back to the kernel about a second after
 //! the first of it is freed, and then all of an arena's free memory at once. The kernel zeroes
@@ -8,8 +9,14 @@
 //! drops columns of the same sizes as the partition before it: on a 2-core VM a quarter of a
 //! 10^8-decision run's CPU time was the kernel zeroing those pages (BENCHMARKS.md, "10^8
 //! decisions, thirteenth session"). [`KeepFreed`] holds freed memory for reuse while it lives
-//! and hands all of it back when dropped, so the stages after it (the statistics, whose peak
-//! sets the run's) start from the memory a default run would have.
+//! and hands all of it back when dropped, so the stages after it start from the memory a
+//! default run would have.
+//!
+//! The statistics are where a one-pass run's peak was: their tasks run on two threads, and
+//! what one frees is not what the other allocates next, so a second's worth of freed memory
+//! stayed resident beside the live tables. [`PurgeSoon`] hands back what the ingest freed when
+//! the statistics start and, while it lives, hands back freed memory after 50 ms (BENCHMARKS.md,
+//! "Profile at 10^7 decisions, fourteenth session").
 
 use libmimalloc_sys::{mi_collect, mi_option_get, mi_option_set};
 
@@ -21,20 +28,79 @@ const PURGE_DELAY: i32 = 15;
 /// purging (and handed back by [`mi_collect`]) but never purged on its own while kept.
 const KEEP: libc::c_long = 1_000_000_000;
 
+/// The purge delay while a [`PurgeSoon`] lives (and no [`KeepFreed`]), milliseconds.
+const SOON: libc::c_long = 50;
+
 /// The guards alive and the purge delay they replaced (`None` when the user's delay is kept).
-struct Kept {
-    guards: usize,
+struct Guards {
+    keep: usize,
+    soon: usize,
     previous: Option<libc::c_long>,
 }
 
-static KEPT: std::sync::Mutex<Kept> = std::sync::Mutex::new(Kept {
-    guards: 0,
+static GUARDS: std::sync::Mutex<Guards> = std::sync::Mutex::new(Guards {
+    keep: 0,
+    soon: 0,
     previous: None,
 });
 
-fn kept() -> std::sync::MutexGuard<'static, Kept> {
-    KEPT.lock()
+fn guards() -> std::sync::MutexGuard<'static, Guards> {
+    GUARDS
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Guards {
+    /// Counts a new guard (`keep` or soon); the first of either kind saves the delay it
+    /// replaces. A delay of 0 or less (set with `MIMALLOC_PURGE_DELAY`) is the user's choice:
+    /// purging at once, or never. It is left as it is.
+    fn enter(&mut self, keep: bool) {
+        if self.keep + self.soon == 0 {
+            // SAFETY: reading an option of the allocator; see the guards' note on threads.
+            let previous = unsafe { mi_option_get(PURGE_DELAY) };
+            self.previous = (previous > 0).then_some(previous);
+        }
+        if keep {
+            self.keep += 1;
+        } else {
+            self.soon += 1;
+        }
+        self.apply();
+    }
+
+    /// Counts a guard out; the last one restores the saved delay.
+    fn leave(&mut self, keep: bool) {
+        if keep {
+            self.keep -= 1;
+        } else {
+            self.soon -= 1;
+        }
+        self.apply();
+        if self.keep + self.soon == 0 {
+            self.previous = None;
+        }
+    }
+
+    /// Sets the delay the live guards ask for: keeping wins over purging soon.
+    fn apply(&self) {
+        let Some(previous) = self.previous else {
+            return;
+        };
+        let delay = match (self.keep, self.soon) {
+            (0, 0) => previous,
+            (0, _) => SOON,
+            _ => KEEP,
+        };
+        // SAFETY: setting an option of the allocator; see the guards' note on threads.
+        unsafe { mi_option_set(PURGE_DELAY, delay) };
+    }
+}
+
+/// Hands back to the kernel every range freed and not yet handed back.
+fn hand_back() {
+    // SAFETY: a collection of the calling thread's heap and of the arenas' freed ranges (a
+    // delay above 0 schedules each freed range; forcing ignores the schedule).
+    unsafe { mi_collect(true) };
 }
 
 /// While any is alive, freed memory stays with the process for reuse; when the last is
@@ -42,44 +108,47 @@ fn kept() -> std::sync::MutexGuard<'static, Kept> {
 /// delay restored. Guards may nest and overlap (two runs in one process): they count.
 ///
 /// Create and drop it between stages, where no other thread allocates: mimalloc's options are
-/// plain values that its own threads read unsynchronised.
+/// plain values that its own threads read unsynchronised. The same holds for [`PurgeSoon`].
 #[must_use = "freed memory is kept only while the guard lives"]
 pub(crate) struct KeepFreed(());
 
 impl KeepFreed {
     pub(crate) fn new() -> KeepFreed {
-        let mut kept = kept();
-        if kept.guards == 0 {
-            // SAFETY: reading and setting an option of the allocator; see the type's note on
-            // threads.
-            let previous = unsafe { mi_option_get(PURGE_DELAY) };
-            // A delay of 0 or less (set with `MIMALLOC_PURGE_DELAY`) is the user's choice:
-            // purging at once, or never. Kept as it is.
-            kept.previous = (previous > 0).then_some(previous);
-            if kept.previous.is_some() {
-                unsafe { mi_option_set(PURGE_DELAY, KEEP) };
-            }
-        }
-        kept.guards += 1;
+        guards().enter(true);
         KeepFreed(())
     }
 }
 
 impl Drop for KeepFreed {
     fn drop(&mut self) {
-        let mut kept = kept();
-        kept.guards -= 1;
-        if kept.guards > 0 {
-            return;
+        let mut guards = guards();
+        if guards.keep == 1 && guards.previous.is_some() {
+            hand_back();
         }
-        if let Some(previous) = kept.previous.take() {
-            // SAFETY: as in `new`. The forced collection purges every range freed while kept
-            // (a delay above 0 schedules each freed range; forcing ignores the schedule).
-            unsafe {
-                mi_collect(true);
-                mi_option_set(PURGE_DELAY, previous);
-            }
+        guards.leave(true);
+    }
+}
+
+/// Hands back what was freed before it, and while it lives (and no [`KeepFreed`] does), hands
+/// back freed memory 50 ms after it is freed instead of a second. Guards count, as
+/// [`KeepFreed`]'s do.
+#[must_use = "freed memory is handed back soon only while the guard lives"]
+pub(crate) struct PurgeSoon(());
+
+impl PurgeSoon {
+    pub(crate) fn new() -> PurgeSoon {
+        let mut guards = guards();
+        guards.enter(false);
+        if guards.keep == 0 && guards.previous.is_some() {
+            hand_back();
         }
+        PurgeSoon(())
+    }
+}
+
+impl Drop for PurgeSoon {
+    fn drop(&mut self) {
+        guards().leave(false);
     }
 }
 
@@ -87,8 +156,9 @@ impl Drop for KeepFreed {
 mod tests {
     use super::*;
 
+    // The only test in this binary that makes guards: the delays it reads are its own.
     #[test]
-    fn the_purge_delay_is_kept_long_while_any_guard_lives_and_then_restored() {
+    fn the_purge_delay_follows_the_live_guards_and_is_then_restored() {
         let delay = || unsafe { mi_option_get(PURGE_DELAY) };
         let before = delay();
         // mimalloc v3's default purge delay is 1000 ms (v2's was 10 ms, at another number):
@@ -96,13 +166,24 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(before, 1000);
         }
-        let while_kept = if before > 0 { KEEP } else { before };
+        let (while_kept, while_soon) = if before > 0 {
+            (KEEP, SOON)
+        } else {
+            (before, before)
+        };
         let first = KeepFreed::new();
         assert_eq!(delay(), while_kept);
         let second = KeepFreed::new();
         drop(first);
         assert_eq!(delay(), while_kept, "restored while a guard still lives");
+        let soon = PurgeSoon::new();
+        assert_eq!(delay(), while_kept, "purging soon while a guard keeps");
         drop(second);
+        assert_eq!(delay(), while_soon);
+        let nested = PurgeSoon::new();
+        drop(soon);
+        assert_eq!(delay(), while_soon, "restored while a guard still lives");
+        drop(nested);
         assert_eq!(delay(), before);
     }
 }

@@ -249,6 +249,10 @@ pub fn ingest_parts(
             classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));
+        // In one pass, what the ingest freed is handed back before the statistics, and what
+        // they free soon after (see [`crate::memory`]). A partitioned run's peak is in the
+        // summing instead; there, purging sooner only faulted more pages (BENCHMARKS.md).
+        let _soon = spill.is_none().then(crate::memory::PurgeSoon::new);
         each(k, ing, spill)
     };
     let spill = if partitions <= 1 {
