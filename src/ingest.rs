@@ -300,9 +300,9 @@ pub struct Ingested {
     pub files: Vec<InputFile>,
     /// Valid decisions, one row per decision id (the id itself is dropped once the verdicts
     /// are joined): `decided_us`, `action_class`, `confidence`, `model_version`,
-    /// `asset_criticality`, `privileged`, `target_entity`, `technique_ids`, `executed`, and
-    /// `outcome` of the final verdict (0 approve, 1 override, 2 reject, 3 timeout, 4 no
-    /// verdict).
+    /// `asset_criticality`, `privileged`, `target_entity`, `technique_ids` (lists of ids of
+    /// the process's technique spellings: `ingest::techniques`), `executed`, and `outcome` of
+    /// the final verdict (0 approve, 1 override, 2 reject, 3 timeout, 4 no verdict).
     pub decisions: DataFrame,
     /// Every valid verdict row (not only final ones): `analyst_id`, `verdict` (normalised),
     /// `delay_us` (review time minus decision time) and `decision_row`, the row of its decision
@@ -677,8 +677,8 @@ pub(crate) fn technique_list_type() -> DataType {
 
 /// A column of lists of technique spellings as lists of their ids in [`techniques`] (null
 /// lists and null entries stay null); a column of such ids is returned as it is. A spelling of
-/// up to 12 bytes is looked up in the mapping once per column (ATT&CK has several hundred
-/// IDs, more than a small cache of views holds), a longer one once per entry.
+/// up to 12 bytes is looked up in the mapping once per call (one batch of a file; ATT&CK has
+/// several hundred IDs, more than a small cache of views holds), a longer one once per entry.
 pub(crate) fn technique_codes(c: &Column) -> PolarsResult<Column> {
     if c.dtype() == &technique_list_type() {
         return Ok(c.clone());
@@ -723,6 +723,10 @@ pub(crate) fn technique_codes(c: &Column) -> PolarsResult<Column> {
         ))
     });
     let chunks = chunks.collect::<PolarsResult<Vec<_>>>()?;
+    if chunks.is_empty() {
+        // No chunk to take the type from.
+        return Ok(Column::new_empty(c.name().clone(), &technique_list_type()));
+    }
     Ok(ListChunked::from_chunk_iter(c.name().clone(), chunks).into_column())
 }
 

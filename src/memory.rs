@@ -107,8 +107,10 @@ fn hand_back() {
 /// dropped, everything freed meanwhile is handed back to the kernel and the previous purge
 /// delay restored. Guards may nest and overlap (two runs in one process): they count.
 ///
-/// Create and drop it between stages, where no other thread allocates: mimalloc's options are
-/// plain values that its own threads read unsynchronised. The same holds for [`PurgeSoon`].
+/// Create and drop it between stages, where no other thread of the run allocates: mimalloc's
+/// options are plain values that its own threads read unsynchronised. The same holds for
+/// [`PurgeSoon`]. Two runs in one process share the option: the counting restores it when the
+/// last guard of either ends, and meanwhile each run purges on the other's schedule.
 #[must_use = "freed memory is kept only while the guard lives"]
 pub(crate) struct KeepFreed(());
 
@@ -122,10 +124,14 @@ impl KeepFreed {
 impl Drop for KeepFreed {
     fn drop(&mut self) {
         let mut guards = guards();
-        if guards.keep == 1 && guards.previous.is_some() {
+        let last = guards.keep == 1 && guards.previous.is_some();
+        // The delay is restored first: a forced collection moves mimalloc's next timed purge
+        // to a tenth of the current delay from now, which under the kept delay would be a day
+        // away (and every timed purge after it with it).
+        guards.leave(true);
+        if last {
             hand_back();
         }
-        guards.leave(true);
     }
 }
 

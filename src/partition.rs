@@ -309,16 +309,17 @@ fn split_chunk(
     Ok(())
 }
 
-/// The rows `idx` of `chunk` (one chunk per column), in that order. Lists of strings are
-/// gathered here, through their offsets and one gather of their strings; polars' own list
-/// gather, element by element, was a fifth of the routing's time (BENCHMARKS.md).
+/// The rows `idx` of `chunk` (one chunk per column), in that order. Lists of strings and of
+/// ids (the cited techniques, as read) are gathered here, through their offsets and one gather
+/// of their values; polars' own list gather, element by element, was a fifth of the routing's
+/// time (BENCHMARKS.md).
 fn take_rows(chunk: &DataFrame, idx: &[IdxSize]) -> PolarsResult<DataFrame> {
     let rows = IdxCa::from_vec("i".into(), idx.to_vec());
     let columns = chunk
         .columns()
         .iter()
         .map(|c| {
-            let lists = c.list().ok().and_then(|ca| take_string_lists(ca, idx));
+            let lists = c.list().ok().and_then(|ca| take_lists(ca, idx));
             match lists {
                 Some(taken) => taken.map(|ca| ca.into_column()),
                 None => c.take(&rows),
@@ -328,23 +329,24 @@ fn take_rows(chunk: &DataFrame, idx: &[IdxSize]) -> PolarsResult<DataFrame> {
     DataFrame::new(idx.len(), columns)
 }
 
-/// The rows `idx` of a one-chunk list-of-strings column: the new offsets from the rows'
-/// lengths, the strings of the rows' ranges gathered at once, the validity bit by bit. `None`
-/// for another column (several chunks, or lists of something else), which polars gathers.
-fn take_string_lists(ca: &ListChunked, idx: &[IdxSize]) -> Option<PolarsResult<ListChunked>> {
-    use polars_arrow::array::Utf8ViewArray;
+/// The rows `idx` of a one-chunk column of lists of strings or of 32-bit ids: the new offsets
+/// from the rows' lengths, the values of the rows' ranges gathered at once, the validity bit by
+/// bit. `None` for another column (several chunks, or lists of something else), which polars
+/// gathers.
+fn take_lists(ca: &ListChunked, idx: &[IdxSize]) -> Option<PolarsResult<ListChunked>> {
     let [arr] = ca.chunks().as_slice() else {
         return None;
     };
     let arr = arr.as_any().downcast_ref::<ListArray<i64>>()?;
-    let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
-    Some(gather_lists(ca, arr, values, idx))
+    match arr.values().dtype() {
+        ArrowDataType::Utf8View | ArrowDataType::UInt32 => Some(gather_lists(ca, arr, idx)),
+        _ => None,
+    }
 }
 
 fn gather_lists(
     ca: &ListChunked,
     arr: &ListArray<i64>,
-    values: &polars_arrow::array::Utf8ViewArray,
     idx: &[IdxSize],
 ) -> PolarsResult<ListChunked> {
     let offsets = arr.offsets().buffer();
@@ -355,24 +357,24 @@ fn gather_lists(
     for &i in idx {
         let i = i as usize;
         polars_ensure!(i < len, OutOfBounds: "row {i} of a list column of {len} rows");
-        // A null list keeps no strings (its range may still cover some).
+        // A null list keeps no values (its range may still cover some).
         let (a, b) = match arr.is_valid(i) {
             true => (offsets[i], offsets[i + 1]),
             false => (0, 0),
         };
         polars_ensure!(
             b as u64 <= IdxSize::MAX as u64,
-            ComputeError: "a list column of more than {} strings", IdxSize::MAX
+            ComputeError: "a list column of more than {} values", IdxSize::MAX
         );
         inner.extend((a..b).map(|k| k as IdxSize));
         new_offsets.push(new_offsets[new_offsets.len() - 1] + (b - a));
     }
-    let taken = StringChunked::with_chunk("".into(), values.clone())
-        .take(&IdxCa::from_vec("".into(), inner))?;
-    let taken = taken.rechunk();
-    let strings: Box<dyn Array> = match taken.downcast_iter().next() {
-        Some(a) => a.clone().boxed(),
-        None => values.sliced(0, 0),
+    let values = Series::try_from((PlSmallStr::EMPTY, arr.values().clone()))?
+        .take(&IdxCa::from_vec("".into(), inner))?
+        .rechunk();
+    let values: Box<dyn Array> = match values.chunks().first() {
+        Some(a) => a.clone(),
+        None => arr.values().sliced(0, 0),
     };
     let validity = arr
         .validity()
@@ -380,7 +382,7 @@ fn gather_lists(
     let taken = ListArray::<i64>::try_new(
         arr.dtype().clone(),
         new_offsets.try_into()?,
-        strings,
+        values,
         validity,
     )?;
     Ok(ListChunked::with_chunk_like(ca, taken))
@@ -441,16 +443,26 @@ mod tests {
             .collect();
         let mut techniques: ListChunked = lists.into_iter().collect();
         techniques.rename("technique_ids".into());
+        let ids = crate::ingest::technique_codes(&techniques.clone().into_column()).unwrap();
+        // The same lists as strings and as the ids they are read as.
+        for techniques in [techniques.into_column(), ids] {
+            rows_of_lists_are_taken_as_polars_takes_them(techniques);
+        }
+    }
+
+    fn rows_of_lists_are_taken_as_polars_takes_them(techniques: Column) {
         let n = techniques.len();
         let chunk = DataFrame::new(
             n,
             vec![
                 Column::new("row".into(), (0..n as u32).collect::<Vec<u32>>()),
-                techniques.into_column(),
+                techniques,
             ],
         )
         .unwrap();
         assert_eq!(chunk.column("technique_ids").unwrap().n_chunks(), 1);
+        let lists = chunk.column("technique_ids").unwrap().list().unwrap();
+        assert!(take_lists(lists, &[1, 0]).is_some(), "gathered here");
         for idx in [
             (0..n as IdxSize).rev().step_by(3).collect::<Vec<_>>(),
             vec![5, 5, 3, 199, 0, 3],
