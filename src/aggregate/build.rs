@@ -748,8 +748,7 @@ impl Rows {
             privileged,
             outcome,
             executed,
-            techniques: crate::ingest::technique_codes(get("technique_ids")?)
-                .map_err(pe("technique_ids"))?
+            techniques: get("technique_ids")?
                 .list()
                 .map_err(pe("technique_ids"))?
                 .clone(),
@@ -1482,9 +1481,9 @@ mod tests {
         .unwrap();
         let lists: Vec<Series> = (0..n).map(|_| Series::new("".into(), ["T1001"])).collect();
         let mut decisions = decisions;
-        decisions
-            .with_column(Column::new("technique_ids".into(), lists))
-            .unwrap();
+        // As the ingest reads them: lists of ids.
+        let lists = crate::ingest::technique_codes(&Column::new("technique_ids".into(), lists));
+        decisions.with_column(lists.unwrap()).unwrap();
         let m = 4000usize;
         let verdicts = ["approve", "override", "reject", "timeout"];
         let verdict_rows = df!(
