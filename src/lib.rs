@@ -22,3 +22,5 @@ pub mod tables;
 #[cfg(test)]
 mod test_data;
 mod threads;
+
+pub use memory::small_pages;

@@ -14,6 +14,8 @@ use readiness::{board, commands, generate};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before the first large allocation: every fault from here on is a 4 KiB page.
+    readiness::small_pages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
