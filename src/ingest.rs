@@ -1905,8 +1905,8 @@ fn validate_read(
     let valid_mask: BooleanChunked = codes.iter().map(|&c| c == 0).collect();
     drop(codes);
     // Without their ids: the index and the rejected ids hold what the join needs of them (in
-    // the id column read), and nothing after the join reads them. A filtered copy would add 16
-    // bytes a decision to the ingest's peak.
+    // the id column read), and nothing after the join reads them. A filtered copy would hold 16
+    // bytes a decision until the join is done.
     let mut decisions = checked
         .select([
             "decided_at",
