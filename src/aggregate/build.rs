@@ -649,7 +649,8 @@ struct Rows {
     /// rank, `period × (classes + 1) + class code`.
     period_class: Option<Vec<u32>>,
     /// The most dense ranks the `reviews` value counts may index by ([`DENSE_KEYS`]; tests
-    /// lower it). `confidence` indexes by `period_class` wherever it is set.
+    /// lower it), and eight times the most (day, class) slots `daily` sums rows without a
+    /// target in. `confidence` indexes by `period_class` wherever it is set.
     dense_limit: u64,
     version: Codes<String>,
     crit: Codes<String>,
@@ -901,9 +902,11 @@ fn confidence(r: &Rows) -> Result<DataFrame, IngestError> {
 }
 
 /// Per day, class and target: decisions, those on privileged or high/critical assets, the
-/// confidence sum, reviewed and disagreed. The rows are grouped by (day, class) first; each
-/// group's targets are then summed in a small map (a map over all targets at once would miss
-/// the cache on every row).
+/// confidence sum, reviewed and disagreed. Rows without a target are summed in one pass in row
+/// order, into a table indexed by day and class (when it is not much larger than the rows).
+/// Rows with a target are grouped by (day, class) first; each group's targets are then summed
+/// in a small map (a map over all targets at once would miss the cache on every row). A
+/// group's row without a target comes first, then its targets in byte order.
 fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestError> {
     let watched: Vec<bool> = std::iter::once(false)
         .chain(r.class.values().map(|c| !unwatched.contains(c)))
@@ -911,32 +914,68 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
     let priv_crit: Vec<bool> = std::iter::once(false)
         .chain(r.crit.values().map(|c| matches!(c, "high" | "critical")))
         .collect();
-    let groups = Groups::of((0..r.confidence.len()).map(|i| {
-        let class = r.class.codes[i];
-        watched[class as usize].then(|| ((r.days.day[i] as u64) << 32) | class as u64)
-    }));
     let targets = crate::ingest::Ids::of(&r.target);
-    #[derive(Default, Clone, Copy)]
-    struct Acc {
-        n: u64,
-        priv_crit: u64,
-        sum_conf: i64,
-        reviewed: u64,
-        disagree: u64,
+    let add = |acc: &mut DailyAcc, i: usize| {
+        let o = r.outcome[i];
+        acc.n += 1;
+        acc.priv_crit += (r.privileged[i] || priv_crit[r.crit.codes[i] as usize]) as u64;
+        acc.sum_conf += fixed(r.confidence[i]);
+        acc.reviewed += (o < 3) as u64;
+        acc.disagree += (o == 1 || o == 2) as u64;
+    };
+    // Rows without a target, by day and class code (slot `day * classes + class`).
+    let classes = watched.len();
+    let slots = r.days.period_of_day.len().saturating_mul(classes);
+    let rows = r.confidence.len();
+    // At most an eighth of the dense limit (2^20 slots of 40 bytes) and not many more than the
+    // rows; otherwise every row goes through the groups.
+    let dense = r.target.null_count() > 0
+        && slots as u64 <= (r.dense_limit / 8).min(rows as u64 + (1 << 16));
+    let mut untargeted: Vec<DailyAcc> = Vec::new();
+    if dense {
+        untargeted = vec![DailyAcc::default(); slots];
+        for i in 0..rows {
+            let class = r.class.codes[i] as usize;
+            if watched[class] && targets.get(i).is_none() {
+                add(&mut untargeted[r.days.day[i] as usize * classes + class], i);
+            }
+        }
     }
-    let mut out: Vec<(u64, Option<&str>, Acc)> = Vec::new();
-    let mut per_target: Map<Option<&str>, Acc> = Map::default();
-    for (g, &key) in groups.keys.iter().enumerate() {
+    let groups = Groups::of((0..rows).map(|i| {
+        let class = r.class.codes[i];
+        let grouped = !dense || targets.get(i).is_some();
+        (grouped && watched[class as usize]).then(|| ((r.days.day[i] as u64) << 32) | class as u64)
+    }));
+    // Both kinds of rows in key order ((day << 32 | class) ascending is also the slots'
+    // order); at one key, the row without a target first (`None` sorts first).
+    let mut order: Vec<(u64, Option<usize>, usize)> = untargeted
+        .iter()
+        .enumerate()
+        .filter(|(_, acc)| acc.n > 0)
+        .map(|(slot, _)| {
+            let key = (((slot / classes) as u64) << 32) | (slot % classes) as u64;
+            (key, None, slot)
+        })
+        .chain(
+            groups
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(g, &key)| (key, Some(g), g)),
+        )
+        .collect();
+    order.sort_unstable();
+    let mut out: Vec<(u64, Option<&str>, DailyAcc)> = Vec::new();
+    let mut per_target: Map<Option<&str>, DailyAcc> = Map::default();
+    for (key, group, k) in order {
+        if group.is_none() {
+            out.push((key, None, untargeted[k]));
+            continue;
+        }
         per_target.clear();
-        for &row in groups.rows(g) {
+        for &row in groups.rows(k) {
             let i = row as usize;
-            let o = r.outcome[i];
-            let acc = per_target.entry(targets.get(i)).or_default();
-            acc.n += 1;
-            acc.priv_crit += (r.privileged[i] || priv_crit[r.crit.codes[i] as usize]) as u64;
-            acc.sum_conf += fixed(r.confidence[i]);
-            acc.reviewed += (o < 3) as u64;
-            acc.disagree += (o == 1 || o == 2) as u64;
+            add(per_target.entry(targets.get(i)).or_default(), i);
         }
         let first = out.len();
         out.extend(per_target.iter().map(|(t, a)| (key, *t, *a)));
@@ -973,6 +1012,16 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
             out.iter().map(|x| x.2.disagree).collect::<Vec<u64>>(),
         ),
     ])
+}
+
+/// One `daily` row's sums.
+#[derive(Default, Clone, Copy)]
+struct DailyAcc {
+    n: u64,
+    priv_crit: u64,
+    sum_conf: i64,
+    reviewed: u64,
+    disagree: u64,
 }
 
 fn days(r: &Rows) -> Result<DataFrame, IngestError> {
@@ -1280,10 +1329,15 @@ pub(super) fn tables(
     let rows = Rows::of(decisions, granularity)?;
     mark("statistics: decision columns as codes");
     let r = &rows;
-    // `cells` goes before `confidence`, so that the largest tables, `reviews` and
-    // `confidence`, are built one after the other on the two threads rather than side by side.
+    // The longest tasks first, so that the two threads end together: on input in time order
+    // `reviews` is the longest (0.5 s at 10^7 decisions), then `cells`, `reasoning and cited`
+    // and `daily` (0.3–0.4 s each); on shuffled input `cells` (1.1–1.3 s: its groups' sums miss
+    // the cache) and `daily` (0.7–0.8 s) are. Started last, `daily` had run alone for up to 0.7
+    // s (BENCHMARKS.md, fifteenth session). `reviews` owns the verdict rows, dropped when it is
+    // done. The statistics' peak stays below the ingest's.
     let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
         Box::new(move || timed("cells", || Ok(vec![cells(r)?, days(r)?]))),
+        Box::new(move || timed("daily", || Ok(vec![daily(r, unwatched)?]))),
         Box::new(move || timed("confidence", || Ok(vec![confidence(r)?]))),
         Box::new(move || {
             timed("reasoning and cited", || {
@@ -1291,25 +1345,25 @@ pub(super) fn tables(
                 Ok(vec![reasoning, cited])
             })
         }),
-        Box::new(move || timed("daily", || Ok(vec![daily(r, unwatched)?]))),
     ];
     if with_reviews {
-        // The longest task goes first, so that the others share the remaining threads. It
-        // owns the verdict rows, which are dropped as soon as it is done.
         tasks.insert(
-            0,
+            2,
             Box::new(move || timed("reviews", || Ok(vec![reviews(r, verdict_rows)?]))),
         );
     } else {
         drop(verdict_rows);
     }
     let done: Vec<Vec<DataFrame>> = run_all(tasks).into_iter().collect::<Result<_, _>>()?;
+    // The tables in task order.
     let mut all = done.into_iter().flatten();
-    let reviews = if with_reviews { all.next() } else { None };
-    let [cells, days, confidence, reasoning, cited, daily]: [DataFrame; 6] = all
-        .collect::<Vec<_>>()
-        .try_into()
-        .map_err(|_| missing("a statistics table"))?;
+    let mut next = || all.next().ok_or_else(|| missing("a statistics table"));
+    let (cells, days, daily) = (next()?, next()?, next()?);
+    let reviews = match with_reviews {
+        true => Some(next()?),
+        false => None,
+    };
+    let (confidence, reasoning, cited) = (next()?, next()?, next()?);
     Ok((
         vec![cells, confidence, daily, reasoning, cited, days],
         reviews,
@@ -1319,6 +1373,7 @@ pub(super) fn tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn codes_follow_byte_order_with_null_first_for_inline_and_long_strings() {
@@ -1526,6 +1581,114 @@ mod tests {
         // Every verdict row is counted once.
         let n: u64 = dense.1.column("n").unwrap().u64().unwrap().sum().unwrap();
         assert_eq!(n, 4000);
+    }
+
+    /// `daily` computed row by row into a sorted map: (day, class, target) → n, privileged or
+    /// high/critical, confidence sum, reviewed, disagreed.
+    type DailyKey = (i32, String, Option<String>);
+    fn daily_by_hand(decisions: &DataFrame, unwatched: &str) -> BTreeMap<DailyKey, [i64; 5]> {
+        let s = |name: &str| decisions.column(name).unwrap().str().unwrap().clone();
+        let (class, crit, target) = (
+            s("action_class"),
+            s("asset_criticality"),
+            s("target_entity"),
+        );
+        let us = decisions
+            .column("decided_us")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .clone();
+        let conf = decisions
+            .column("confidence")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .clone();
+        let privileged = decisions
+            .column("privileged")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .clone();
+        let outcome = decisions.column("outcome").unwrap().i32().unwrap().clone();
+        let mut map: BTreeMap<DailyKey, [i64; 5]> = BTreeMap::new();
+        for i in 0..decisions.height() {
+            let c = class.get(i).unwrap();
+            if c == unwatched {
+                continue;
+            }
+            let day = us.get(i).unwrap().div_euclid(86_400_000_000) as i32;
+            let key = (day, c.to_string(), target.get(i).map(str::to_string));
+            let acc = map.entry(key).or_default();
+            let o = outcome.get(i).unwrap();
+            acc[0] += 1;
+            acc[1] += (privileged.get(i).unwrap()
+                || matches!(crit.get(i).unwrap(), "high" | "critical"))
+                as i64;
+            acc[2] += fixed(conf.get(i).unwrap());
+            acc[3] += (o < 3) as i64;
+            acc[4] += (o == 1 || o == 2) as i64;
+        }
+        map
+    }
+
+    /// A `daily` table as the map [`daily_by_hand`] makes, asserting its rows are in the map's
+    /// order.
+    fn daily_as_map(daily: &DataFrame) -> BTreeMap<DailyKey, [i64; 5]> {
+        let day = daily.column("day").unwrap().i32().unwrap().clone();
+        let class = daily.column("action_class").unwrap().str().unwrap().clone();
+        let target = daily
+            .column("target_entity")
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        let n = |name: &str| daily.column(name).unwrap().cast(&DataType::Int64).unwrap();
+        let sums = ["n", "n_priv_crit", "sum_conf", "n_reviewed", "n_disagree"].map(n);
+        let mut map = BTreeMap::new();
+        let mut previous: Option<DailyKey> = None;
+        for i in 0..daily.height() {
+            let key = (
+                day.get(i).unwrap(),
+                class.get(i).unwrap().to_string(),
+                target.get(i).map(str::to_string),
+            );
+            assert!(previous.as_ref() < Some(&key), "row {i} out of order");
+            previous = Some(key.clone());
+            let acc = sums.each_ref().map(|c| c.i64().unwrap().get(i).unwrap());
+            map.insert(key, acc);
+        }
+        map
+    }
+
+    #[test]
+    fn daily_sums_rows_with_and_without_targets_as_by_hand_in_both_paths() {
+        let (mut decisions, _) = mixed_rows();
+        // Every other third row without a target, and mixed criticalities.
+        let n = decisions.height();
+        let targets: Vec<Option<String>> = (0..n)
+            .map(|i| (i % 3 != 1).then(|| format!("host-{}", i % 9)))
+            .collect();
+        let crits: Vec<&str> = (0..n)
+            .map(|i| ["low", "high", "critical", "medium"][i % 4])
+            .collect();
+        decisions
+            .with_column(Column::new("target_entity".into(), targets))
+            .unwrap();
+        decisions
+            .with_column(Column::new("asset_criticality".into(), crits))
+            .unwrap();
+        let expected = daily_by_hand(&decisions, "reset");
+        let unwatched: BTreeSet<String> = ["reset".to_string()].into();
+        let mut rows = Rows::of(decisions, Granularity::Month).unwrap();
+        let dense = daily(&rows, &unwatched).unwrap();
+        rows.dense_limit = 0;
+        let grouped = daily(&rows, &unwatched).unwrap();
+        assert!(expected.keys().any(|k| k.2.is_none()) && expected.keys().any(|k| k.2.is_some()));
+        assert!(expected.len() > 300, "{} rows", expected.len());
+        assert_eq!(daily_as_map(&dense), expected);
+        assert_eq!(daily_as_map(&grouped), expected);
     }
 
     #[test]
