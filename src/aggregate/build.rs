@@ -1329,12 +1329,13 @@ pub(super) fn tables(
     let rows = Rows::of(decisions, granularity)?;
     mark("statistics: decision columns as codes");
     let r = &rows;
-    // The longest tasks first, so that the two threads end together: on input in time order
+    // The longest tasks first, so that the threads end together: on input in time order
     // `reviews` is the longest (0.5 s at 10^7 decisions), then `cells`, `reasoning and cited`
     // and `daily` (0.3–0.4 s each); on shuffled input `cells` (1.1–1.3 s: its groups' sums miss
     // the cache) and `daily` (0.7–0.8 s) are. Started last, `daily` had run alone for up to 0.7
     // s (BENCHMARKS.md, fifteenth session). `reviews` owns the verdict rows, dropped when it is
-    // done. The statistics' peak stays below the ingest's.
+    // done. On two threads (the machine measured) the statistics' peak stays below the
+    // ingest's.
     let mut tasks: Vec<Task<Result<Vec<DataFrame>, IngestError>>> = vec![
         Box::new(move || timed("cells", || Ok(vec![cells(r)?, days(r)?]))),
         Box::new(move || timed("daily", || Ok(vec![daily(r, unwatched)?]))),
@@ -1364,6 +1365,10 @@ pub(super) fn tables(
         false => None,
     };
     let (confidence, reasoning, cited) = (next()?, next()?, next()?);
+    debug_assert!(
+        all.next().is_none(),
+        "a statistics task returned more tables"
+    );
     Ok((
         vec![cells, confidence, daily, reasoning, cited, days],
         reviews,
@@ -1665,14 +1670,25 @@ mod tests {
     #[test]
     fn daily_sums_rows_with_and_without_targets_as_by_hand_in_both_paths() {
         let (mut decisions, _) = mixed_rows();
-        // Every other third row without a target, and mixed criticalities.
+        // One row in three without a target, several classes a day, and criticalities that
+        // do not follow the class.
         let n = decisions.height();
         let targets: Vec<Option<String>> = (0..n)
             .map(|i| (i % 3 != 1).then(|| format!("host-{}", i % 9)))
             .collect();
         let crits: Vec<&str> = (0..n)
-            .map(|i| ["low", "high", "critical", "medium"][i % 4])
+            .map(|i| ["low", "high", "critical", "medium"][i / 5 % 4])
             .collect();
+        let classes = [
+            "block_ip",
+            "isolate_host",
+            "add_to_watchlist_of_suspects",
+            "reset",
+        ];
+        let class: Vec<&str> = (0..n).map(|i| classes[i / 7 % 4]).collect();
+        decisions
+            .with_column(Column::new("action_class".into(), class))
+            .unwrap();
         decisions
             .with_column(Column::new("target_entity".into(), targets))
             .unwrap();
@@ -1687,6 +1703,15 @@ mod tests {
         let grouped = daily(&rows, &unwatched).unwrap();
         assert!(expected.keys().any(|k| k.2.is_none()) && expected.keys().any(|k| k.2.is_some()));
         assert!(expected.len() > 300, "{} rows", expected.len());
+        // Days with more than one class, both with rows without a target.
+        let untargeted: Vec<(i32, &str)> = expected
+            .keys()
+            .filter(|k| k.2.is_none())
+            .map(|k| (k.0, k.1.as_str()))
+            .collect();
+        assert!(untargeted
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1));
         assert_eq!(daily_as_map(&dense), expected);
         assert_eq!(daily_as_map(&grouped), expected);
     }
