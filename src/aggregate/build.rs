@@ -649,8 +649,9 @@ struct Rows {
     /// rank, `period × (classes + 1) + class code`.
     period_class: Option<Vec<u32>>,
     /// The most dense ranks the `reviews` value counts may index by ([`DENSE_KEYS`]; tests
-    /// lower it), and eight times the most (day, class) slots `daily` sums rows without a
-    /// target in. `confidence` indexes by `period_class` wherever it is set.
+    /// lower it), eight times the most (day, class) slots `daily` sums rows without a target
+    /// in, and 64 times the most cells `cells` sums in one map. `confidence` indexes by
+    /// `period_class` wherever it is set.
     dense_limit: u64,
     version: Codes<String>,
     crit: Codes<String>,
@@ -777,11 +778,49 @@ fn missing(what: &str) -> IngestError {
     }
 }
 
+/// The buckets [`cells`] sums in once it has many cells: with 279,000 cells, about 1,100 a
+/// bucket (a map of 60 KiB).
+const CELL_BUCKETS: usize = 256;
+
+/// The rows [`cells`] spreads into its buckets at a time (32 bytes each: 32 MiB), enough for
+/// each bucket's map to be summed into several times a block.
+const CELL_BLOCK: usize = 1 << 20;
+
+/// A cell key's bucket: the top bits of a multiplicative hash, a function apart from the maps'
+/// own hash (whose top bits tag the entries within a map).
+fn cell_bucket(key: u128) -> usize {
+    let folded = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+/// One cell's decisions and fixed-point sums of confidence to the fourth power.
+type CellSums = (u64, [i64; 4]);
+
+fn add_cell(acc: &mut CellSums, c: f64) {
+    acc.0 += 1;
+    let (c2, c3) = (c * c, c * c * c);
+    acc.1[0] += fixed(c);
+    acc.1[1] += fixed(c2);
+    acc.1[2] += fixed(c3);
+    acc.1[3] += fixed(c * c * c * c);
+}
+
+/// Per cell (period, class, version, criticality, privileged, calibration and fine bins,
+/// outcome, executed): decisions and the fixed-point sums of confidence to the fourth power.
+///
+/// The rows are summed in one map while it holds fewer than a 64th of the dense limit (2^17
+/// cells). Past that, the map would no longer stay in the cache on input not in time order, whose
+/// rows visit all cells at random (279,000 cells at 10^7 never-seen decisions: BENCHMARKS.md,
+/// fifteenth session): the cells are split into [`CELL_BUCKETS`] maps by a hash of their key,
+/// and each block of rows is spread into the buckets first, then summed bucket by bucket.
 fn cells(r: &Rows) -> Result<DataFrame, IngestError> {
-    let mut map: Map<u128, (u64, [i64; 4])> = Map::default();
-    for i in 0..r.confidence.len() {
-        let c = r.confidence[i];
-        let key = high(r.days.period(i), r.class.codes[i], r.version.codes[i])
+    cells_in_blocks(r, CELL_BLOCK)
+}
+
+/// [`cells`], spreading `block` rows at a time once the cells are in buckets.
+fn cells_in_blocks(r: &Rows, block: usize) -> Result<DataFrame, IngestError> {
+    let key = |i: usize, c: f64| {
+        high(r.days.period(i), r.class.codes[i], r.version.codes[i])
             | low_bits(
                 r.crit.codes[i],
                 r.privileged[i],
@@ -789,16 +828,45 @@ fn cells(r: &Rows) -> Result<DataFrame, IngestError> {
                 fine_bin(c),
                 r.outcome[i],
                 r.executed[i],
-            );
-        let acc = map.entry(key).or_default();
-        acc.0 += 1;
-        let (c2, c3) = (c * c, c * c * c);
-        acc.1[0] += fixed(c);
-        acc.1[1] += fixed(c2);
-        acc.1[2] += fixed(c3);
-        acc.1[3] += fixed(c * c * c * c);
+            )
+    };
+    let n = r.confidence.len();
+    let spread_at = (r.dense_limit / 64) as usize;
+    let mut single: Map<u128, CellSums> = Map::default();
+    let mut i = 0;
+    while i < n && single.len() < spread_at {
+        for i in i..(i + 4096).min(n) {
+            let c = r.confidence[i];
+            add_cell(single.entry(key(i, c)).or_default(), c);
+        }
+        i += 4096;
     }
-    let rows = sorted(map);
+    let mut maps: Vec<Map<u128, CellSums>> = Vec::new();
+    if i < n {
+        maps = (0..CELL_BUCKETS).map(|_| Map::default()).collect();
+        for (k, sums) in single.drain() {
+            maps[cell_bucket(k)].insert(k, sums);
+        }
+        let mut spread: Vec<Vec<(u128, f64)>> = vec![Vec::new(); CELL_BUCKETS];
+        for start in (i..n).step_by(block) {
+            for i in start..(start + block).min(n) {
+                let c = r.confidence[i];
+                let k = key(i, c);
+                spread[cell_bucket(k)].push((k, c));
+            }
+            for (map, rows) in maps.iter_mut().zip(&mut spread) {
+                for &(k, c) in rows.iter() {
+                    add_cell(map.entry(k).or_default(), c);
+                }
+                rows.clear();
+            }
+        }
+    }
+    let mut rows: Vec<(u128, CellSums)> = single
+        .into_iter()
+        .chain(maps.into_iter().flatten())
+        .collect();
+    rows.sort_unstable_by_key(|x| x.0);
     let low = |k: u128| part(k, 0);
     let mut columns = class_version_columns(r, rows.iter().map(|x| x.0));
     columns.extend([
@@ -1714,6 +1782,31 @@ mod tests {
             .any(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1));
         assert_eq!(daily_as_map(&dense), expected);
         assert_eq!(daily_as_map(&grouped), expected);
+    }
+
+    #[test]
+    fn cells_are_the_same_from_one_map_from_buckets_and_when_switching_between() {
+        let (one, _) = mixed_rows();
+        let mut decisions = one.clone();
+        for _ in 0..6 {
+            decisions.vstack_mut(&one).unwrap();
+        }
+        let mut rows = Rows::of(decisions, Granularity::Month).unwrap();
+        let single = cells(&rows).unwrap();
+        // Buckets from the first row.
+        rows.dense_limit = 0;
+        let buckets = cells(&rows).unwrap();
+        let buckets_in_blocks = cells_in_blocks(&rows, 1000).unwrap();
+        // One map for the first 4,096 rows (which hold every cell of the 3,000-row pattern),
+        // then buckets, in blocks of 1,000 rows.
+        rows.dense_limit = 64 * 100;
+        let switched = cells_in_blocks(&rows, 1000).unwrap();
+        assert!(single.height() > 1000, "{} cells", single.height());
+        assert!(single.equals_missing(&buckets));
+        assert!(single.equals_missing(&buckets_in_blocks));
+        assert!(single.equals_missing(&switched));
+        let n: u64 = single.column("n").unwrap().u64().unwrap().sum().unwrap();
+        assert_eq!(n, 21_000);
     }
 
     #[test]
