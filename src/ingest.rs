@@ -1938,16 +1938,14 @@ fn validate_read(
         .map_err(pe("decisions"))?
         .rechunk();
     decisions.with_column(one_chunk).map_err(pe("decisions"))?;
-    let decided: &[i64] = match decisions.height() {
-        0 => &[],
-        _ => decisions
-            .column("decided_us")
-            .map_err(pe("decisions"))?
-            .i64()
-            .map_err(pe("decisions"))?
-            .cont_slice()
-            .map_err(pe("decision times"))?,
-    };
+    // (A filtered table has a chunk even when empty: the slice is then empty.)
+    let decided: &[i64] = decisions
+        .column("decided_us")
+        .map_err(pe("decisions"))?
+        .i64()
+        .map_err(pe("decisions"))?
+        .cont_slice()
+        .map_err(pe("decision times"))?;
     let mut vcodes = reason_codes(&vchecked)?;
     let vid_column = string_column(&vchecked, "decision_id")?;
     let vids = Ids::of(&vid_column);

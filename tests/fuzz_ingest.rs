@@ -180,3 +180,33 @@ fn a_category_column_can_come_from_hive_folders() {
     assert_eq!(versions, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every decision rejected: the valid decisions are an empty table (the join then reads an
+/// empty slice of decision times), every verdict is quarantined with its decision, and the
+/// run's check names the empty input.
+#[test]
+fn every_decision_rejected_leaves_an_empty_table_and_no_panic() {
+    let dir = scratch("all-rejected");
+    let mut x = Inputs::valid(20);
+    for c in &mut x.confidence {
+        *c = Some(1.5);
+    }
+    let (d, v) = x.write(&dir);
+    let ing = ingest(&IngestOptions {
+        decisions: &[d.to_string_lossy().into_owned()],
+        verdicts: &[v.to_string_lossy().into_owned()],
+        columns: &ColumnMap::default(),
+    })
+    .unwrap();
+    assert_eq!(ing.decisions.height(), 0);
+    assert_eq!(ing.counts.decisions_rejected, 20);
+    assert_eq!(ing.counts.verdicts_rejected, 20);
+    let reasons = ing.rejects.column("reason").unwrap().str().unwrap().clone();
+    let decision_rejected = reasons
+        .iter()
+        .filter(|r| *r == Some("decision_rejected"))
+        .count();
+    assert_eq!(decision_rejected, 20);
+    let err = ing.check(1.0).unwrap_err().to_string();
+    assert!(err.contains("all 20 decision rows were rejected"), "{err}");
+}

@@ -545,9 +545,9 @@ where
     }
 }
 
-/// The entries of `map` sorted by key.
-fn sorted<K: Ord + Copy, V: Copy>(map: Map<K, V>) -> Vec<(K, V)> {
-    let mut rows: Vec<(K, V)> = map.into_iter().collect();
+/// `entries` (a map's, or several maps') sorted by key.
+fn sorted<K: Ord + Copy, V: Copy>(entries: impl IntoIterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut rows: Vec<(K, V)> = entries.into_iter().collect();
     rows.sort_unstable_by_key(|r| r.0);
     rows
 }
@@ -862,11 +862,7 @@ fn cells_in_blocks(r: &Rows, block: usize) -> Result<DataFrame, IngestError> {
             }
         }
     }
-    let mut rows: Vec<(u128, CellSums)> = single
-        .into_iter()
-        .chain(maps.into_iter().flatten())
-        .collect();
-    rows.sort_unstable_by_key(|x| x.0);
+    let rows = sorted(single.into_iter().chain(maps.into_iter().flatten()));
     let low = |k: u128| part(k, 0);
     let mut columns = class_version_columns(r, rows.iter().map(|x| x.0));
     columns.extend([
