@@ -34,6 +34,8 @@ use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, 
 use crate::parquet_writer::ParquetOut;
 use crate::partition::{io_err, read_spill, split_by_period, write_spill, SpillDir};
 
+mod packed;
+
 /// Microseconds per day.
 pub const DAY_US: i64 = 86_400_000_000;
 
@@ -984,10 +986,33 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
     if parts.len() <= 1 {
         return Ok(parts.into_iter().next().unwrap_or_else(|| empty(layout)));
     }
-    let err = |e: PolarsError| IngestError::Polars {
+    match packed::merge(layout, parts) {
+        Ok(Ok(sum)) => Ok(sum),
+        Ok(Err(parts)) => merge_words(layout, parts),
+        Err(packed::MergeError::Polars(e)) => Err(summing_error(layout, e)),
+        Err(packed::MergeError::Overflow(name)) => Err(overflow(layout, name)),
+    }
+}
+
+fn summing_error(layout: &Layout, e: PolarsError) -> IngestError {
+    IngestError::Polars {
         context: format!("summing {}", layout.name),
         source: e,
-    };
+    }
+}
+
+/// The error of a measure `name` whose sum overflows.
+fn overflow(layout: &Layout, name: &str) -> IngestError {
+    summing_error(
+        layout,
+        PolarsError::ComputeError(format!("the sum of '{name}' overflows").into()),
+    )
+}
+
+/// [`merge_sorted`] of at least two non-empty parts through [`KeyWords`]: for keys that do
+/// not pack into 128 bits.
+fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
+    let err = |e: PolarsError| summing_error(layout, e);
     let mut starts = Vec::with_capacity(parts.len() + 1);
     let mut union: Option<DataFrame> = None;
     for p in &parts {
@@ -1018,10 +1043,6 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         .map(|(name, ty)| Measure::of(all.column(name)?, *ty))
         .collect::<PolarsResult<_>>()
         .map_err(err)?;
-    let overflow = |name: &str| IngestError::Polars {
-        context: format!("summing {}", layout.name),
-        source: PolarsError::ComputeError(format!("the sum of '{name}' overflows").into()),
-    };
     // Cursors into each part; the smallest key is taken next (few parts: a linear scan).
     let ends = &starts[1..];
     let mut cursor: Vec<usize> = starts[..ends.len()].to_vec();
@@ -1042,7 +1063,7 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         match order.last() {
             Some(&last) if keys.row(last as usize) == key => {
                 for (m, (name, _)) in measures.iter_mut().zip(layout.measures) {
-                    m.add(row).ok_or_else(|| overflow(name))?;
+                    m.add(row).ok_or_else(|| overflow(layout, name))?;
                 }
             }
             _ => {
@@ -1658,6 +1679,176 @@ mod tests {
         let z = df!("period" => [1i32, 1], "action_class" => ["a", "a"], "confidence" => [-0.0f64, 0.0], "n" => [1u64, 1]).unwrap();
         let w = KeyWords::of(&CONFIDENCE, &z).unwrap();
         assert!(w.row(0) < w.row(1));
+    }
+
+    /// `rows` random rows of a table (xorshift from `seed`), not summed, with
+    /// integers from `-span` to `span`; `nulls` puts nulls in every key column but the first.
+    fn random_table(layout: &Layout, rows: usize, seed: u64, span: i64, nulls: bool) -> DataFrame {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let columns: Vec<Column> = layout
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(j, (name, ty, _))| {
+                let mut draws: Vec<u64> = (0..rows).map(|_| next()).collect();
+                let null = |d: u64| nulls && j > 0 && d.is_multiple_of(5);
+                let strings = ["a", "b", "analyst-longer-than-12", "c"];
+                let column = match ty {
+                    Ty::Str => Column::new(
+                        (*name).into(),
+                        draws
+                            .iter()
+                            .map(|&d| (!null(d)).then(|| strings[(d >> 8) as usize % 4]))
+                            .collect::<Vec<_>>(),
+                    ),
+                    Ty::Bool => Column::new(
+                        (*name).into(),
+                        draws
+                            .iter()
+                            .map(|&d| (!null(d)).then_some(d & 256 != 0))
+                            .collect::<Vec<_>>(),
+                    ),
+                    Ty::F64 => Column::new(
+                        (*name).into(),
+                        draws
+                            .iter()
+                            .map(|&d| (!null(d)).then(|| ((d >> 8) % 7) as f64 / 4.0 - 0.5))
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => {
+                        draws.iter_mut().for_each(|d| *d >>= 8);
+                        let span = match ty {
+                            Ty::I32 => span.min(i32::MAX as i64),
+                            _ => span,
+                        };
+                        Column::new(
+                            (*name).into(),
+                            draws
+                                .iter()
+                                .map(|&d| {
+                                    // Mostly near zero, sometimes at the ends of the span.
+                                    let v = match d % 8 {
+                                        0 => span,
+                                        1 => -span,
+                                        _ => (d / 8 % 5) as i64 - 2,
+                                    };
+                                    (!null(d)).then_some(v)
+                                })
+                                .collect::<Vec<_>>(),
+                        )
+                        .strict_cast(&ty.dtype())
+                        .unwrap()
+                    }
+                };
+                column
+            })
+            .chain(layout.measures.iter().map(|(name, ty)| {
+                Column::new(
+                    (*name).into(),
+                    (0..rows as i64).map(|i| i % 9 - 2).collect::<Vec<i64>>(),
+                )
+                .cast(&ty.dtype())
+                .unwrap()
+            }))
+            .collect();
+        DataFrame::new_infer_height(columns).unwrap()
+    }
+
+    #[test]
+    fn packed_and_word_merges_equal_the_group_by_of_the_union() {
+        // Both paths, with and without nulls in the keys, integers of every size, and parts
+        // with categories or strings; cells with integers across their whole range need more
+        // than 128 bits and take the word path through `merge_sorted` itself.
+        let cases = [
+            (&REVIEWS, 3, false, true),
+            (&REVIEWS, i32::MAX as i64, true, true),
+            (&REVIEWS, i64::MAX, true, true),
+            (&CONFIDENCE, 3, true, true),
+            (&DAILY, 40, true, true),
+            (&CELLS, 2, true, true),
+            (&CELLS, i32::MAX as i64, false, false),
+        ];
+        for (layout, span, nulls, packs) in cases {
+            for k in [2, 3, 7] {
+                let parts: Vec<DataFrame> = (0..k)
+                    .map(|p| {
+                        // Rows of its own and rows every part has, so that keys are shared.
+                        let own = random_table(layout, 200, p * 31 + span as u64, span, nulls);
+                        let shared = random_table(layout, 100, 7, span, nulls);
+                        let t = layout
+                            .canonical(
+                                concat([own.lazy(), shared.lazy()], UnionArgs::default()).unwrap(),
+                            )
+                            .unwrap();
+                        match p % 2 {
+                            0 => with_categories(layout, t).unwrap(),
+                            _ => t,
+                        }
+                    })
+                    .collect();
+                let case = format!("{} span {span} nulls {nulls} parts {k}", layout.name);
+                let union = concat(
+                    parts
+                        .iter()
+                        .map(|p| as_strings(p.clone()).unwrap().lazy())
+                        .collect::<Vec<_>>(),
+                    UnionArgs::default(),
+                )
+                .unwrap();
+                let want = layout.canonical(union).unwrap();
+                let rows: usize = parts.iter().map(DataFrame::height).sum();
+                assert!(
+                    want.height() > 20 && want.height() < rows,
+                    "{case}: {} keys of {rows} rows, some shared",
+                    want.height()
+                );
+                let words = merge_words(layout, parts.clone()).unwrap();
+                let merged = match packed::merge(layout, parts.clone()) {
+                    Ok(Ok(df)) => Some(df),
+                    Ok(Err(_)) => None,
+                    Err(_) => panic!("{case}: the packed merge failed"),
+                };
+                assert_eq!(merged.is_some(), packs, "{case}: packs");
+                let through = merge_sorted(layout, parts).unwrap();
+                for (path, got) in [
+                    ("words", Some(words)),
+                    ("packed", merged),
+                    ("merge_sorted", Some(through)),
+                ] {
+                    let Some(got) = got else { continue };
+                    let strings = as_strings(got).unwrap();
+                    assert!(
+                        strings.equals_missing(&want),
+                        "{case}, {path}: {strings} against {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packed_merges_keep_the_parts_dtypes() {
+        let a = confidence(&[("a", 0.1, 2), ("b", 0.2, 1)]);
+        let b = confidence(&[("a", 0.1, 3), ("c", 0.9, 4)]);
+        let cats = |df: &DataFrame| with_categories(&CONFIDENCE, df.clone()).unwrap();
+        for parts in [
+            vec![a.clone(), b.clone()],
+            vec![cats(&a), cats(&b)],
+            vec![cats(&a), b.clone()],
+        ] {
+            let words = merge_words(&CONFIDENCE, parts.clone()).unwrap();
+            let Ok(Ok(packed)) = packed::merge(&CONFIDENCE, parts) else {
+                panic!("confidence keys pack");
+            };
+            assert_eq!(packed.schema(), words.schema());
+            assert!(packed.equals(&words), "{packed} against {words}");
+        }
     }
 
     #[test]

@@ -1,0 +1,544 @@
+//! [`super::merge_sorted`] on packed keys: each row's key columns as one `u128` whose order is
+//! the rows' canonical order, so that the merge compares integers, and the summed table's key
+//! columns are decoded from the kept keys instead of gathered from the parts' rows.
+//!
+//! Each key column is a bit field, the first column in the highest bits:
+//!
+//! | type | field | width |
+//! |---|---|---|
+//! | string | 0 for null, else the string's rank among every part's distinct strings (byte order) | bits of the distinct count |
+//! | integer | `value - min`, plus one when the column has nulls (0 is null) | bits of the range |
+//! | boolean | false 0, true 1; null 0, false 1, true 2 with nulls | 1 or 2 |
+//! | float | `f64::total_cmp`'s key as unsigned; with nulls a 65th bit set for values | 64 or 65 |
+//!
+//! So a column that holds one value takes no bits. Tables whose fields need more than 127 bits
+//! are merged through [`super::KeyWords`] instead.
+
+use polars::prelude::*;
+
+use super::{Layout, Ty};
+use crate::aggregate::build::Codes;
+
+/// One key column's field.
+struct Field {
+    name: &'static str,
+    bits: u32,
+    /// Bits below this field (the later columns' widths).
+    shift: u32,
+    kind: Kind,
+}
+
+enum Kind {
+    /// The string of code c is `dictionary[c]` (null for 0); per part, its own codes (as
+    /// [`Codes`] gives them) and the map from those to the shared ones.
+    Str {
+        dictionary: Series,
+        codes: Vec<Vec<u32>>,
+        shared: Vec<Vec<u32>>,
+    },
+    Int {
+        min: i64,
+        nulls: bool,
+        dtype: DataType,
+    },
+    Bool {
+        nulls: bool,
+    },
+    F64 {
+        nulls: bool,
+    },
+}
+
+/// Width in bits of the fields `0..=max`.
+fn width(max: u128) -> u32 {
+    128 - max.leading_zeros()
+}
+
+/// `f64::total_cmp`'s key with the sign bit flipped, so that it orders as unsigned.
+fn float_key(x: f64) -> u64 {
+    let b = x.to_bits() as i64;
+    ((b ^ ((((b >> 63) as u64) >> 1) as i64)) as u64) ^ (1 << 63)
+}
+
+/// The inverse of [`float_key`].
+fn key_float(k: u64) -> f64 {
+    let b = (k ^ (1 << 63)) as i64;
+    f64::from_bits((b ^ ((((b >> 63) as u64) >> 1) as i64)) as u64)
+}
+
+impl Field {
+    /// The field of key column `name` of type `ty` over every part, or `None` when the parts'
+    /// column is not of the layout's type (the caller then takes the general path).
+    fn of(
+        name: &'static str,
+        ty: Ty,
+        parts: &[DataFrame],
+        same_schema: bool,
+    ) -> PolarsResult<Option<Field>> {
+        let columns: Vec<&Column> = parts
+            .iter()
+            .map(|p| p.column(name))
+            .collect::<PolarsResult<_>>()?;
+        let nulls = columns.iter().any(|c| c.null_count() > 0);
+        let (bits, kind) = match ty {
+            Ty::Str => {
+                if !columns
+                    .iter()
+                    .all(|c| matches!(c.dtype(), DataType::String | DataType::Categorical(..)))
+                {
+                    return Ok(None);
+                }
+                let coded: Vec<Codes<&str>> = columns
+                    .iter()
+                    .map(|c| Codes::of_column(c))
+                    .collect::<PolarsResult<_>>()?;
+                let (dictionary, shared, distinct) = {
+                    // Each part's distinct strings are in byte order: merged, they give the
+                    // shared codes, and each part's code c ≥ 1 (its (c - 1)th string) maps to
+                    // one of them; 0 stays null.
+                    let own: Vec<Vec<&str>> = coded.iter().map(|c| c.values().collect()).collect();
+                    let mut next = vec![0usize; own.len()];
+                    let mut shared: Vec<Vec<u32>> = own
+                        .iter()
+                        .map(|o| {
+                            let mut m = Vec::with_capacity(o.len() + 1);
+                            m.push(0);
+                            m
+                        })
+                        .collect();
+                    let mut strings: Vec<Option<&str>> = vec![None];
+                    loop {
+                        let mut least: Option<&str> = None;
+                        for (o, &i) in own.iter().zip(&next) {
+                            if let Some(&s) = o.get(i) {
+                                if least.is_none_or(|l| s < l) {
+                                    least = Some(s);
+                                }
+                            }
+                        }
+                        let Some(least) = least else { break };
+                        strings.push(Some(least));
+                        let code = (strings.len() - 1) as u32;
+                        for ((o, i), m) in own.iter().zip(&mut next).zip(&mut shared) {
+                            if o.get(*i) == Some(&least) {
+                                m.push(code);
+                                *i += 1;
+                            }
+                        }
+                    }
+                    let distinct = strings.len() - 1;
+                    let dictionary = Series::new(PlSmallStr::from_static(name), strings);
+                    // Parts built in memory hold categories, parts read from files strings: as
+                    // their union would, the sum holds strings unless every part has one
+                    // schema.
+                    let dictionary = match (same_schema, columns[0].dtype()) {
+                        (true, dtype @ DataType::Categorical(..)) => dictionary.cast(dtype)?,
+                        _ => dictionary,
+                    };
+                    (dictionary, shared, distinct)
+                };
+                let codes = coded.into_iter().map(|c| c.codes).collect();
+                (
+                    width(distinct as u128),
+                    Kind::Str {
+                        dictionary,
+                        codes,
+                        shared,
+                    },
+                )
+            }
+            Ty::I32 | Ty::I64 => {
+                if !columns.iter().all(|c| c.dtype() == &ty.dtype()) {
+                    return Ok(None);
+                }
+                let (mut min, mut max) = (i64::MAX, i64::MIN);
+                for c in &columns {
+                    let c = c.cast(&DataType::Int64)?;
+                    let c = c.i64()?;
+                    if let (Some(lo), Some(hi)) = (c.min(), c.max()) {
+                        min = min.min(lo);
+                        max = max.max(hi);
+                    }
+                }
+                if min > max {
+                    // Every value null.
+                    (min, max) = (0, 0);
+                }
+                let range = (max as i128 - min as i128) as u128 + u128::from(nulls);
+                (
+                    width(range),
+                    Kind::Int {
+                        min,
+                        nulls,
+                        dtype: ty.dtype(),
+                    },
+                )
+            }
+            Ty::Bool => {
+                if !columns.iter().all(|c| c.dtype() == &DataType::Boolean) {
+                    return Ok(None);
+                }
+                (1 + u32::from(nulls), Kind::Bool { nulls })
+            }
+            Ty::F64 => {
+                if !columns.iter().all(|c| c.dtype() == &DataType::Float64) {
+                    return Ok(None);
+                }
+                (64 + u32::from(nulls), Kind::F64 { nulls })
+            }
+            Ty::U64 => return Ok(None),
+        };
+        Ok(Some(Field {
+            name,
+            bits,
+            shift: 0,
+            kind,
+        }))
+    }
+
+    /// ORs this field of part `p`'s rows into `keys`.
+    fn pack(&self, p: usize, part: &DataFrame, keys: &mut [u128]) -> PolarsResult<()> {
+        fn put(keys: &mut [u128], shift: u32, values: impl Iterator<Item = u128>) {
+            for (k, v) in keys.iter_mut().zip(values) {
+                *k |= v << shift;
+            }
+        }
+        if self.bits == 0 {
+            // One value, field 0 in every row.
+            return Ok(());
+        }
+        let c = part.column(self.name)?;
+        match &self.kind {
+            Kind::Str { codes, shared, .. } => {
+                let shared = &shared[p];
+                put(
+                    keys,
+                    self.shift,
+                    codes[p].iter().map(|&c| u128::from(shared[c as usize])),
+                );
+            }
+            Kind::Int { min, nulls, .. } => {
+                let c = c.cast(&DataType::Int64)?;
+                let one = u128::from(*nulls);
+                put(
+                    keys,
+                    self.shift,
+                    c.i64()?.iter().map(|v| match v {
+                        Some(v) => (v as i128 - *min as i128) as u128 + one,
+                        None => 0,
+                    }),
+                );
+            }
+            Kind::Bool { nulls } => {
+                let one = u128::from(*nulls);
+                put(
+                    keys,
+                    self.shift,
+                    c.bool()?.iter().map(|v| match v {
+                        Some(b) => u128::from(b) + one,
+                        None => 0,
+                    }),
+                );
+            }
+            Kind::F64 { nulls } => {
+                let set = if *nulls { 1u128 << 64 } else { 0 };
+                put(
+                    keys,
+                    self.shift,
+                    c.f64()?.iter().map(|v| match v {
+                        Some(x) => u128::from(float_key(x)) | set,
+                        None => 0,
+                    }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// This field's column of the rows with keys `keys`.
+    fn decode(&self, keys: &[u128]) -> PolarsResult<Column> {
+        let mask = if self.bits == 0 {
+            0
+        } else {
+            u128::MAX >> (128 - self.bits)
+        };
+        let field = |k: &u128| (k >> self.shift) & mask;
+        let name = PlSmallStr::from_static(self.name);
+        Ok(match &self.kind {
+            Kind::Str { dictionary, .. } => {
+                let idx: Vec<IdxSize> = keys.iter().map(|k| field(k) as IdxSize).collect();
+                dictionary.take(&IdxCa::from_vec(name, idx))?.into_column()
+            }
+            Kind::Int { min, nulls, dtype } => {
+                let value = |f: u128| (f as i128 - i128::from(*nulls) + *min as i128) as i64;
+                let column = match nulls {
+                    true => Column::new(
+                        name,
+                        keys.iter()
+                            .map(|k| match field(k) {
+                                0 => None,
+                                f => Some(value(f)),
+                            })
+                            .collect::<Vec<Option<i64>>>(),
+                    ),
+                    false => Column::new(
+                        name,
+                        keys.iter().map(|k| value(field(k))).collect::<Vec<i64>>(),
+                    ),
+                };
+                column.strict_cast(dtype)?
+            }
+            Kind::Bool { nulls } => {
+                let one = u128::from(*nulls);
+                match nulls {
+                    true => Column::new(
+                        name,
+                        keys.iter()
+                            .map(|k| match field(k) {
+                                0 => None,
+                                f => Some(f > one),
+                            })
+                            .collect::<Vec<Option<bool>>>(),
+                    ),
+                    false => Column::new(
+                        name,
+                        keys.iter().map(|k| field(k) == 1).collect::<Vec<bool>>(),
+                    ),
+                }
+            }
+            Kind::F64 { nulls } => match nulls {
+                true => Column::new(
+                    name,
+                    keys.iter()
+                        .map(|k| match field(k) {
+                            0 => None,
+                            f => Some(key_float(f as u64)),
+                        })
+                        .collect::<Vec<Option<f64>>>(),
+                ),
+                false => Column::new(
+                    name,
+                    keys.iter()
+                        .map(|k| key_float(field(k) as u64))
+                        .collect::<Vec<f64>>(),
+                ),
+            },
+        })
+    }
+}
+
+/// A measure's values in one part, or its sums, in the measure's signedness.
+enum Values {
+    Unsigned(Vec<u64>),
+    Signed(Vec<i64>),
+}
+
+impl Values {
+    fn of(c: &Column, ty: Ty) -> PolarsResult<Values> {
+        Ok(match ty {
+            Ty::I64 | Ty::I32 => Values::Signed(
+                c.strict_cast(&DataType::Int64)?
+                    .i64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect(),
+            ),
+            _ => Values::Unsigned(
+                c.strict_cast(&DataType::UInt64)?
+                    .u64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(0))
+                    .collect(),
+            ),
+        })
+    }
+
+    fn empty_like(&self, capacity: usize) -> Values {
+        match self {
+            Values::Unsigned(_) => Values::Unsigned(Vec::with_capacity(capacity)),
+            Values::Signed(_) => Values::Signed(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Starts a new sum with `from[row]`.
+    fn push(&mut self, from: &Values, row: usize) {
+        match (self, from) {
+            (Values::Unsigned(s), Values::Unsigned(v)) => s.push(v[row]),
+            (Values::Signed(s), Values::Signed(v)) => s.push(v[row]),
+            _ => unreachable!("a measure's sums and values share its signedness"),
+        }
+    }
+
+    /// Adds `from[row]` to the last sum; `None` on overflow.
+    fn add(&mut self, from: &Values, row: usize) -> Option<()> {
+        match (self, from) {
+            (Values::Unsigned(s), Values::Unsigned(v)) => {
+                let last = s.last_mut()?;
+                *last = last.checked_add(v[row])?;
+            }
+            (Values::Signed(s), Values::Signed(v)) => {
+                let last = s.last_mut()?;
+                *last = last.checked_add(v[row])?;
+            }
+            _ => unreachable!("a measure's sums and values share its signedness"),
+        }
+        Some(())
+    }
+
+    fn into_column(self, name: &str) -> Column {
+        match self {
+            Values::Unsigned(v) => Column::new(name.into(), v),
+            Values::Signed(v) => Column::new(name.into(), v),
+        }
+    }
+}
+
+/// The canonical sum of canonical `parts` (at least two, none empty) on packed keys, or the
+/// parts given back when their keys need more than 127 bits or a key column is not of the
+/// layout's type.
+pub(super) fn merge(
+    layout: &Layout,
+    parts: Vec<DataFrame>,
+) -> Result<Result<DataFrame, Vec<DataFrame>>, MergeError> {
+    let names = layout.column_names();
+    let schema = |p: &DataFrame| -> Vec<DataType> {
+        names
+            .iter()
+            .map(|n| p.column(n).map_or(DataType::Null, |c| c.dtype().clone()))
+            .collect()
+    };
+    let first = schema(&parts[0]);
+    let same_schema = parts.iter().all(|p| schema(p) == first);
+    let mut fields = Vec::with_capacity(layout.keys.len());
+    for (name, ty, _) in layout.keys {
+        match Field::of(name, *ty, &parts, same_schema)? {
+            Some(f) => fields.push(f),
+            None => return Ok(Err(parts)),
+        }
+    }
+    let total: u32 = fields.iter().map(|f| f.bits).sum();
+    if total > 127 {
+        return Ok(Err(parts));
+    }
+    let mut shift = total;
+    for f in &mut fields {
+        shift -= f.bits;
+        f.shift = shift;
+    }
+    let mut keys: Vec<Vec<u128>> = Vec::with_capacity(parts.len());
+    let mut values: Vec<Vec<Values>> = Vec::with_capacity(parts.len());
+    for (p, part) in parts.into_iter().enumerate() {
+        let mut k = vec![0u128; part.height()];
+        for f in &fields {
+            f.pack(p, &part, &mut k)?;
+        }
+        keys.push(k);
+        values.push(
+            layout
+                .measures
+                .iter()
+                .map(|(name, ty)| Values::of(part.column(name)?, *ty))
+                .collect::<PolarsResult<_>>()?,
+        );
+    }
+    for f in &mut fields {
+        if let Kind::Str { codes, .. } = &mut f.kind {
+            *codes = Vec::new();
+        }
+    }
+    let most: usize = keys.iter().map(Vec::len).sum();
+    let mut out: Vec<u128> = Vec::with_capacity(most);
+    let mut sums: Vec<Values> = values[0].iter().map(|v| v.empty_like(most)).collect();
+    // Each part's next key, `END` once it has none (no key is `END`: keys take at most 127
+    // bits); the smallest is taken next (few parts: a linear scan).
+    const END: u128 = u128::MAX;
+    let mut head: Vec<u128> = keys.iter().map(|k| k.first().map_or(END, |&k| k)).collect();
+    let mut cursor = vec![0usize; keys.len()];
+    loop {
+        let (mut p, mut key) = (0, head[0]);
+        for (q, &h) in head.iter().enumerate().skip(1) {
+            if h < key {
+                (p, key) = (q, h);
+            }
+        }
+        if key == END {
+            break;
+        }
+        let row = cursor[p];
+        cursor[p] = row + 1;
+        head[p] = keys[p].get(row + 1).map_or(END, |&k| k);
+        if out.last() == Some(&key) {
+            for (m, (s, v)) in sums.iter_mut().zip(&values[p]).enumerate() {
+                s.add(v, row)
+                    .ok_or(MergeError::Overflow(layout.measures[m].0))?;
+            }
+        } else {
+            out.push(key);
+            for (s, v) in sums.iter_mut().zip(&values[p]) {
+                s.push(v, row);
+            }
+        }
+    }
+    drop(keys);
+    drop(values);
+    let mut columns = Vec::with_capacity(names.len());
+    for f in &fields {
+        columns.push(f.decode(&out)?);
+    }
+    drop(out);
+    for ((name, ty), s) in layout.measures.iter().zip(sums) {
+        columns.push(s.into_column(name).strict_cast(&ty.dtype())?);
+    }
+    Ok(Ok(DataFrame::new_infer_height(columns)?))
+}
+
+/// Why [`merge`] failed.
+pub(super) enum MergeError {
+    Polars(PolarsError),
+    /// The measure whose sum overflows.
+    Overflow(&'static str),
+}
+
+impl From<PolarsError> for MergeError {
+    fn from(e: PolarsError) -> Self {
+        MergeError::Polars(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_keys_order_as_total_cmp_and_decode_back() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.5,
+            -1e-300,
+            -0.0,
+            0.0,
+            1e-300,
+            0.25,
+            1.0,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        for w in xs.windows(2) {
+            assert!(float_key(w[0]) < float_key(w[1]), "{} {}", w[0], w[1]);
+        }
+        for x in xs {
+            assert_eq!(key_float(float_key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn widths_count_the_bits_of_the_largest_field() {
+        assert_eq!(width(0), 0);
+        assert_eq!(width(1), 1);
+        assert_eq!(width(2), 2);
+        assert_eq!(width(255), 8);
+        assert_eq!(width(256), 9);
+        assert_eq!(width(u64::MAX as u128), 64);
+    }
+}
