@@ -925,17 +925,7 @@ impl KeyWords {
                     columns.push(small(c.bool()?.iter().map(|b| b.map(u64::from)).collect()))
                 }
                 Ty::F64 => wide(
-                    c.f64()?
-                        .iter()
-                        .map(|x| {
-                            x.map(|x| {
-                                // `f64::total_cmp`'s key, with the sign bit flipped to order as
-                                // unsigned.
-                                let b = x.to_bits() as i64;
-                                ((b ^ (((b >> 63) as u64) >> 1) as i64) as u64) ^ (1 << 63)
-                            })
-                        })
-                        .collect(),
+                    c.f64()?.iter().map(|x| x.map(packed::float_key)).collect(),
                     &mut columns,
                 ),
                 _ => wide(
@@ -963,9 +953,6 @@ impl KeyWords {
     }
 }
 
-/// The canonical sum of tables that are each canonical (one row per key, sorted by key): a
-/// merge of the sorted parts that adds up the measures of equal keys. Gives what
-/// [`Layout::canonical`] gives for their union, without hashing or re-sorting every row.
 /// `df` with its categorical columns as strings.
 fn as_strings(mut df: DataFrame) -> PolarsResult<DataFrame> {
     let names: Vec<PlSmallStr> = df
@@ -981,14 +968,19 @@ fn as_strings(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
+/// The canonical sum of tables that are each canonical (one row per key, sorted by key): a
+/// merge of the sorted parts that adds up the measures of equal keys. Gives what
+/// [`Layout::canonical`] gives for their union, without hashing or re-sorting every row. The
+/// merge compares each row's key columns packed into one integer ([`packed`]), or, for keys
+/// too wide for that, as rows of words ([`merge_words`]).
 fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
     if parts.len() <= 1 {
         return Ok(parts.into_iter().next().unwrap_or_else(|| empty(layout)));
     }
     match packed::merge(layout, parts) {
-        Ok(Ok(sum)) => Ok(sum),
-        Ok(Err(parts)) => merge_words(layout, parts),
+        Ok(packed::Merged::Sum(sum)) => Ok(sum),
+        Ok(packed::Merged::TooWide(parts)) => merge_words(layout, parts),
         Err(packed::MergeError::Polars(e)) => Err(summing_error(layout, e)),
         Err(packed::MergeError::Overflow(name)) => Err(overflow(layout, name)),
     }
@@ -1010,7 +1002,7 @@ fn overflow(layout: &Layout, name: &str) -> IngestError {
 }
 
 /// [`merge_sorted`] of at least two non-empty parts through [`KeyWords`]: for keys that do
-/// not pack into 128 bits.
+/// not pack into 127 bits.
 fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     let err = |e: PolarsError| summing_error(layout, e);
     let mut starts = Vec::with_capacity(parts.len() + 1);
@@ -1037,12 +1029,13 @@ fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Inge
     drop(parts);
     all.rechunk_mut_par();
     let keys = KeyWords::of(layout, &all).map_err(err)?;
-    let mut measures: Vec<Measure> = layout
+    let values: Vec<packed::Values> = layout
         .measures
         .iter()
-        .map(|(name, ty)| Measure::of(all.column(name)?, *ty))
+        .map(|(name, ty)| packed::Values::of(all.column(name)?, *ty))
         .collect::<PolarsResult<_>>()
         .map_err(err)?;
+    let mut sums: Vec<packed::Values> = values.iter().map(|v| v.empty_like(0)).collect();
     // Cursors into each part; the smallest key is taken next (few parts: a linear scan).
     let ends = &starts[1..];
     let mut cursor: Vec<usize> = starts[..ends.len()].to_vec();
@@ -1062,14 +1055,14 @@ fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Inge
         cursor[p] += 1;
         match order.last() {
             Some(&last) if keys.row(last as usize) == key => {
-                for (m, (name, _)) in measures.iter_mut().zip(layout.measures) {
-                    m.add(row).ok_or_else(|| overflow(layout, name))?;
+                for ((s, v), (name, _)) in sums.iter_mut().zip(&values).zip(layout.measures) {
+                    s.add(v, row).ok_or_else(|| overflow(layout, name))?;
                 }
             }
             _ => {
                 order.push(row as IdxSize);
-                for m in &mut measures {
-                    m.push(row);
+                for (s, v) in sums.iter_mut().zip(&values) {
+                    s.push(v, row);
                 }
             }
         }
@@ -1078,73 +1071,11 @@ fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Inge
     let mut out = all
         .take(&IdxCa::from_vec("idx".into(), order))
         .map_err(err)?;
-    for ((name, ty), m) in layout.measures.iter().zip(measures) {
+    for ((name, ty), m) in layout.measures.iter().zip(sums) {
         let c = m.into_column(name).strict_cast(&ty.dtype()).map_err(err)?;
         out.with_column(c).map_err(err)?;
     }
     Ok(out)
-}
-
-/// One measure column of [`merge_sorted`]: the parts' values, and the sums of the rows kept,
-/// in the measure's own signedness.
-enum Measure {
-    Unsigned { values: Vec<u64>, sums: Vec<u64> },
-    Signed { values: Vec<i64>, sums: Vec<i64> },
-}
-
-impl Measure {
-    fn of(c: &Column, ty: Ty) -> PolarsResult<Measure> {
-        Ok(match ty {
-            Ty::I64 | Ty::I32 => Measure::Signed {
-                values: c
-                    .strict_cast(&DataType::Int64)?
-                    .i64()?
-                    .iter()
-                    .map(|v| v.unwrap_or(0))
-                    .collect(),
-                sums: Vec::new(),
-            },
-            _ => Measure::Unsigned {
-                values: c
-                    .strict_cast(&DataType::UInt64)?
-                    .u64()?
-                    .iter()
-                    .map(|v| v.unwrap_or(0))
-                    .collect(),
-                sums: Vec::new(),
-            },
-        })
-    }
-
-    /// Starts a new sum with row `row`.
-    fn push(&mut self, row: usize) {
-        match self {
-            Measure::Unsigned { values, sums } => sums.push(values[row]),
-            Measure::Signed { values, sums } => sums.push(values[row]),
-        }
-    }
-
-    /// Adds row `row` to the last sum; `None` on overflow.
-    fn add(&mut self, row: usize) -> Option<()> {
-        match self {
-            Measure::Unsigned { values, sums } => {
-                let last = sums.last_mut()?;
-                *last = last.checked_add(values[row])?;
-            }
-            Measure::Signed { values, sums } => {
-                let last = sums.last_mut()?;
-                *last = last.checked_add(values[row])?;
-            }
-        }
-        Some(())
-    }
-
-    fn into_column(self, name: &str) -> Column {
-        match self {
-            Measure::Unsigned { sums, .. } => Column::new(name.into(), sums),
-            Measure::Signed { sums, .. } => Column::new(name.into(), sums),
-        }
-    }
 }
 
 fn empty(layout: &Layout) -> DataFrame {
@@ -1681,9 +1612,25 @@ mod tests {
         assert!(w.row(0) < w.row(1));
     }
 
-    /// `rows` random rows of a table (xorshift from `seed`), not summed, with
-    /// integers from `-span` to `span`; `nulls` puts nulls in every key column but the first.
-    fn random_table(layout: &Layout, rows: usize, seed: u64, span: i64, nulls: bool) -> DataFrame {
+    /// Which key columns of [`random_table`] get nulls (never the first, the period or day).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Nulls {
+        No,
+        Some,
+        All,
+    }
+
+    /// `rows` random rows of a table (xorshift from `seed`), not summed: strings from `pool`,
+    /// integers mostly near zero and sometimes at `span` or `-span - 1` (clamped to the
+    /// column's type; every integer 0 when `span` is 0).
+    fn random_table(
+        layout: &Layout,
+        rows: usize,
+        seed: u64,
+        span: i64,
+        nulls: Nulls,
+        pool: &[&str],
+    ) -> DataFrame {
         let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         let mut next = move || {
             x ^= x << 13;
@@ -1696,64 +1643,68 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(j, (name, ty, _))| {
-                let mut draws: Vec<u64> = (0..rows).map(|_| next()).collect();
-                let null = |d: u64| nulls && j > 0 && d.is_multiple_of(5);
-                let strings = ["a", "b", "analyst-longer-than-12", "c"];
-                let column = match ty {
+                let draws: Vec<u64> = (0..rows).map(|_| next() >> 8).collect();
+                let null = |d: u64| match nulls {
+                    _ if j == 0 => false,
+                    Nulls::No => false,
+                    Nulls::Some => d.is_multiple_of(5),
+                    Nulls::All => true,
+                };
+                let name = PlSmallStr::from_static(name);
+                match ty {
                     Ty::Str => Column::new(
-                        (*name).into(),
+                        name,
                         draws
                             .iter()
-                            .map(|&d| (!null(d)).then(|| strings[(d >> 8) as usize % 4]))
+                            .map(|&d| (!null(d)).then(|| pool[(d / 8) as usize % pool.len()]))
                             .collect::<Vec<_>>(),
                     ),
                     Ty::Bool => Column::new(
-                        (*name).into(),
+                        name,
                         draws
                             .iter()
-                            .map(|&d| (!null(d)).then_some(d & 256 != 0))
+                            .map(|&d| (!null(d)).then_some(d & 8 != 0))
                             .collect::<Vec<_>>(),
                     ),
                     Ty::F64 => Column::new(
-                        (*name).into(),
+                        name,
                         draws
                             .iter()
-                            .map(|&d| (!null(d)).then(|| ((d >> 8) % 7) as f64 / 4.0 - 0.5))
+                            .map(|&d| (!null(d)).then(|| (d / 8 % 7) as f64 / 4.0 - 0.5))
                             .collect::<Vec<_>>(),
                     ),
                     _ => {
-                        draws.iter_mut().for_each(|d| *d >>= 8);
                         let span = match ty {
                             Ty::I32 => span.min(i32::MAX as i64),
                             _ => span,
                         };
+                        let value = |d: u64| match d % 8 {
+                            _ if span == 0 => 0,
+                            0 => span,
+                            1 => -span - 1,
+                            _ => (d / 8 % 5) as i64 - 2,
+                        };
                         Column::new(
-                            (*name).into(),
+                            name,
                             draws
                                 .iter()
-                                .map(|&d| {
-                                    // Mostly near zero, sometimes at the ends of the span.
-                                    let v = match d % 8 {
-                                        0 => span,
-                                        1 => -span,
-                                        _ => (d / 8 % 5) as i64 - 2,
-                                    };
-                                    (!null(d)).then_some(v)
-                                })
+                                .map(|&d| (!null(d)).then(|| value(d)))
                                 .collect::<Vec<_>>(),
                         )
                         .strict_cast(&ty.dtype())
                         .unwrap()
                     }
-                };
-                column
+                }
             })
             .chain(layout.measures.iter().map(|(name, ty)| {
+                let signed = matches!(ty, Ty::I64 | Ty::I32);
                 Column::new(
                     (*name).into(),
-                    (0..rows as i64).map(|i| i % 9 - 2).collect::<Vec<i64>>(),
+                    (0..rows as i64)
+                        .map(|i| i % 9 - if signed { 4 } else { 0 })
+                        .collect::<Vec<i64>>(),
                 )
-                .cast(&ty.dtype())
+                .strict_cast(&ty.dtype())
                 .unwrap()
             }))
             .collect();
@@ -1762,37 +1713,74 @@ mod tests {
 
     #[test]
     fn packed_and_word_merges_equal_the_group_by_of_the_union() {
-        // Both paths, with and without nulls in the keys, integers of every size, and parts
-        // with categories or strings; cells with integers across their whole range need more
-        // than 128 bits and take the word path through `merge_sorted` itself.
+        // Both paths, with nulls in the keys or not, integers of every size (at 0 bits when
+        // they hold one value, at 65 with i64's ends and nulls), parts that do not all hold
+        // the same strings (one part a string no other has, and 9 strings in all, so that
+        // the codes need 4 bits), parts with categories, with strings, or mixed. Cells with
+        // integers across their whole range need more than 127 bits and take the word path
+        // through `merge_sorted` itself.
         let cases = [
-            (&REVIEWS, 3, false, true),
-            (&REVIEWS, i32::MAX as i64, true, true),
-            (&REVIEWS, i64::MAX, true, true),
-            (&CONFIDENCE, 3, true, true),
-            (&DAILY, 40, true, true),
-            (&CELLS, 2, true, true),
-            (&CELLS, i32::MAX as i64, false, false),
+            (&REVIEWS, 3, Nulls::No, true),
+            (&REVIEWS, 0, Nulls::Some, true),
+            (&REVIEWS, i32::MAX as i64, Nulls::Some, true),
+            (&REVIEWS, i64::MAX, Nulls::Some, true),
+            (&CONFIDENCE, 3, Nulls::Some, true),
+            (&CONFIDENCE, 0, Nulls::No, true),
+            (&DAILY, 40, Nulls::Some, true),
+            (&DAILY, 40, Nulls::All, true),
+            (&CELLS, 2, Nulls::Some, true),
+            (&CELLS, 2, Nulls::No, true),
+            (&CELLS, 2, Nulls::All, true),
+            (&CELLS, i32::MAX as i64, Nulls::No, false),
+        ];
+        let pool = [
+            "",
+            "a",
+            "analyst-longer-than-12",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "zz",
         ];
         for (layout, span, nulls, packs) in cases {
-            for k in [2, 3, 7] {
+            for (k, kinds) in [
+                (2, "mixed"),
+                (3, "categories"),
+                (7, "mixed"),
+                (3, "strings"),
+            ] {
                 let parts: Vec<DataFrame> = (0..k)
                     .map(|p| {
-                        // Rows of its own and rows every part has, so that keys are shared.
-                        let own = random_table(layout, 200, p * 31 + span as u64, span, nulls);
-                        let shared = random_table(layout, 100, 7, span, nulls);
+                        // Rows of its own, from its own strings (part 0 alone has "zz"), and
+                        // rows every part has, so that keys are shared.
+                        let own_pool: Vec<&str> = pool
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, _)| {
+                                (i == 8 && p == 0) || (i < 8 && i % 3 != p as usize % 3)
+                            })
+                            .map(|(_, s)| *s)
+                            .collect();
+                        let own =
+                            random_table(layout, 200, p * 31 + span as u64, span, nulls, &own_pool);
+                        let shared = random_table(layout, 100, 7, span, nulls, &pool[1..3]);
                         let t = layout
                             .canonical(
                                 concat([own.lazy(), shared.lazy()], UnionArgs::default()).unwrap(),
                             )
                             .unwrap();
-                        match p % 2 {
-                            0 => with_categories(layout, t).unwrap(),
+                        match (kinds, p % 2) {
+                            ("categories", _) | ("mixed", 0) => with_categories(layout, t).unwrap(),
                             _ => t,
                         }
                     })
                     .collect();
-                let case = format!("{} span {span} nulls {nulls} parts {k}", layout.name);
+                let case = format!(
+                    "{} span {span} nulls {nulls:?} {k} parts of {kinds}",
+                    layout.name
+                );
                 let union = concat(
                     parts
                         .iter()
@@ -1804,18 +1792,19 @@ mod tests {
                 let want = layout.canonical(union).unwrap();
                 let rows: usize = parts.iter().map(DataFrame::height).sum();
                 assert!(
-                    want.height() > 20 && want.height() < rows,
+                    want.height() > 3 && want.height() < rows,
                     "{case}: {} keys of {rows} rows, some shared",
                     want.height()
                 );
                 let words = merge_words(layout, parts.clone()).unwrap();
                 let merged = match packed::merge(layout, parts.clone()) {
-                    Ok(Ok(df)) => Some(df),
-                    Ok(Err(_)) => None,
-                    Err(_) => panic!("{case}: the packed merge failed"),
+                    Ok(packed::Merged::Sum(df)) => Some(df),
+                    Ok(packed::Merged::TooWide(_)) => None,
+                    Err(e) => panic!("{case}: the packed merge failed: {e:?}"),
                 };
                 assert_eq!(merged.is_some(), packs, "{case}: packs");
                 let through = merge_sorted(layout, parts).unwrap();
+                assert_eq!(through.schema(), words.schema(), "{case}: schema");
                 for (path, got) in [
                     ("words", Some(words)),
                     ("packed", merged),
@@ -1843,7 +1832,7 @@ mod tests {
             vec![cats(&a), b.clone()],
         ] {
             let words = merge_words(&CONFIDENCE, parts.clone()).unwrap();
-            let Ok(Ok(packed)) = packed::merge(&CONFIDENCE, parts) else {
+            let Ok(packed::Merged::Sum(packed)) = packed::merge(&CONFIDENCE, parts) else {
                 panic!("confidence keys pack");
             };
             assert_eq!(packed.schema(), words.schema());

@@ -11,8 +11,11 @@
 //! | boolean | false 0, true 1; null 0, false 1, true 2 with nulls | 1 or 2 |
 //! | float | `f64::total_cmp`'s key as unsigned; with nulls a 65th bit set for values | 64 or 65 |
 //!
-//! So a column that holds one value takes no bits. Tables whose fields need more than 127 bits
-//! are merged through [`super::KeyWords`] instead.
+//! So an integer column that holds one value (the period, when one period is summed) takes no
+//! bits, nor does a string column of nulls only. Tables whose fields need more than 127 bits are
+//! merged through [`super::KeyWords`] instead. As there, `total_cmp` tells -0.0 from 0.0 and puts
+//! negative NaNs first, where polars does not; the statistics hold neither, as ingest rejects NaN
+//! confidences and turns -0.0 into 0.0.
 
 use polars::prelude::*;
 
@@ -55,7 +58,7 @@ fn width(max: u128) -> u32 {
 }
 
 /// `f64::total_cmp`'s key with the sign bit flipped, so that it orders as unsigned.
-fn float_key(x: f64) -> u64 {
+pub(super) fn float_key(x: f64) -> u64 {
     let b = x.to_bits() as i64;
     ((b ^ ((((b >> 63) as u64) >> 1) as i64)) as u64) ^ (1 << 63)
 }
@@ -196,8 +199,8 @@ impl Field {
         }))
     }
 
-    /// ORs this field of part `p`'s rows into `keys`.
-    fn pack(&self, p: usize, part: &DataFrame, keys: &mut [u128]) -> PolarsResult<()> {
+    /// ORs this field of part `p`'s rows into `keys` (and drops the part's string codes).
+    fn pack(&mut self, p: usize, part: &DataFrame, keys: &mut [u128]) -> PolarsResult<()> {
         fn put(keys: &mut [u128], shift: u32, values: impl Iterator<Item = u128>) {
             for (k, v) in keys.iter_mut().zip(values) {
                 *k |= v << shift;
@@ -208,13 +211,15 @@ impl Field {
             return Ok(());
         }
         let c = part.column(self.name)?;
-        match &self.kind {
+        match &mut self.kind {
             Kind::Str { codes, shared, .. } => {
                 let shared = &shared[p];
                 put(
                     keys,
                     self.shift,
-                    codes[p].iter().map(|&c| u128::from(shared[c as usize])),
+                    std::mem::take(&mut codes[p])
+                        .into_iter()
+                        .map(|c| u128::from(shared[c as usize])),
                 );
             }
             Kind::Int { min, nulls, .. } => {
@@ -271,22 +276,31 @@ impl Field {
             }
             Kind::Int { min, nulls, dtype } => {
                 let value = |f: u128| (f as i128 - i128::from(*nulls) + *min as i128) as i64;
-                let column = match nulls {
-                    true => Column::new(
+                let or_null = |f: u128| (f != 0).then(|| value(f));
+                // Every value lies between the parts' minimum and maximum, so it fits the
+                // column's type. Without nulls the column gets no validity.
+                match (dtype, nulls) {
+                    (DataType::Int32, true) => Column::new(
                         name,
                         keys.iter()
-                            .map(|k| match field(k) {
-                                0 => None,
-                                f => Some(value(f)),
-                            })
-                            .collect::<Vec<Option<i64>>>(),
+                            .map(|k| or_null(field(k)).map(|v| v as i32))
+                            .collect::<Vec<_>>(),
                     ),
-                    false => Column::new(
+                    (DataType::Int32, false) => Column::new(
                         name,
-                        keys.iter().map(|k| value(field(k))).collect::<Vec<i64>>(),
+                        keys.iter()
+                            .map(|k| value(field(k)) as i32)
+                            .collect::<Vec<_>>(),
                     ),
-                };
-                column.strict_cast(dtype)?
+                    (_, true) => Column::new(
+                        name,
+                        keys.iter().map(|k| or_null(field(k))).collect::<Vec<_>>(),
+                    ),
+                    (_, false) => Column::new(
+                        name,
+                        keys.iter().map(|k| value(field(k))).collect::<Vec<_>>(),
+                    ),
+                }
             }
             Kind::Bool { nulls } => {
                 let one = u128::from(*nulls);
@@ -328,13 +342,13 @@ impl Field {
 }
 
 /// A measure's values in one part, or its sums, in the measure's signedness.
-enum Values {
+pub(super) enum Values {
     Unsigned(Vec<u64>),
     Signed(Vec<i64>),
 }
 
 impl Values {
-    fn of(c: &Column, ty: Ty) -> PolarsResult<Values> {
+    pub(super) fn of(c: &Column, ty: Ty) -> PolarsResult<Values> {
         Ok(match ty {
             Ty::I64 | Ty::I32 => Values::Signed(
                 c.strict_cast(&DataType::Int64)?
@@ -353,7 +367,7 @@ impl Values {
         })
     }
 
-    fn empty_like(&self, capacity: usize) -> Values {
+    pub(super) fn empty_like(&self, capacity: usize) -> Values {
         match self {
             Values::Unsigned(_) => Values::Unsigned(Vec::with_capacity(capacity)),
             Values::Signed(_) => Values::Signed(Vec::with_capacity(capacity)),
@@ -361,7 +375,7 @@ impl Values {
     }
 
     /// Starts a new sum with `from[row]`.
-    fn push(&mut self, from: &Values, row: usize) {
+    pub(super) fn push(&mut self, from: &Values, row: usize) {
         match (self, from) {
             (Values::Unsigned(s), Values::Unsigned(v)) => s.push(v[row]),
             (Values::Signed(s), Values::Signed(v)) => s.push(v[row]),
@@ -370,7 +384,7 @@ impl Values {
     }
 
     /// Adds `from[row]` to the last sum; `None` on overflow.
-    fn add(&mut self, from: &Values, row: usize) -> Option<()> {
+    pub(super) fn add(&mut self, from: &Values, row: usize) -> Option<()> {
         match (self, from) {
             (Values::Unsigned(s), Values::Unsigned(v)) => {
                 let last = s.last_mut()?;
@@ -385,21 +399,24 @@ impl Values {
         Some(())
     }
 
-    fn into_column(self, name: &str) -> Column {
+    /// The sums as a column (their spare capacity given back: the column keeps the buffer).
+    pub(super) fn into_column(self, name: &str) -> Column {
         match self {
-            Values::Unsigned(v) => Column::new(name.into(), v),
-            Values::Signed(v) => Column::new(name.into(), v),
+            Values::Unsigned(mut v) => {
+                v.shrink_to_fit();
+                Column::new(name.into(), v)
+            }
+            Values::Signed(mut v) => {
+                v.shrink_to_fit();
+                Column::new(name.into(), v)
+            }
         }
     }
 }
 
 /// The canonical sum of canonical `parts` (at least two, none empty) on packed keys, or the
-/// parts given back when their keys need more than 127 bits or a key column is not of the
-/// layout's type.
-pub(super) fn merge(
-    layout: &Layout,
-    parts: Vec<DataFrame>,
-) -> Result<Result<DataFrame, Vec<DataFrame>>, MergeError> {
+/// parts given back (see [`Merged`]).
+pub(super) fn merge(layout: &Layout, parts: Vec<DataFrame>) -> Result<Merged, MergeError> {
     let names = layout.column_names();
     let schema = |p: &DataFrame| -> Vec<DataType> {
         names
@@ -409,17 +426,37 @@ pub(super) fn merge(
     };
     let first = schema(&parts[0]);
     let same_schema = parts.iter().all(|p| schema(p) == first);
-    let mut fields = Vec::with_capacity(layout.keys.len());
-    for (name, ty, _) in layout.keys {
-        match Field::of(name, *ty, &parts, same_schema)? {
-            Some(f) => fields.push(f),
-            None => return Ok(Err(parts)),
+    // The numbers' and booleans' widths first, so that keys too wide are found before any
+    // string is coded.
+    let mut fields: Vec<Option<Field>> = Vec::with_capacity(layout.keys.len());
+    for &(name, ty, _) in layout.keys {
+        if ty == Ty::Str {
+            fields.push(None);
+            continue;
+        }
+        match Field::of(name, ty, &parts, same_schema)? {
+            Some(f) => fields.push(Some(f)),
+            None => return Ok(Merged::TooWide(parts)),
         }
     }
-    let total: u32 = fields.iter().map(|f| f.bits).sum();
-    if total > 127 {
-        return Ok(Err(parts));
+    let wide =
+        |fields: &[Option<Field>]| fields.iter().flatten().map(|f| f.bits).sum::<u32>() > 127;
+    if wide(&fields) {
+        return Ok(Merged::TooWide(parts));
     }
+    for (slot, &(name, ty, _)) in fields.iter_mut().zip(layout.keys) {
+        if slot.is_none() {
+            match Field::of(name, ty, &parts, same_schema)? {
+                Some(f) => *slot = Some(f),
+                None => return Ok(Merged::TooWide(parts)),
+            }
+        }
+    }
+    if wide(&fields) {
+        return Ok(Merged::TooWide(parts));
+    }
+    let mut fields: Vec<Field> = fields.into_iter().flatten().collect();
+    let total: u32 = fields.iter().map(|f| f.bits).sum();
     let mut shift = total;
     for f in &mut fields {
         shift -= f.bits;
@@ -429,7 +466,7 @@ pub(super) fn merge(
     let mut values: Vec<Vec<Values>> = Vec::with_capacity(parts.len());
     for (p, part) in parts.into_iter().enumerate() {
         let mut k = vec![0u128; part.height()];
-        for f in &fields {
+        for f in &mut fields {
             f.pack(p, &part, &mut k)?;
         }
         keys.push(k);
@@ -440,11 +477,6 @@ pub(super) fn merge(
                 .map(|(name, ty)| Values::of(part.column(name)?, *ty))
                 .collect::<PolarsResult<_>>()?,
         );
-    }
-    for f in &mut fields {
-        if let Kind::Str { codes, .. } = &mut f.kind {
-            *codes = Vec::new();
-        }
     }
     let most: usize = keys.iter().map(Vec::len).sum();
     let mut out: Vec<u128> = Vec::with_capacity(most);
@@ -489,10 +521,20 @@ pub(super) fn merge(
     for ((name, ty), s) in layout.measures.iter().zip(sums) {
         columns.push(s.into_column(name).strict_cast(&ty.dtype())?);
     }
-    Ok(Ok(DataFrame::new_infer_height(columns)?))
+    Ok(Merged::Sum(DataFrame::new_infer_height(columns)?))
+}
+
+/// What [`merge`] gives.
+pub(super) enum Merged {
+    /// The canonical sum.
+    Sum(DataFrame),
+    /// The parts, untouched: their keys need more than 127 bits, or a key column is not of
+    /// the layout's type.
+    TooWide(Vec<DataFrame>),
 }
 
 /// Why [`merge`] failed.
+#[derive(Debug)]
 pub(super) enum MergeError {
     Polars(PolarsError),
     /// The measure whose sum overflows.
@@ -540,5 +582,47 @@ mod tests {
         assert_eq!(width(255), 8);
         assert_eq!(width(256), 9);
         assert_eq!(width(u64::MAX as u128), 64);
+        assert_eq!(width(1 << 64), 65);
+    }
+
+    /// Keys of two integer columns: `a` over i64's whole range with nulls (65 bits), `b` from 0
+    /// to `b_max`.
+    fn wide(b_max: i64) -> (Layout, Vec<DataFrame>) {
+        let layout = Layout {
+            name: "wide",
+            keys: &[("a", Ty::I64, true), ("b", Ty::I64, false)],
+            measures: &[("n", Ty::U64)],
+        };
+        let part = |a: [Option<i64>; 3], b: [i64; 3]| {
+            df!("a" => a, "b" => b, "n" => [1u64, 2, 3]).unwrap()
+        };
+        let parts = vec![
+            part([None, Some(i64::MIN), Some(7)], [b_max, 0, 1]),
+            part([None, Some(7), Some(i64::MAX)], [b_max, 1, 0]),
+        ];
+        (layout, parts)
+    }
+
+    #[test]
+    fn keys_of_127_bits_pack_and_of_128_do_not() {
+        // 65 + 62 bits: packed, and summed as the word path sums.
+        let (layout, parts) = wide((1 << 62) - 1);
+        let words = super::super::merge_words(&layout, parts.clone()).unwrap();
+        let Ok(Merged::Sum(packed)) = merge(&layout, parts) else {
+            panic!("127 bits pack");
+        };
+        assert!(packed.equals_missing(&words), "{packed} against {words}");
+        // By hand: (null, b_max) 1 + 1; (7, 1) 3 + 2.
+        assert_eq!(
+            packed.column("n").unwrap().u64().unwrap().to_vec(),
+            vec![Some(2), Some(2), Some(5), Some(3)]
+        );
+        assert_eq!(
+            packed.column("a").unwrap().i64().unwrap().to_vec(),
+            vec![None, Some(i64::MIN), Some(7), Some(i64::MAX)]
+        );
+        // 65 + 63 bits: given back.
+        let (layout, parts) = wide(i64::MAX);
+        assert!(matches!(merge(&layout, parts), Ok(Merged::TooWide(p)) if p.len() == 2));
     }
 }
