@@ -114,12 +114,35 @@ pub(crate) fn write_spill(path: &Path, df: &DataFrame) -> Result<(), IngestError
     crate::parquet_writer::write_frame(path, df, false)
 }
 
-/// Reads a file written by [`write_spill`].
-pub(crate) fn read_spill(path: &Path) -> Result<DataFrame, IngestError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(pe(path.display().to_string()))
+/// Reads a file written by [`write_spill`] a row group at a time, each passed through `each`
+/// (which may make it smaller, e.g. strings into categories) before the next is read.
+pub(crate) fn read_spill(
+    path: &Path,
+    each: impl Fn(DataFrame) -> PolarsResult<DataFrame>,
+) -> Result<DataFrame, IngestError> {
+    let err = |e: PolarsError| pe(path.display().to_string())(e);
+    let open = || File::open(path).map_err(|e| io_err(path, e));
+    let mut reader = ParquetReader::new(open()?);
+    let metadata = reader.get_metadata().map_err(&err)?.clone();
+    if metadata.row_groups.len() <= 1 {
+        return reader.finish().and_then(each).map_err(err);
+    }
+    let mut all: Option<DataFrame> = None;
+    let mut offset = 0;
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
+        reader.set_metadata(metadata.clone());
+        let part = reader.finish().and_then(&each).map_err(&err)?;
+        match all.as_mut() {
+            Some(all) => {
+                all.vstack_mut_owned(part).map_err(&err)?;
+            }
+            None => all = Some(part),
+        }
+        offset += rows;
+    }
+    Ok(all.unwrap_or_default())
 }
 
 /// Writes a chunk of routed rows as an Arrow IPC file (LZ4-compressed buffers): the column
@@ -419,6 +442,38 @@ pub(crate) fn split_by_period(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spill_files_are_read_back_a_row_group_at_a_time() {
+        // Three row groups (two full, one short), and a file of one.
+        let dir =
+            std::env::temp_dir().join(format!("readiness-test-spill-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for rows in [2 * 262_144 + 1_000, 10] {
+            let df = df!(
+                "period" => (0..rows as i32).map(|i| i / 100_000).collect::<Vec<_>>(),
+                "action_class" => (0..rows).map(|i| ["a", "b", "c"][i % 3]).collect::<Vec<_>>(),
+                "n" => (0..rows as u64).collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let path = dir.join(format!("{rows}.parquet"));
+            write_spill(&path, &df).unwrap();
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let read = read_spill(&path, |part| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                assert!(part.height() <= 262_144, "{} rows at once", part.height());
+                Ok(part)
+            })
+            .unwrap();
+            assert!(read.equals(&df), "{rows} rows");
+            let groups = if rows > 10 { 3 } else { 1 };
+            assert_eq!(calls.into_inner(), groups, "{rows} rows");
+            // What `each` makes of a row group is what is kept.
+            let firsts = read_spill(&path, |part| Ok(part.head(Some(1)))).unwrap();
+            assert_eq!(firsts.height(), groups);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn rows_are_taken_as_polars_takes_them() {

@@ -649,7 +649,7 @@ impl StatsSet {
                     if !path.exists() {
                         continue;
                     }
-                    f(read_spill(&path)?)?;
+                    f(read_large(name, &path)?)?;
                 }
                 Ok(())
             }
@@ -679,7 +679,9 @@ impl StatsSet {
                 .iter()
                 .map(|p| spilled.file(name, *p))
                 .filter(|path| path.exists())
-                .map(|path| Box::new(move || f(read_spill(&path)?)) as super::build::Task<'_, _>)
+                .map(|path| {
+                    Box::new(move || f(read_large(name, &path)?)) as super::build::Task<'_, _>
+                })
                 .collect(),
             None => split_by_period(self.table(name), "period")?
                 .into_iter()
@@ -759,7 +761,7 @@ impl StatsSet {
                 Box::new(move || {
                     let parts = files
                         .iter()
-                        .map(|f| read_spill(f))
+                        .map(|f| read_large(layout.name, f))
                         .collect::<Result<Vec<_>, _>>()?;
                     let df = merge_sorted(layout, parts)?;
                     write_spill(out, &df)?;
@@ -1224,6 +1226,18 @@ fn with_categories(layout: &Layout, mut df: DataFrame) -> PolarsResult<DataFrame
         }
     }
     Ok(df)
+}
+
+/// A [`LARGE`] table's file spilled by a partitioned run, read a row group at a time with its
+/// strings made categories as [`with_categories`] makes them: only one row group's strings are
+/// in memory at once, and a `reviews` row takes 32 bytes instead of 68.
+fn read_large(name: &str, path: &Path) -> Result<DataFrame, IngestError> {
+    let layout = LARGE
+        .iter()
+        .find(|l| l.name == name)
+        .copied()
+        .unwrap_or(&CONFIDENCE);
+    read_spill(path, |df| with_categories(layout, df))
 }
 
 fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
