@@ -636,7 +636,8 @@ impl StatsSet {
 
     /// Calls `f` with the rows of a [`LARGE`] table (`confidence` or `reviews`), one period at
     /// a time in period order, each in canonical order: from memory, or from disk when a
-    /// partitioned run spilled them.
+    /// partitioned run spilled them. Periods read from disk keep their strings (one period is
+    /// in memory at a time, and the writer codes strings as cheaply as categories).
     pub fn for_each_period(
         &self,
         name: &str,
@@ -649,7 +650,7 @@ impl StatsSet {
                     if !path.exists() {
                         continue;
                     }
-                    f(read_large(name, &path)?)?;
+                    f(read_spill(&path, Ok)?)?;
                 }
                 Ok(())
             }
