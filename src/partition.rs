@@ -115,24 +115,31 @@ pub(crate) fn write_spill(path: &Path, df: &DataFrame) -> Result<(), IngestError
 }
 
 /// Reads a file written by [`write_spill`] a row group at a time, each passed through `each`
-/// (which may make it smaller, e.g. strings into categories) before the next is read.
+/// (which may make it smaller, e.g. strings into categories) before the next is read. Each
+/// read is given a footer that holds its row group alone, so no other group is visited.
 pub(crate) fn read_spill(
     path: &Path,
     each: impl Fn(DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<DataFrame, IngestError> {
     let err = |e: PolarsError| pe(path.display().to_string())(e);
     let open = || File::open(path).map_err(|e| io_err(path, e));
-    let mut reader = ParquetReader::new(open()?);
-    let metadata = reader.get_metadata().map_err(&err)?.clone();
+    let metadata = ParquetReader::new(open()?)
+        .get_metadata()
+        .map_err(&err)?
+        .clone();
     if metadata.row_groups.len() <= 1 {
-        return reader.finish().and_then(each).map_err(err);
+        return ParquetReader::new(open()?)
+            .finish()
+            .and_then(each)
+            .map_err(err);
     }
     let mut all: Option<DataFrame> = None;
-    let mut offset = 0;
     for group in &metadata.row_groups {
-        let rows = group.num_rows();
-        let mut reader = ParquetReader::new(open()?).with_slice(Some((offset, rows)));
-        reader.set_metadata(metadata.clone());
+        let mut alone = (*metadata).clone();
+        alone.num_rows = group.num_rows();
+        alone.row_groups = vec![group.clone()];
+        let mut reader = ParquetReader::new(open()?);
+        reader.set_metadata(std::sync::Arc::new(alone));
         let part = reader.finish().and_then(&each).map_err(&err)?;
         match all.as_mut() {
             Some(all) => {
@@ -140,7 +147,6 @@ pub(crate) fn read_spill(
             }
             None => all = Some(part),
         }
-        offset += rows;
     }
     Ok(all.unwrap_or_default())
 }
@@ -468,10 +474,22 @@ mod tests {
             assert!(read.equals(&df), "{rows} rows");
             let groups = if rows > 10 { 3 } else { 1 };
             assert_eq!(calls.into_inner(), groups, "{rows} rows");
-            // What `each` makes of a row group is what is kept.
+            // What `each` makes of a row group is what is kept: each group's first row.
             let firsts = read_spill(&path, |part| Ok(part.head(Some(1)))).unwrap();
-            assert_eq!(firsts.height(), groups);
+            let want: Vec<Option<u64>> = (0..groups as u64).map(|g| Some(g * 262_144)).collect();
+            assert_eq!(firsts.column("n").unwrap().u64().unwrap().to_vec(), want);
+            // An error of `each` names the file.
+            let err = read_spill(&path, |_| polars_bail!(ComputeError: "no")).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("{rows}.parquet")),
+                "{err}"
+            );
         }
+        // A file without rows.
+        let empty = df!("n" => Vec::<u64>::new()).unwrap();
+        let path = dir.join("empty.parquet");
+        write_spill(&path, &empty).unwrap();
+        assert_eq!(read_spill(&path, Ok).unwrap().height(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -317,16 +317,37 @@ fn an_incremental_run_equals_the_full_recompute() {
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
 
     // The later months from raw files; then September again, as if re-delivered complete:
-    // its new statistics replace the stored ones instead of adding to them.
-    for first_new in [10, 9] {
-        let out = dir.join(format!("run-from-{first_new}"));
+    // its new statistics replace the stored ones instead of adding to them; then the later
+    // months read in partitions (their value counts spilled, read back and merged).
+    for (first_new, budget) in [(10, None), (9, None), (10, Some("0.0005"))] {
+        let out = dir.join(format!(
+            "run-from-{first_new}-{}",
+            budget.unwrap_or("one-pass")
+        ));
         let new_dec = months(&dec, first_new..=12);
         let new_ver = months(&ver, first_new..=12);
         let mut args: Vec<&str> = vec!["--stats", stored.to_str().unwrap(), "--decisions"];
         args.extend(new_dec.iter().map(String::as_str));
         args.push("--verdicts");
         args.extend(new_ver.iter().map(String::as_str));
-        let o = analyze_args(&args, &out);
+        let o = match budget {
+            None => analyze_args(&args, &out),
+            Some(gib) => {
+                let o = Command::new(env!("CARGO_BIN_EXE_readiness"))
+                    .arg("analyze")
+                    .args(&args)
+                    .args(["--memory-budget", gib, "--out", out.to_str().unwrap()])
+                    .arg("--ledger")
+                    .arg(out.with_extension("ledger.jsonl"))
+                    .env("READINESS_TIMINGS", "1")
+                    .current_dir(root())
+                    .output()
+                    .unwrap();
+                let err = outcome(&o).2;
+                assert!(err.contains("partitions by decision id"), "{err}");
+                o
+            }
+        };
         assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
         assert_same_outputs(&f.run, &out);
     }

@@ -287,8 +287,11 @@ impl Spilled {
 
 /// Working memory of summing one period of a spilled value-count table, per byte of its parts
 /// on disk (Parquet as `src/parquet_writer.rs` writes it, where a value-count row takes 6–9
-/// bytes): the parts in memory (36–68 bytes a row), their key words and the transposed key
-/// columns (48–80), the measures, the order and the result (36–68), with margin.
+/// bytes): the parts in memory (24–32 bytes a row with their strings as categories), their
+/// string codes and packed keys (20–28), the measures and the summed keys (24), and the result
+/// (24–32); the word path for keys over 127 bits needs more, up to about 32 times. Kept at the
+/// word path's figure: the cores, not the budget, bound how many periods are summed at once
+/// here.
 pub const MERGE_BYTES_PER_SPILLED_BYTE: u64 = 32;
 
 /// The value-count tables, one row per distinct value: those a partitioned run sums and keeps
@@ -636,8 +639,9 @@ impl StatsSet {
 
     /// Calls `f` with the rows of a [`LARGE`] table (`confidence` or `reviews`), one period at
     /// a time in period order, each in canonical order: from memory, or from disk when a
-    /// partitioned run spilled them. Periods read from disk keep their strings (one period is
-    /// in memory at a time, and the writer codes strings as cheaply as categories).
+    /// partitioned run spilled them. Periods read from disk keep their strings: the writer
+    /// holds one period at a time and codes strings as cheaply as categories, and
+    /// [`StatsSet::into_memory`] stacks them under the layout's string columns.
     pub fn for_each_period(
         &self,
         name: &str,
@@ -1231,14 +1235,13 @@ fn with_categories(layout: &Layout, mut df: DataFrame) -> PolarsResult<DataFrame
 
 /// A [`LARGE`] table's file spilled by a partitioned run, read a row group at a time with its
 /// strings made categories as [`with_categories`] makes them: only one row group's strings are
-/// in memory at once, and a `reviews` row takes 32 bytes instead of 68.
+/// in memory at once (per file read), and a `reviews` row's fixed-width part takes 32 bytes
+/// instead of 68. Another table's file is read as it is.
 fn read_large(name: &str, path: &Path) -> Result<DataFrame, IngestError> {
-    let layout = LARGE
-        .iter()
-        .find(|l| l.name == name)
-        .copied()
-        .unwrap_or(&CONFIDENCE);
-    read_spill(path, |df| with_categories(layout, df))
+    match LARGE.iter().find(|l| l.name == name) {
+        Some(layout) => read_spill(path, |df| with_categories(layout, df)),
+        None => read_spill(path, Ok),
+    }
 }
 
 fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
