@@ -1010,34 +1010,37 @@ fn daily(r: &Rows, unwatched: &BTreeSet<String>) -> Result<DataFrame, IngestErro
         let grouped = !dense || targets.get(i).is_some();
         (grouped && watched[class as usize]).then(|| ((r.days.day[i] as u64) << 32) | class as u64)
     }));
-    // Both kinds of rows in key order ((day << 32 | class) ascending is also the slots'
-    // order); at one key, the row without a target first (`None` sorts first).
-    let mut order: Vec<(u64, Option<usize>, usize)> = untargeted
+    // Both kinds of rows in key order, `day << 32 | class`: a slot's sums (`None`) or a
+    // group (`Some`); at one key the slot first, as the row without a target sorts first.
+    let mut order: Vec<(u64, Option<usize>)> = untargeted
         .iter()
         .enumerate()
         .filter(|(_, acc)| acc.n > 0)
         .map(|(slot, _)| {
-            let key = (((slot / classes) as u64) << 32) | (slot % classes) as u64;
-            (key, None, slot)
+            (
+                (((slot / classes) as u64) << 32) | (slot % classes) as u64,
+                None,
+            )
         })
         .chain(
             groups
                 .keys
                 .iter()
                 .enumerate()
-                .map(|(g, &key)| (key, Some(g), g)),
+                .map(|(g, &key)| (key, Some(g))),
         )
         .collect();
     order.sort_unstable();
     let mut out: Vec<(u64, Option<&str>, DailyAcc)> = Vec::new();
     let mut per_target: Map<Option<&str>, DailyAcc> = Map::default();
-    for (key, group, k) in order {
-        if group.is_none() {
-            out.push((key, None, untargeted[k]));
+    for (key, group) in order {
+        let Some(g) = group else {
+            let slot = (key >> 32) as usize * classes + (key & u64::from(u32::MAX)) as usize;
+            out.push((key, None, untargeted[slot]));
             continue;
-        }
+        };
         per_target.clear();
-        for &row in groups.rows(k) {
+        for &row in groups.rows(g) {
             let i = row as usize;
             add(per_target.entry(targets.get(i)).or_default(), i);
         }

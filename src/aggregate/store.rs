@@ -1060,19 +1060,14 @@ fn merge_words(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Inge
         let Some((p, key)) = best else { break };
         let row = cursor[p];
         cursor[p] += 1;
-        match order.last() {
-            Some(&last) if keys.row(last as usize) == key => {
-                for ((s, v), (name, _)) in sums.iter_mut().zip(&values).zip(layout.measures) {
-                    s.add(v, row).ok_or_else(|| overflow(layout, name))?;
-                }
-            }
-            _ => {
-                order.push(row as IdxSize);
-                for (s, v) in sums.iter_mut().zip(&values) {
-                    s.push(v, row);
-                }
-            }
+        let same = order
+            .last()
+            .is_some_and(|&last| keys.row(last as usize) == key);
+        if !same {
+            order.push(row as IdxSize);
         }
+        packed::sum_row(&mut sums, &values, row, same, layout)
+            .map_err(|name| overflow(layout, name))?;
     }
     drop(keys);
     let mut out = all

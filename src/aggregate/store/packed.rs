@@ -95,50 +95,38 @@ impl Field {
                     .iter()
                     .map(|c| Codes::of_column(c))
                     .collect::<PolarsResult<_>>()?;
-                let (dictionary, shared, distinct) = {
-                    // Each part's distinct strings are in byte order: merged, they give the
-                    // shared codes, and each part's code c ≥ 1 (its (c - 1)th string) maps to
-                    // one of them; 0 stays null.
-                    let own: Vec<Vec<&str>> = coded.iter().map(|c| c.values().collect()).collect();
-                    let mut next = vec![0usize; own.len()];
-                    let mut shared: Vec<Vec<u32>> = own
-                        .iter()
-                        .map(|o| {
-                            let mut m = Vec::with_capacity(o.len() + 1);
-                            m.push(0);
-                            m
-                        })
-                        .collect();
-                    let mut strings: Vec<Option<&str>> = vec![None];
-                    loop {
-                        let mut least: Option<&str> = None;
-                        for (o, &i) in own.iter().zip(&next) {
-                            if let Some(&s) = o.get(i) {
-                                if least.is_none_or(|l| s < l) {
-                                    least = Some(s);
+                // Every part's distinct strings (each part's in byte order already), sorted and
+                // deduplicated: the shared codes. A part's code c ≥ 1 (its (c - 1)th string)
+                // maps to one of them, found walking both lists in order; 0 stays null.
+                let mut strings: Vec<&str> = coded.iter().flat_map(|c| c.values()).collect();
+                strings.sort_unstable();
+                strings.dedup();
+                let shared: Vec<Vec<u32>> = coded
+                    .iter()
+                    .map(|c| {
+                        let mut at = 0;
+                        std::iter::once(0)
+                            .chain(c.values().map(|s| {
+                                while strings[at] != s {
+                                    at += 1;
                                 }
-                            }
-                        }
-                        let Some(least) = least else { break };
-                        strings.push(Some(least));
-                        let code = (strings.len() - 1) as u32;
-                        for ((o, i), m) in own.iter().zip(&mut next).zip(&mut shared) {
-                            if o.get(*i) == Some(&least) {
-                                m.push(code);
-                                *i += 1;
-                            }
-                        }
-                    }
-                    let distinct = strings.len() - 1;
-                    let dictionary = Series::new(PlSmallStr::from_static(name), strings);
-                    // Parts built in memory hold categories, parts read from files strings: as
-                    // their union would, the sum holds strings unless every part has one
-                    // schema.
-                    let dictionary = match (same_schema, columns[0].dtype()) {
-                        (true, dtype @ DataType::Categorical(..)) => dictionary.cast(dtype)?,
-                        _ => dictionary,
-                    };
-                    (dictionary, shared, distinct)
+                                at as u32 + 1
+                            }))
+                            .collect()
+                    })
+                    .collect();
+                let distinct = strings.len();
+                let dictionary = Series::new(
+                    PlSmallStr::from_static(name),
+                    std::iter::once(None)
+                        .chain(strings.into_iter().map(Some))
+                        .collect::<Vec<Option<&str>>>(),
+                );
+                // Parts built in memory hold categories, parts read from files strings: as
+                // their union would, the sum holds strings unless every part has one schema.
+                let dictionary = match (same_schema, columns[0].dtype()) {
+                    (true, dtype @ DataType::Categorical(..)) => dictionary.cast(dtype)?,
+                    _ => dictionary,
                 };
                 let codes = coded.into_iter().map(|c| c.codes).collect();
                 (
@@ -426,36 +414,23 @@ pub(super) fn merge(layout: &Layout, parts: Vec<DataFrame>) -> Result<Merged, Me
     };
     let first = schema(&parts[0]);
     let same_schema = parts.iter().all(|p| schema(p) == first);
-    // The numbers' and booleans' widths first, so that keys too wide are found before any
-    // string is coded.
-    let mut fields: Vec<Option<Field>> = Vec::with_capacity(layout.keys.len());
-    for &(name, ty, _) in layout.keys {
-        if ty == Ty::Str {
-            fields.push(None);
-            continue;
-        }
+    // The numbers' and booleans' fields first, so that keys too wide are found before any
+    // string is coded; then in key order.
+    let (strings, others): (Vec<usize>, Vec<usize>) =
+        (0..layout.keys.len()).partition(|&j| layout.keys[j].1 == Ty::Str);
+    let mut fields: Vec<(usize, Field)> = Vec::with_capacity(layout.keys.len());
+    for j in others.into_iter().chain(strings) {
+        let (name, ty, _) = layout.keys[j];
         match Field::of(name, ty, &parts, same_schema)? {
-            Some(f) => fields.push(Some(f)),
+            Some(f) => fields.push((j, f)),
             None => return Ok(Merged::TooWide(parts)),
         }
-    }
-    let wide =
-        |fields: &[Option<Field>]| fields.iter().flatten().map(|f| f.bits).sum::<u32>() > 127;
-    if wide(&fields) {
-        return Ok(Merged::TooWide(parts));
-    }
-    for (slot, &(name, ty, _)) in fields.iter_mut().zip(layout.keys) {
-        if slot.is_none() {
-            match Field::of(name, ty, &parts, same_schema)? {
-                Some(f) => *slot = Some(f),
-                None => return Ok(Merged::TooWide(parts)),
-            }
+        if fields.iter().map(|(_, f)| f.bits).sum::<u32>() > 127 {
+            return Ok(Merged::TooWide(parts));
         }
     }
-    if wide(&fields) {
-        return Ok(Merged::TooWide(parts));
-    }
-    let mut fields: Vec<Field> = fields.into_iter().flatten().collect();
+    fields.sort_by_key(|(j, _)| *j);
+    let mut fields: Vec<Field> = fields.into_iter().map(|(_, f)| f).collect();
     let total: u32 = fields.iter().map(|f| f.bits).sum();
     let mut shift = total;
     for f in &mut fields {
@@ -499,17 +474,11 @@ pub(super) fn merge(layout: &Layout, parts: Vec<DataFrame>) -> Result<Merged, Me
         let row = cursor[p];
         cursor[p] = row + 1;
         head[p] = keys[p].get(row + 1).map_or(END, |&k| k);
-        if out.last() == Some(&key) {
-            for (m, (s, v)) in sums.iter_mut().zip(&values[p]).enumerate() {
-                s.add(v, row)
-                    .ok_or(MergeError::Overflow(layout.measures[m].0))?;
-            }
-        } else {
+        let same = out.last() == Some(&key);
+        if !same {
             out.push(key);
-            for (s, v) in sums.iter_mut().zip(&values[p]) {
-                s.push(v, row);
-            }
         }
+        sum_row(&mut sums, &values[p], row, same, layout).map_err(MergeError::Overflow)?;
     }
     drop(keys);
     drop(values);
@@ -522,6 +491,25 @@ pub(super) fn merge(layout: &Layout, parts: Vec<DataFrame>) -> Result<Merged, Me
         columns.push(s.into_column(name).strict_cast(&ty.dtype())?);
     }
     Ok(Merged::Sum(DataFrame::new_infer_height(columns)?))
+}
+
+/// Adds row `row` of a part's measure `values` to the last `sums` when its key is the `same`
+/// as the last one's, else starts new sums with it. The error is the measure whose sum
+/// overflows. Both merge paths sum this way.
+pub(super) fn sum_row(
+    sums: &mut [Values],
+    values: &[Values],
+    row: usize,
+    same: bool,
+    layout: &Layout,
+) -> Result<(), &'static str> {
+    for ((s, v), (name, _)) in sums.iter_mut().zip(values).zip(layout.measures) {
+        match same {
+            true => s.add(v, row).ok_or(*name)?,
+            false => s.push(v, row),
+        }
+    }
+    Ok(())
 }
 
 /// What [`merge`] gives.
