@@ -229,11 +229,12 @@ pub fn ingest_parts(
     mut each: impl FnMut(usize, Ingested, Option<&Path>) -> Result<(), RunError>,
 ) -> Result<IngestSummary, RunError> {
     let columns = column_map(policy);
-    let scanned = crate::ingest::scan(&ingest_options(input, &columns))?;
+    let mut scanned = crate::ingest::scan(&ingest_options(input, &columns))?;
+    let fingerprints = std::mem::take(&mut scanned.fingerprints);
     let budget = input.memory_budget.unwrap_or_else(default_memory_budget);
     let partitions = crate::partition::partitions_for(scanned.working_set(), budget);
     let names = scanned.file_names();
-    let files = scanned.files.clone();
+    let mut files = scanned.files.clone();
     let mut counts = RowCounts::default();
     let mut rejects = Vec::new();
     let mut classes = std::collections::HashSet::new();
@@ -298,6 +299,7 @@ pub fn ingest_parts(
         }
         Some(spill)
     };
+    fingerprints.fill(&mut files)?;
     Ok(IngestSummary {
         files,
         counts,

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use polars::prelude::*;
 use serde_json::Value;
+use sha2::Digest;
 use util::*;
 
 /// One generated dataset (60,000 decisions over 12 months, seed 11) and one analysis of it,
@@ -148,8 +149,17 @@ fn run_directory_has_the_contract_files_and_columns() {
     }
     let m = json(&f.run.join("manifest.json"));
     assert_eq!(m["inputs"].as_array().unwrap().len(), 24);
+    // Each input's fingerprint (hashed on a thread of its own while the files are read) is
+    // its bytes' SHA-256, digested here in one call, and its size.
     for i in m["inputs"].as_array().unwrap() {
-        assert_eq!(i["sha256"].as_str().unwrap().len(), 64);
+        let path = root().join(i["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        let digest: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(i["sha256"].as_str().unwrap(), digest, "{}", path.display());
+        assert_eq!(i["bytes"].as_u64().unwrap(), bytes.len() as u64);
     }
     assert_eq!(m["policy"]["sha256"].as_str().unwrap().len(), 64);
     let html = std::fs::read_to_string(f.run.join("report.html")).unwrap();
