@@ -324,13 +324,13 @@ impl BuiltSum {
         Ok(())
     }
 
-    /// The sum of every set added; `None` when none was.
+    /// The sum of every set added, in one merge of the sums held; `None` when none was.
     pub fn total(self) -> Result<Option<StatsSet>, IngestError> {
-        let mut parts = self.stack.into_iter().map(|(_, set)| set);
-        let Some(first) = parts.next() else {
-            return Ok(None);
-        };
-        parts.try_fold(first, StatsSet::add_built).map(Some)
+        let sets: Vec<StatsSet> = self.stack.into_iter().map(|(_, set)| set).collect();
+        match sets.len() {
+            0 => Ok(None),
+            _ => StatsSet::sum_built(sets).map(Some),
+        }
     }
 }
 
@@ -520,14 +520,32 @@ impl StatsSet {
     /// (two partitions): their tables are canonical, so each pair is summed by a merge of the
     /// sorted tables instead of a group-by of their union. Gives what [`StatsSet::sum`] gives.
     pub fn add_built(self, other: StatsSet) -> Result<StatsSet, IngestError> {
-        if self.meta != other.meta || self.spilled.is_some() || other.spilled.is_some() {
-            return StatsSet::sum(vec![self, other]);
+        StatsSet::sum_built(vec![self, other])
+    }
+
+    /// [`StatsSet::add_built`] of any number of sets (at least one), each table in one merge of
+    /// all the sets' tables ([`merge_in_ranges`]).
+    pub fn sum_built(sets: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
+        let Some(first) = sets.first() else {
+            return StatsSet::sum(sets);
+        };
+        if sets
+            .iter()
+            .any(|s| s.meta != first.meta || s.spilled.is_some())
+        {
+            return StatsSet::sum(sets);
         }
-        let meta = self.meta.clone();
+        let meta = first.meta.clone();
+        let mut columns: Vec<Vec<DataFrame>> = LAYOUTS.iter().map(|_| Vec::new()).collect();
+        for set in sets {
+            for (column, table) in columns.iter_mut().zip(set.into_tables()) {
+                column.push(table);
+            }
+        }
         let tables = LAYOUTS
             .iter()
-            .zip(self.into_tables().into_iter().zip(other.into_tables()))
-            .map(|(layout, (a, b))| merge_sorted(layout, vec![a, b]))
+            .zip(columns)
+            .map(|(layout, parts)| merge_in_ranges(layout, parts))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(StatsSet::from_tables(meta, tables))
     }
@@ -991,6 +1009,85 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
         Err(packed::MergeError::Polars(e)) => Err(summing_error(layout, e)),
         Err(packed::MergeError::Overflow(name)) => Err(overflow(layout, name)),
     }
+}
+
+/// Below this many rows in all, [`merge_in_ranges`] merges in one range.
+const ROWS_PER_RANGE: usize = 1 << 16;
+
+/// [`merge_sorted`] with the parts cut at values of their first key (a period or a day: never
+/// null, ascending in every part) into up to one range per worker thread, the ranges summed
+/// side by side and stacked in key order. Rows of different ranges never share a key, so the
+/// result is [`merge_sorted`]'s. The cuts are at the largest part's quantiles.
+fn merge_in_ranges(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
+    let rows: usize = parts.iter().map(DataFrame::height).sum();
+    merge_in(
+        layout,
+        parts,
+        crate::threads::workers().min(rows / ROWS_PER_RANGE),
+    )
+}
+
+/// [`merge_in_ranges`] in at most `ranges` ranges.
+fn merge_in(
+    layout: &Layout,
+    parts: Vec<DataFrame>,
+    ranges: usize,
+) -> Result<DataFrame, IngestError> {
+    let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
+    if parts.len() <= 1 || ranges <= 1 {
+        return merge_sorted(layout, parts);
+    }
+    let err = |e: PolarsError| summing_error(layout, e);
+    let firsts = parts
+        .iter()
+        .map(|p| p.column(layout.period_key())?.i32().cloned())
+        .collect::<PolarsResult<Vec<Int32Chunked>>>()
+        .map_err(err)?;
+    // The first row of `ca` whose key is at least `v` (the keys ascend).
+    let cut = |ca: &Int32Chunked, v: i32| {
+        let (mut lo, mut hi) = (0, ca.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match ca.get(mid) {
+                Some(k) if k < v => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    };
+    let largest = firsts
+        .iter()
+        .max_by_key(|ca| ca.len())
+        .unwrap_or(&firsts[0]);
+    let mut bounds: Vec<i32> = (1..ranges)
+        .filter_map(|r| largest.get(largest.len() * r / ranges))
+        .collect();
+    bounds.dedup();
+    // Per range, each part's rows in it (ranges a part has no rows in are left out).
+    let mut sliced: Vec<Vec<DataFrame>> = vec![Vec::new(); bounds.len() + 1];
+    for (part, ca) in parts.iter().zip(&firsts) {
+        let mut at = 0;
+        for (r, range) in sliced.iter_mut().enumerate() {
+            let end = bounds.get(r).map_or(part.height(), |&v| cut(ca, v));
+            if end > at {
+                range.push(part.slice(at as i64, end - at));
+            }
+            at = end;
+        }
+    }
+    drop((parts, firsts));
+    let tasks: Vec<super::build::Task<'_, Result<DataFrame, IngestError>>> = sliced
+        .into_iter()
+        .filter(|range| !range.is_empty())
+        .map(|range| Box::new(move || merge_sorted(layout, range)) as super::build::Task<'_, _>)
+        .collect();
+    let mut summed = super::build::run_all(tasks).into_iter();
+    let mut out = summed.next().unwrap_or_else(|| Ok(empty(layout)))?;
+    for range in summed {
+        out.vstack_mut_owned(range?).map_err(err)?;
+    }
+    out.rechunk_mut_par();
+    Ok(out)
 }
 
 fn summing_error(layout: &Layout, e: PolarsError) -> IngestError {
@@ -1726,7 +1823,7 @@ mod tests {
 
     #[test]
     fn packed_and_word_merges_equal_the_group_by_of_the_union() {
-        // Both paths, with nulls in the keys or not, integers of every size (at 0 bits when
+        // Both paths, and the merge cut into ranges of the first key, with nulls in the keys or not, integers of every size (at 0 bits when
         // they hold one value, at 65 with i64's ends and nulls), parts that do not all hold
         // the same strings (one part a string no other has, and 9 strings in all, so that
         // the codes need 4 bits), parts with categories, with strings, or mixed. Cells with
@@ -1816,12 +1913,15 @@ mod tests {
                     Err(e) => panic!("{case}: the packed merge failed: {e:?}"),
                 };
                 assert_eq!(merged.is_some(), packs, "{case}: packs");
+                let ranges = merge_in(layout, parts.clone(), 3).unwrap();
                 let through = merge_sorted(layout, parts).unwrap();
                 assert_eq!(through.schema(), words.schema(), "{case}: schema");
+                assert_eq!(ranges.schema(), words.schema(), "{case}: schema in ranges");
                 for (path, got) in [
                     ("words", Some(words)),
                     ("packed", merged),
                     ("merge_sorted", Some(through)),
+                    ("in ranges", Some(ranges)),
                 ] {
                     let Some(got) = got else { continue };
                     let strings = as_strings(got).unwrap();
