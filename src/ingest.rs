@@ -480,48 +480,114 @@ pub fn fingerprint(path: &Path) -> Result<(String, u64), IngestError> {
 /// scheduling priority while the files are read and validated: the hashing fills the time a
 /// core would otherwise idle instead of delaying the read (at 10^8 decisions, 2.5 GB hashed
 /// before the first row was read). The files are read twice either way, as before: once to
-/// hash them, once to decode them.
+/// hash them, once to decode them. What that thread has not started when the fingerprints are
+/// needed is hashed by [`Fingerprints::fill`] on every core at normal priority; dropped, the
+/// fingerprints stop the thread after its current file.
 #[derive(Default)]
 pub struct Fingerprints {
-    paths: Vec<PathBuf>,
-    running: Option<std::thread::JoinHandle<Vec<Hashed>>>,
+    queue: Option<std::sync::Arc<HashQueue>>,
+    running: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A file's SHA-256 (hex) and size, or why it could not be read.
 type Hashed = Result<(String, u64), IngestError>;
 
+/// The files to hash, taken one at a time by whoever works on the queue.
+struct HashQueue {
+    paths: Vec<PathBuf>,
+    next: std::sync::atomic::AtomicUsize,
+    hashed: std::sync::Mutex<Vec<Option<Hashed>>>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl HashQueue {
+    /// Hashes the next file not yet taken, until none is left (or the queue is stopped).
+    fn work(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = self.paths.get(i) else {
+                return;
+            };
+            let result = fingerprint(path);
+            let mut hashed = self
+                .hashed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            hashed[i] = Some(result);
+        }
+    }
+}
+
 impl Fingerprints {
-    /// Starts hashing `paths`, in order. Where no thread can be started, [`Fingerprints::fill`]
-    /// hashes them itself.
+    /// Starts hashing `paths`, in order.
     pub fn start(paths: Vec<PathBuf>) -> Fingerprints {
-        let todo = paths.clone();
+        let queue = std::sync::Arc::new(HashQueue {
+            hashed: std::sync::Mutex::new((0..paths.len()).map(|_| None).collect()),
+            paths,
+            next: Default::default(),
+            stop: Default::default(),
+        });
+        let worker = std::sync::Arc::clone(&queue);
         let running = std::thread::Builder::new()
             .name("fingerprints".into())
             .spawn(move || {
                 lowest_priority();
-                todo.iter().map(|p| fingerprint(p)).collect()
+                worker.work();
             })
             .ok();
-        Fingerprints { paths, running }
+        Fingerprints {
+            queue: Some(queue),
+            running,
+        }
     }
 
-    /// Waits for the fingerprints and writes them into `files` (the same files, in the same
-    /// order, as [`Fingerprints::start`] was given); the first file that could not be hashed is
-    /// the error.
-    pub fn fill(self, files: &mut [InputFile]) -> Result<(), IngestError> {
-        let hashed = match self.running {
-            Some(running) => running
+    /// Hashes what is left (on every core), waits for the hashing thread, and writes the
+    /// fingerprints into `files` (the same files, in the same order, as
+    /// [`Fingerprints::start`] was given); the first file that could not be hashed is the error.
+    pub fn fill(mut self, files: &mut [InputFile]) -> Result<(), IngestError> {
+        let queue = self.queue.take();
+        if let Some(queue) = &queue {
+            crate::threads::map_range(crate::threads::workers(), usize::MAX, |_| queue.work());
+        }
+        if let Some(running) = self.running.take() {
+            running
                 .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            None => self.paths.iter().map(|p| fingerprint(p)).collect(),
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+        let hashed = queue.map_or_else(Vec::new, |queue| {
+            std::mem::take(
+                &mut *queue
+                    .hashed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        });
+        let mismatch = |detail: String| IngestError::Io {
+            path: "the input files".into(),
+            detail,
         };
-        debug_assert_eq!(files.len(), hashed.len(), "one fingerprint per file");
+        if hashed.len() != files.len() {
+            return Err(mismatch(format!(
+                "{} fingerprints for {} files",
+                hashed.len(),
+                files.len()
+            )));
+        }
         for (file, result) in files.iter_mut().zip(hashed) {
-            let (sha256, bytes) = result?;
+            let (sha256, bytes) =
+                result.ok_or_else(|| mismatch(format!("{} was not hashed", file.path)))??;
             file.sha256 = sha256;
             file.bytes = bytes;
         }
         Ok(())
+    }
+}
+
+impl Drop for Fingerprints {
+    fn drop(&mut self) {
+        if let Some(queue) = &self.queue {
+            queue.stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -844,8 +910,8 @@ fn missing_optional(spec: &Spec) -> Expr {
 }
 
 /// [`scan_file`] of both tables' files (file indices in that order), the files split between
-/// the cores: fingerprinting reads every byte of every file (2.5 GB at 10^8 decisions). The
-/// first failing file in that order is the error.
+/// the cores (each reads its file's footer), then their fingerprints started
+/// ([`Fingerprints`]). The first failing file in that order is the error.
 fn scan_tables(
     decisions: &[ResolvedFile],
     verdicts: &[ResolvedFile],
@@ -1734,8 +1800,8 @@ impl<'a> IdIndex<'a> {
     /// candidate decision row (a slot whose half agrees) in place. Then each row with a
     /// candidate has its id compared with the candidate's, in row order, where verdicts and their
     /// decisions both advance with time: the decisions' ids are read close to one another
-    /// instead of at random; where they do not, the candidates' ids are prefetched a few rows
-    /// ahead. A candidate whose id differs (a hash half shared by two ids) is probed again with
+    /// instead of at random. Each candidate's id is asked for a few rows ahead (for rows out of
+    /// order, where the ids are loads from anywhere in memory). A candidate whose id differs (a hash half shared by two ids) is probed again with
     /// the ids compared.
     fn lookup(&self, ids: &Ids, probe: &[bool]) -> Vec<IdxSize> {
         let grouped = Self::group(ids, probe, self.bits, self.hash);
@@ -2361,6 +2427,52 @@ pub fn check_counts(counts: &RowCounts, classes: usize, limit: f64) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_are_each_files_digest_in_order_and_name_a_missing_file() {
+        let dir = std::env::temp_dir().join(format!("readiness-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Files of 0 bytes to 3 MiB (several of the hasher's 1 MiB reads), more than the cores.
+        let paths: Vec<PathBuf> = (0..9)
+            .map(|k| {
+                let path = dir.join(format!("{k}.bin"));
+                let bytes: Vec<u8> = (0..k * 350_000).map(|i| (i * 7 + k) as u8).collect();
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect();
+        let file = |p: &PathBuf| InputFile {
+            table: Table::Decisions,
+            path: p.display().to_string(),
+            sha256: String::new(),
+            bytes: 0,
+            rows: 0,
+        };
+        let mut files: Vec<InputFile> = paths.iter().map(file).collect();
+        Fingerprints::start(paths.clone()).fill(&mut files).unwrap();
+        for (f, p) in files.iter().zip(&paths) {
+            let bytes = std::fs::read(p).unwrap();
+            let digest: String = Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(f.sha256, digest, "{}", f.path);
+            assert_eq!(f.bytes, bytes.len() as u64);
+        }
+        // A file gone before it was hashed is named; fewer files than fingerprints is an error.
+        let mut gone = paths.clone();
+        gone.insert(4, dir.join("gone.bin"));
+        let mut files: Vec<InputFile> = gone.iter().map(file).collect();
+        let err = Fingerprints::start(gone).fill(&mut files).unwrap_err();
+        assert!(err.to_string().contains("gone.bin"), "{err}");
+        let mut short: Vec<InputFile> = paths[..3].iter().map(file).collect();
+        let err = Fingerprints::start(paths).fill(&mut short).unwrap_err();
+        assert!(
+            err.to_string().contains("9 fingerprints for 3 files"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn spellings_are_normalised_row_by_row_across_chunks() {

@@ -6,10 +6,10 @@
 //! the first of it is freed, and then all of an arena's free memory at once. The kernel zeroes
 //! every page again when it is next touched. Routing rows to partitions frees and allocates a
 //! chunk's columns about ten times a second, and a partition's validation reads, checks and
-//! drops columns of the same sizes as the partition before it, and the summing of the value
-//! counts merges period after period of like sizes: on a 2-core VM a quarter of a
+//! drops columns of the same sizes as the partition before it: on a 2-core VM a quarter of a
 //! 10^8-decision run's CPU time was the kernel zeroing those pages (BENCHMARKS.md, "10^8
-//! decisions, thirteenth session"). [`KeepFreed`] holds freed memory for reuse while it lives
+//! decisions, thirteenth session"). The summing of the value counts merges period after period
+//! of like sizes too (kept since the seventeenth session). [`KeepFreed`] holds freed memory for reuse while it lives
 //! and hands all of it back when dropped, so the stages after it start from the memory a
 //! default run would have.
 //!

@@ -251,8 +251,9 @@ pub fn ingest_parts(
         }
         rejects.push(std::mem::take(&mut ing.rejects));
         // In one pass, what the ingest freed is handed back before the statistics, and what
-        // they free soon after (see [`crate::memory`]). A partitioned run's peak is in the
-        // summing instead; there, purging sooner only faulted more pages (BENCHMARKS.md).
+        // they free soon after (see [`crate::memory`]). A partitioned run's peak is in its
+        // last partitions' join instead, beside the earlier partitions' sums; purging sooner
+        // there only faulted more pages (BENCHMARKS.md).
         let _soon = spill.is_none().then(crate::memory::PurgeSoon::new);
         each(k, ing, spill)
     };
@@ -435,7 +436,8 @@ fn statistics(
             progress.stage("summing the partitions' value counts, each period apart");
             // The periods' merges free and allocate buffers of like sizes: freed memory is kept
             // for them. At 10^8 the summing took 8.6 s instead of 10.9 s, its peak (2.7 GiB)
-            // still below the partitions' (BENCHMARKS.md, seventeenth session).
+            // still below the run's, in the last partition's join (BENCHMARKS.md, seventeenth
+            // session).
             let _keep = crate::memory::KeepFreed::new();
             built.gather_large(std::sync::Arc::new(spill), summary.budget)?;
         }

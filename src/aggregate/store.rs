@@ -327,10 +327,10 @@ impl BuiltSum {
     /// The sum of every set added, in one merge of the sums held; `None` when none was.
     pub fn total(self) -> Result<Option<StatsSet>, IngestError> {
         let sets: Vec<StatsSet> = self.stack.into_iter().map(|(_, set)| set).collect();
-        match sets.len() {
-            0 => Ok(None),
-            _ => StatsSet::sum_built(sets).map(Some),
+        if sets.is_empty() {
+            return Ok(None);
         }
+        StatsSet::sum_built(sets).map(Some)
     }
 }
 
@@ -523,8 +523,8 @@ impl StatsSet {
         StatsSet::sum_built(vec![self, other])
     }
 
-    /// [`StatsSet::add_built`] of any number of sets (at least one), each table in one merge of
-    /// all the sets' tables ([`merge_in_ranges`]).
+    /// [`StatsSet::add_built`] of any number of sets (none is an error), each table in one
+    /// merge of all the sets' tables ([`merge_in_ranges`]).
     pub fn sum_built(sets: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
         let Some(first) = sets.first() else {
             return StatsSet::sum(sets);
@@ -1011,13 +1011,14 @@ fn merge_sorted(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, Ing
     }
 }
 
-/// Below this many rows in all, [`merge_in_ranges`] merges in one range.
+/// The fewest rows per range of [`merge_in_ranges`]: tables of fewer than twice as many are
+/// merged in one range.
 const ROWS_PER_RANGE: usize = 1 << 16;
 
-/// [`merge_sorted`] with the parts cut at values of their first key (a period or a day: never
-/// null, ascending in every part) into up to one range per worker thread, the ranges summed
-/// side by side and stacked in key order. Rows of different ranges never share a key, so the
-/// result is [`merge_sorted`]'s. The cuts are at the largest part's quantiles.
+/// [`merge_sorted`] with the parts cut at values of their first key (a period or a day,
+/// ascending in every part) into up to one range per worker thread, the ranges summed side by
+/// side and stacked in key order. Rows of different ranges never share a key, so the result is
+/// [`merge_sorted`]'s. The cuts are at the largest part's quantiles.
 fn merge_in_ranges(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
     let rows: usize = parts.iter().map(DataFrame::height).sum();
     merge_in(
@@ -1027,22 +1028,34 @@ fn merge_in_ranges(layout: &Layout, parts: Vec<DataFrame>) -> Result<DataFrame, 
     )
 }
 
-/// [`merge_in_ranges`] in at most `ranges` ranges.
+/// [`merge_in_ranges`] in at most `ranges` ranges. Parts of different schemas (whose sum
+/// [`merge_sorted`] gives as strings, while a range holding one part alone would keep its
+/// categories), or with a first key that is not a 32-bit integer without nulls, are merged in
+/// one range.
 fn merge_in(
     layout: &Layout,
     parts: Vec<DataFrame>,
     ranges: usize,
 ) -> Result<DataFrame, IngestError> {
     let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
-    if parts.len() <= 1 || ranges <= 1 {
-        return merge_sorted(layout, parts);
-    }
-    let err = |e: PolarsError| summing_error(layout, e);
-    let firsts = parts
+    let names = layout.column_names();
+    let dtypes = |p: &DataFrame| -> Option<Vec<DataType>> {
+        names
+            .iter()
+            .map(|n| p.column(n).ok().map(|c| c.dtype().clone()))
+            .collect()
+    };
+    let same_schema = parts.windows(2).all(|w| dtypes(&w[0]) == dtypes(&w[1]));
+    let firsts: Option<Vec<Int32Chunked>> = parts
         .iter()
-        .map(|p| p.column(layout.period_key())?.i32().cloned())
-        .collect::<PolarsResult<Vec<Int32Chunked>>>()
-        .map_err(err)?;
+        .map(|p| {
+            let ca = p.column(layout.period_key()).ok()?.i32().ok()?;
+            (ca.null_count() == 0).then(|| ca.clone())
+        })
+        .collect();
+    let (Some(firsts), true) = (firsts, same_schema && parts.len() > 1 && ranges > 1) else {
+        return merge_sorted(layout, parts);
+    };
     // The first row of `ca` whose key is at least `v` (the keys ascend).
     let cut = |ca: &Int32Chunked, v: i32| {
         let (mut lo, mut hi) = (0, ca.len());
@@ -1055,13 +1068,12 @@ fn merge_in(
         }
         lo
     };
-    let largest = firsts
-        .iter()
-        .max_by_key(|ca| ca.len())
-        .unwrap_or(&firsts[0]);
-    let mut bounds: Vec<i32> = (1..ranges)
-        .filter_map(|r| largest.get(largest.len() * r / ranges))
-        .collect();
+    let mut bounds: Vec<i32> = match firsts.iter().max_by_key(|ca| ca.len()) {
+        Some(largest) => (1..ranges)
+            .filter_map(|r| largest.get(largest.len() * r / ranges))
+            .collect(),
+        None => Vec::new(),
+    };
     bounds.dedup();
     // Per range, each part's rows in it (ranges a part has no rows in are left out).
     let mut sliced: Vec<Vec<DataFrame>> = vec![Vec::new(); bounds.len() + 1];
@@ -1084,9 +1096,9 @@ fn merge_in(
     let mut summed = super::build::run_all(tasks).into_iter();
     let mut out = summed.next().unwrap_or_else(|| Ok(empty(layout)))?;
     for range in summed {
-        out.vstack_mut_owned(range?).map_err(err)?;
+        out.vstack_mut_owned(range?)
+            .map_err(|e| summing_error(layout, e))?;
     }
-    out.rechunk_mut_par();
     Ok(out)
 }
 
@@ -1914,6 +1926,29 @@ mod tests {
                 };
                 assert_eq!(merged.is_some(), packs, "{case}: packs");
                 let ranges = merge_in(layout, parts.clone(), 3).unwrap();
+                // The parts on periods (or days) of their own, 100 apart: ranges then hold one
+                // part alone, given back as it is, and the others' merges must come out in the
+                // same types (parts of different types are merged in one range).
+                let apart: Vec<DataFrame> = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(p, df)| {
+                        let key = df.column(layout.period_key()).unwrap().i32().unwrap();
+                        let mut df = df.clone();
+                        df.with_column((key + 100 * p as i32).into_column())
+                            .unwrap();
+                        df
+                    })
+                    .collect();
+                let apart_ranges = merge_in(layout, apart.clone(), 3).unwrap();
+                let apart_whole = merge_sorted(layout, apart).unwrap();
+                assert_eq!(apart_ranges.schema(), apart_whole.schema(), "{case}: apart");
+                assert!(
+                    as_strings(apart_ranges.clone())
+                        .unwrap()
+                        .equals_missing(&as_strings(apart_whole.clone()).unwrap()),
+                    "{case}, apart: {apart_ranges} against {apart_whole}"
+                );
                 let through = merge_sorted(layout, parts).unwrap();
                 assert_eq!(through.schema(), words.schema(), "{case}: schema");
                 assert_eq!(ranges.schema(), words.schema(), "{case}: schema in ranges");
