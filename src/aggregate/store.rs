@@ -524,7 +524,8 @@ impl StatsSet {
     }
 
     /// [`StatsSet::add_built`] of any number of sets (none is an error), each table in one
-    /// merge of all the sets' tables ([`merge_in_ranges`]).
+    /// merge of all the sets' tables, in ranges of its first key (a period or a day) summed on
+    /// all cores side by side.
     pub fn sum_built(sets: Vec<StatsSet>) -> Result<StatsSet, IngestError> {
         let Some(first) = sets.first() else {
             return StatsSet::sum(sets);
