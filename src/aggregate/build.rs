@@ -27,7 +27,7 @@ use super::period_expr;
 use super::store::DAY_US;
 use crate::ingest::{mark, pe, IngestError, Ingested};
 
-type Map<K, V> = HashMap<K, V, FixedState>;
+pub(crate) type Map<K, V> = HashMap<K, V, FixedState>;
 
 /// Rounds `x` to the nearest 2⁻³³ in fixed-point units (`FIXED_SCALE`), as the emitted SQL does.
 fn fixed(x: f64) -> i64 {
@@ -224,7 +224,7 @@ impl<S: AsRef<str>> Codes<S> {
         c.checked_sub(1).map(|i| self.values[i as usize].as_ref())
     }
 
-    fn value(&self, c: u32) -> &str {
+    pub(crate) fn value(&self, c: u32) -> &str {
         self.get(c).unwrap_or_default()
     }
 }

@@ -17,6 +17,7 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
+use super::build::{Codes, Map};
 use super::{NumRows, StatsSet};
 use crate::ingest::{CollectStreaming, IngestError};
 use crate::ingest::{StrColumn, StrRows};
@@ -65,6 +66,7 @@ fn u64_col(df: &DataFrame, name: &str) -> Result<Vec<u64>, IngestError> {
         .collect())
 }
 
+#[cfg(test)]
 fn f64_col(df: &DataFrame, name: &str) -> Result<Vec<f64>, IngestError> {
     let c = df
         .column(name)
@@ -87,107 +89,155 @@ fn str_col(df: &DataFrame, name: &str) -> Result<Vec<String>, IngestError> {
         .collect())
 }
 
-/// Decodes the signal inputs (daily volumes and targets, reasoning counts, the most cited
-/// invented and stale IDs) from the statistics set.
-pub fn signals(set: &StatsSet, catalog: &AttackCatalog) -> Result<SignalTables, IngestError> {
-    let per_target = set
-        .daily
-        .clone()
-        .lazy()
-        .filter(col("target_entity").is_not_null())
-        .select([
-            col("action_class"),
-            col("day"),
-            col("target_entity"),
-            col("n").alias("c"),
-        ]);
-    let first_seen = per_target
-        .clone()
-        .group_by([col("action_class"), col("target_entity")])
-        .agg([col("day").min().alias("first_day")]);
-    let targets = per_target
-        .join(
-            first_seen,
-            [col("action_class"), col("target_entity")],
-            [col("action_class"), col("target_entity")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .group_by([col("action_class"), col("day")])
-        .agg([
-            col("c").sum().alias("n_with_target"),
-            len().cast(DataType::UInt64).alias("n_targets"),
-            col("c").max().alias("top_target"),
-            (col("c").cast(DataType::Float64) * col("c").cast(DataType::Float64))
-                .sum()
-                .alias("sum_sq_targets"),
-            col("c")
-                .filter(col("day").eq(col("first_day")))
-                .sum()
-                .alias("n_new_target"),
-        ]);
-    let daily = set
-        .daily
-        .clone()
-        .lazy()
-        .group_by([col("action_class"), col("day")])
-        .agg([
-            col("n").sum(),
-            col("n_priv_crit").sum(),
-            col("sum_conf").sum(),
-            col("n_reviewed").sum(),
-            col("n_disagree").sum(),
-        ])
-        .join(
-            targets,
-            [col("action_class"), col("day")],
-            [col("action_class"), col("day")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .sort(["action_class", "day"], SortMultipleOptions::default())
-        .collect_streaming()
-        .map_err(pe("aggregating daily volumes"))?;
+/// One class's day in [`daily_counts`].
+#[derive(Default)]
+struct DayAcc {
+    n: u64,
+    n_priv_crit: u64,
+    sum_conf: i64,
+    n_reviewed: u64,
+    n_disagree: u64,
+    n_with_target: u64,
+    n_targets: u64,
+    top_target: u64,
+    sum_sq_targets: u128,
+    n_new_target: u64,
+}
 
-    let mut out = SignalTables::default();
-    let classes = str_col(&daily, "action_class")?;
-    let days: Vec<i32> = daily
-        .column("day")
-        .map_err(pe("day"))?
+impl DayAcc {
+    fn add(&mut self, other: &DayAcc) {
+        self.n += other.n;
+        self.n_priv_crit += other.n_priv_crit;
+        self.sum_conf = self.sum_conf.wrapping_add(other.sum_conf);
+        self.n_reviewed += other.n_reviewed;
+        self.n_disagree += other.n_disagree;
+        self.n_with_target += other.n_with_target;
+        self.n_targets += other.n_targets;
+        self.top_target = self.top_target.max(other.top_target);
+        self.sum_sq_targets += other.sum_sq_targets;
+        self.n_new_target += other.n_new_target;
+    }
+}
+
+/// Per class, its days in order, from the `daily` statistics: volumes summed over the day's
+/// targets, and the target concentration (distinct targets, the top target's count, Σ count²,
+/// decisions on targets first seen that day). Summed over the classes' and targets' codes, each
+/// target string hashed once (a group-by and a join on the strings hashed them three times:
+/// at 10^8 decisions, 7 million rows).
+fn daily_counts(daily: &DataFrame) -> Result<BTreeMap<String, Vec<DayCounts>>, IngestError> {
+    daily_counts_in(daily, 4 * daily.height() + 4096)
+}
+
+/// [`daily_counts`], the first days in a table of at most `dense_slots` (classes × targets).
+fn daily_counts_in(
+    daily: &DataFrame,
+    dense_slots: usize,
+) -> Result<BTreeMap<String, Vec<DayCounts>>, IngestError> {
+    let column = |name: &str| daily.column(name).map_err(pe(name));
+    let class = Codes::of_column(column("action_class")?).map_err(pe("action_class"))?;
+    let target = Codes::of_column(column("target_entity")?).map_err(pe("target_entity"))?;
+    let days: Vec<i32> = column("day")?
         .i32()
         .map_err(pe("day"))?
         .iter()
         .map(|v| v.unwrap_or(0))
         .collect();
-    let n = u64_col(&daily, "n")?;
-    let n_priv = u64_col(&daily, "n_priv_crit")?;
-    let sum_conf: Vec<f64> = f64_col(&daily, "sum_conf")?
-        .into_iter()
-        .map(|x| x / super::FIXED_SCALE)
+    let n = u64_col(daily, "n")?;
+    let n_priv = u64_col(daily, "n_priv_crit")?;
+    let sum_conf: Vec<i64> = column("sum_conf")?
+        .cast(&DataType::Int64)
+        .map_err(pe("sum_conf"))?
+        .i64()
+        .map_err(pe("sum_conf"))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
         .collect();
-    let n_rev = u64_col(&daily, "n_reviewed")?;
-    let n_dis = u64_col(&daily, "n_disagree")?;
-    let n_wt = u64_col(&daily, "n_with_target")?;
-    let n_t = u64_col(&daily, "n_targets")?;
-    let top = u64_col(&daily, "top_target")?;
-    let ssq = f64_col(&daily, "sum_sq_targets")?;
-    let n_new = u64_col(&daily, "n_new_target")?;
-    for i in 0..daily.height() {
-        out.daily
-            .entry(classes[i].clone())
+    let n_rev = u64_col(daily, "n_reviewed")?;
+    let n_dis = u64_col(daily, "n_disagree")?;
+    // The first day of each (class, target): in a table indexed by both codes where it is not
+    // much larger than the rows, else in a map.
+    let width = target.len() + 1;
+    let slots = (class.len() + 1).saturating_mul(width);
+    let dense = slots <= dense_slots;
+    let slot = |i: usize| class.codes[i] as usize * width + target.codes[i] as usize;
+    let mut first_dense: Vec<i32> = if dense {
+        vec![i32::MAX; slots]
+    } else {
+        Vec::new()
+    };
+    let mut first_map: Map<usize, i32> = Map::default();
+    for i in (0..days.len()).filter(|&i| target.codes[i] != 0) {
+        let d = match dense {
+            true => &mut first_dense[slot(i)],
+            false => first_map.entry(slot(i)).or_insert(i32::MAX),
+        };
+        *d = (*d).min(days[i]);
+    }
+    let first = |i: usize| match dense {
+        true => first_dense[slot(i)],
+        false => first_map.get(&slot(i)).copied().unwrap_or(i32::MAX),
+    };
+    // Rows of one class and day are usually next to one another (the table is sorted by day,
+    // class and target): each run is summed apart and then added to its day.
+    let mut per_day: BTreeMap<(u32, i32), DayAcc> = BTreeMap::new();
+    let mut run: Option<((u32, i32), DayAcc)> = None;
+    for i in 0..days.len() {
+        let key = (class.codes[i], days[i]);
+        let acc = match &mut run {
+            Some((k, acc)) if *k == key => acc,
+            _ => {
+                if let Some((k, done)) = run.take() {
+                    per_day.entry(k).or_default().add(&done);
+                }
+                &mut run.insert((key, DayAcc::default())).1
+            }
+        };
+        acc.n += n[i];
+        acc.n_priv_crit += n_priv[i];
+        acc.sum_conf = acc.sum_conf.wrapping_add(sum_conf[i]);
+        acc.n_reviewed += n_rev[i];
+        acc.n_disagree += n_dis[i];
+        if target.codes[i] != 0 {
+            acc.n_with_target += n[i];
+            acc.n_targets += 1;
+            acc.top_target = acc.top_target.max(n[i]);
+            acc.sum_sq_targets += u128::from(n[i]) * u128::from(n[i]);
+            if first(i) == days[i] {
+                acc.n_new_target += n[i];
+            }
+        }
+    }
+    if let Some((k, done)) = run {
+        per_day.entry(k).or_default().add(&done);
+    }
+    let mut out: BTreeMap<String, Vec<DayCounts>> = BTreeMap::new();
+    for ((c, day), acc) in per_day {
+        out.entry(class.value(c).to_string())
             .or_default()
             .push(DayCounts {
-                day: days[i],
-                n: n[i],
-                n_priv_crit: n_priv[i],
-                sum_conf: sum_conf[i],
-                n_reviewed: n_rev[i],
-                n_disagree: n_dis[i],
-                n_with_target: n_wt[i],
-                n_targets: n_t[i],
-                top_target: top[i],
-                sum_sq_targets: ssq[i],
-                n_new_target: n_new[i],
+                day,
+                n: acc.n,
+                n_priv_crit: acc.n_priv_crit,
+                sum_conf: acc.sum_conf as f64 / super::FIXED_SCALE,
+                n_reviewed: acc.n_reviewed,
+                n_disagree: acc.n_disagree,
+                n_with_target: acc.n_with_target,
+                n_targets: acc.n_targets,
+                top_target: acc.top_target,
+                sum_sq_targets: acc.sum_sq_targets as f64,
+                n_new_target: acc.n_new_target,
             });
     }
+    Ok(out)
+}
+
+/// Decodes the signal inputs (daily volumes and targets, reasoning counts, the most cited
+/// invented and stale IDs) from the statistics set.
+pub fn signals(set: &StatsSet, catalog: &AttackCatalog) -> Result<SignalTables, IngestError> {
+    let mut out = SignalTables {
+        daily: daily_counts(&set.daily)?,
+        ..SignalTables::default()
+    };
 
     let reasoning = set
         .reasoning
@@ -561,10 +611,201 @@ fn oversight_of(
 
 #[cfg(test)]
 mod tests {
-    use super::{oversight_of, Delays};
+    use super::{daily_counts, daily_counts_in, oversight_of, Delays};
     use polars::prelude::*;
     use proptest::prelude::*;
+    use readiness_metrics::manipulation::DayCounts;
+    use std::collections::BTreeMap;
     use std::ops::Range;
+
+    /// The daily signal inputs by polars queries over the strings (what `signals` ran before
+    /// `daily_counts`): the reference.
+    fn daily_by_query(daily: &DataFrame) -> BTreeMap<String, Vec<DayCounts>> {
+        let per_target = daily
+            .clone()
+            .lazy()
+            .filter(col("target_entity").is_not_null())
+            .select([
+                col("action_class"),
+                col("day"),
+                col("target_entity"),
+                col("n").alias("c"),
+            ]);
+        let first_seen = per_target
+            .clone()
+            .group_by([col("action_class"), col("target_entity")])
+            .agg([col("day").min().alias("first_day")]);
+        let targets = per_target
+            .join(
+                first_seen,
+                [col("action_class"), col("target_entity")],
+                [col("action_class"), col("target_entity")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .group_by([col("action_class"), col("day")])
+            .agg([
+                col("c").sum().alias("n_with_target"),
+                len().cast(DataType::UInt64).alias("n_targets"),
+                col("c").max().alias("top_target"),
+                (col("c").cast(DataType::Float64) * col("c").cast(DataType::Float64))
+                    .sum()
+                    .alias("sum_sq_targets"),
+                col("c")
+                    .filter(col("day").eq(col("first_day")))
+                    .sum()
+                    .alias("n_new_target"),
+            ]);
+        let out = daily
+            .clone()
+            .lazy()
+            .group_by([col("action_class"), col("day")])
+            .agg([
+                col("n").sum(),
+                col("n_priv_crit").sum(),
+                col("sum_conf").sum(),
+                col("n_reviewed").sum(),
+                col("n_disagree").sum(),
+            ])
+            .join(
+                targets,
+                [col("action_class"), col("day")],
+                [col("action_class"), col("day")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .sort(["action_class", "day"], SortMultipleOptions::default())
+            .collect()
+            .unwrap();
+        let u = |name: &str| super::u64_col(&out, name).unwrap();
+        let f = |name: &str| super::f64_col(&out, name).unwrap();
+        let classes = super::str_col(&out, "action_class").unwrap();
+        let days: Vec<i32> = out
+            .column("day")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let (n, priv_crit, conf, rev, dis) = (
+            u("n"),
+            u("n_priv_crit"),
+            f("sum_conf"),
+            u("n_reviewed"),
+            u("n_disagree"),
+        );
+        let (wt, nt, top, ssq, new) = (
+            u("n_with_target"),
+            u("n_targets"),
+            u("top_target"),
+            f("sum_sq_targets"),
+            u("n_new_target"),
+        );
+        let mut map: BTreeMap<String, Vec<DayCounts>> = BTreeMap::new();
+        for i in 0..out.height() {
+            map.entry(classes[i].clone()).or_default().push(DayCounts {
+                day: days[i],
+                n: n[i],
+                n_priv_crit: priv_crit[i],
+                sum_conf: conf[i] / super::super::FIXED_SCALE,
+                n_reviewed: rev[i],
+                n_disagree: dis[i],
+                n_with_target: wt[i],
+                n_targets: nt[i],
+                top_target: top[i],
+                sum_sq_targets: ssq[i],
+                n_new_target: new[i],
+            });
+        }
+        map
+    }
+
+    /// A `daily` table: (day, class, target, n); the other measures derived from `n`.
+    fn daily_table(rows: &[(i32, &str, Option<&str>, u64)]) -> DataFrame {
+        df!(
+            "day" => rows.iter().map(|r| r.0).collect::<Vec<i32>>(),
+            "action_class" => rows.iter().map(|r| r.1).collect::<Vec<&str>>(),
+            "target_entity" => rows.iter().map(|r| r.2).collect::<Vec<Option<&str>>>(),
+            "n" => rows.iter().map(|r| r.3).collect::<Vec<u64>>(),
+            "n_priv_crit" => rows.iter().map(|r| r.3 / 2).collect::<Vec<u64>>(),
+            "sum_conf" => rows.iter().map(|r| r.3 as i64 * 3_000_000_000).collect::<Vec<i64>>(),
+            "n_reviewed" => rows.iter().map(|r| r.3 / 3).collect::<Vec<u64>>(),
+            "n_disagree" => rows.iter().map(|r| r.3 / 5).collect::<Vec<u64>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn daily_counts_are_as_by_hand_and_equal_the_query_over_the_strings() {
+        let long = "workstation-with-a-long-name-01";
+        let rows = [
+            (1, "a", Some("h1"), 2),
+            (1, "a", Some(long), 3),
+            (1, "a", None, 4),
+            (2, "a", Some("h1"), 5),
+            (2, "a", Some("h3"), 1),
+            // h3 seen by class b first on day 1: still new for class a on day 2.
+            (1, "b", Some("h3"), 7),
+        ];
+        let got = daily_counts(&daily_table(&rows)).unwrap();
+        // By hand, class a: day 1 has 9 decisions, 5 on 2 targets (top 3, Σ count² 4 + 9, both
+        // new); day 2 has 6 on 2 targets (top 5, Σ 25 + 1, h3 new).
+        let a = &got["a"];
+        let summary = |d: &DayCounts| {
+            (
+                d.day,
+                d.n,
+                d.n_with_target,
+                d.n_targets,
+                d.top_target,
+                d.sum_sq_targets,
+                d.n_new_target,
+            )
+        };
+        assert_eq!(summary(&a[0]), (1, 9, 5, 2, 3, 13.0, 5));
+        assert_eq!(summary(&a[1]), (2, 6, 6, 2, 5, 26.0, 1));
+        assert_eq!(got["b"][0].n_new_target, 7);
+        assert_eq!(got, daily_by_query(&daily_table(&rows)));
+        assert_eq!(daily_counts_in(&daily_table(&rows), 0).unwrap(), got);
+        // Many rows: classes and targets from small pools (targets long and short, some
+        // missing), days out of order, the same key never twice; as strings and as categories.
+        let classes = ["isolate_host", "block_ip", "a"];
+        let targets: Vec<String> = (0..40)
+            .map(|t| match t % 3 {
+                0 => format!("h{t}"),
+                _ => format!("{long}-{t}"),
+            })
+            .collect();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut many = Vec::new();
+        while many.len() < 3_000 {
+            let r = next();
+            let day = (r % 61) as i32 - 20;
+            let class = classes[(r >> 8) as usize % 3];
+            let target = ((r >> 16) % 7 != 0).then(|| targets[(r >> 24) as usize % 40].as_str());
+            if seen.insert((day, class, target)) {
+                many.push((day, class, target, (r >> 40) % 50 + 1));
+            }
+        }
+        let table = daily_table(&many);
+        let want = daily_by_query(&table);
+        assert_eq!(want.values().map(Vec::len).sum::<usize>(), 3 * 61);
+        assert_eq!(daily_counts(&table).unwrap(), want);
+        // The first days in a map instead of a table.
+        assert_eq!(daily_counts_in(&table, 0).unwrap(), want);
+        let cats = table
+            .clone()
+            .lazy()
+            .with_column(col("action_class").cast(DataType::from_categories(Categories::global())))
+            .collect()
+            .unwrap();
+        assert_eq!(daily_counts(&cats).unwrap(), want);
+    }
 
     /// A `reviews` row: class, period, analyst, verdict, delay (µs), count.
     type Review<'a> = (&'a str, i32, Option<&'a str>, &'a str, i64, u64);
