@@ -17,7 +17,7 @@ use polars::prelude::*;
 use readiness_metrics::manipulation::DayCounts;
 use readiness_metrics::reasoning::{normalise_id, AttackCatalog, ReasoningCounts};
 
-use super::build::{Codes, Map};
+use super::build::{dense_fits, Codes, Map, DENSE_KEYS};
 use super::{NumRows, StatsSet};
 use crate::ingest::{CollectStreaming, IngestError};
 use crate::ingest::{StrColumn, StrRows};
@@ -66,6 +66,19 @@ fn u64_col(df: &DataFrame, name: &str) -> Result<Vec<u64>, IngestError> {
         .collect())
 }
 
+fn i64_col(df: &DataFrame, name: &str) -> Result<Vec<i64>, IngestError> {
+    let c = df
+        .column(name)
+        .map_err(pe(name))?
+        .cast(&DataType::Int64)
+        .map_err(pe(name))?;
+    Ok(c.i64()
+        .map_err(pe(name))?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
+}
+
 #[cfg(test)]
 fn f64_col(df: &DataFrame, name: &str) -> Result<Vec<f64>, IngestError> {
     let c = df
@@ -100,65 +113,94 @@ struct DayAcc {
     n_with_target: u64,
     n_targets: u64,
     top_target: u64,
-    sum_sq_targets: u128,
+    sum_sq_targets: f64,
     n_new_target: u64,
 }
 
 impl DayAcc {
+    /// Adds one row of `daily` (`target`: whether it has one, `new`: whether its target was
+    /// first seen that day). Counts wrap on overflow as polars' sums did; Σ count² is summed in
+    /// floating point, as the query did (exact below 2^53).
+    fn row(&mut self, r: &DailyRow, target: bool, new: bool) {
+        self.n = self.n.wrapping_add(r.n);
+        self.n_priv_crit = self.n_priv_crit.wrapping_add(r.n_priv_crit);
+        self.sum_conf = self.sum_conf.wrapping_add(r.sum_conf);
+        self.n_reviewed = self.n_reviewed.wrapping_add(r.n_reviewed);
+        self.n_disagree = self.n_disagree.wrapping_add(r.n_disagree);
+        if target {
+            self.n_with_target = self.n_with_target.wrapping_add(r.n);
+            self.n_targets += 1;
+            self.top_target = self.top_target.max(r.n);
+            self.sum_sq_targets += r.n as f64 * r.n as f64;
+            if new {
+                self.n_new_target = self.n_new_target.wrapping_add(r.n);
+            }
+        }
+    }
+
     fn add(&mut self, other: &DayAcc) {
-        self.n += other.n;
-        self.n_priv_crit += other.n_priv_crit;
+        self.n = self.n.wrapping_add(other.n);
+        self.n_priv_crit = self.n_priv_crit.wrapping_add(other.n_priv_crit);
         self.sum_conf = self.sum_conf.wrapping_add(other.sum_conf);
-        self.n_reviewed += other.n_reviewed;
-        self.n_disagree += other.n_disagree;
-        self.n_with_target += other.n_with_target;
+        self.n_reviewed = self.n_reviewed.wrapping_add(other.n_reviewed);
+        self.n_disagree = self.n_disagree.wrapping_add(other.n_disagree);
+        self.n_with_target = self.n_with_target.wrapping_add(other.n_with_target);
         self.n_targets += other.n_targets;
         self.top_target = self.top_target.max(other.top_target);
         self.sum_sq_targets += other.sum_sq_targets;
-        self.n_new_target += other.n_new_target;
+        self.n_new_target = self.n_new_target.wrapping_add(other.n_new_target);
     }
+}
+
+/// One row's measures in [`daily_counts`].
+struct DailyRow {
+    n: u64,
+    n_priv_crit: u64,
+    sum_conf: i64,
+    n_reviewed: u64,
+    n_disagree: u64,
 }
 
 /// Per class, its days in order, from the `daily` statistics: volumes summed over the day's
 /// targets, and the target concentration (distinct targets, the top target's count, Σ count²,
-/// decisions on targets first seen that day). Summed over the classes' and targets' codes, each
-/// target string hashed once (a group-by and a join on the strings hashed them three times:
-/// at 10^8 decisions, 7 million rows).
+/// decisions on targets first seen that day), as the group-bys and the join on the strings
+/// gave them (kept in the tests as the reference). Summed over the classes' and targets' codes:
+/// each target string is hashed once (less where the codes' cache of recent views answers),
+/// where the group-bys and the join hashed it three times (at 10^8 decisions, 7 million rows).
 fn daily_counts(daily: &DataFrame) -> Result<BTreeMap<String, Vec<DayCounts>>, IngestError> {
-    daily_counts_in(daily, 4 * daily.height() + 4096)
+    daily_counts_in(daily, DENSE_KEYS)
 }
 
-/// [`daily_counts`], the first days in a table of at most `dense_slots` (classes × targets).
+/// [`daily_counts`], the first days in a table of (classes + 1) × (targets + 1) slots when that
+/// is at most `dense_limit` (and not many more than the rows), else in a map.
 fn daily_counts_in(
     daily: &DataFrame,
-    dense_slots: usize,
+    dense_limit: u64,
 ) -> Result<BTreeMap<String, Vec<DayCounts>>, IngestError> {
     let column = |name: &str| daily.column(name).map_err(pe(name));
+    for key in ["day", "action_class"] {
+        if column(key)?.null_count() > 0 {
+            return Err(pe(key)(PolarsError::ComputeError(
+                "the daily statistics' keys may not be null".into(),
+            )));
+        }
+    }
     let class = Codes::of_column(column("action_class")?).map_err(pe("action_class"))?;
     let target = Codes::of_column(column("target_entity")?).map_err(pe("target_entity"))?;
     let days: Vec<i32> = column("day")?
         .i32()
         .map_err(pe("day"))?
-        .iter()
-        .map(|v| v.unwrap_or(0))
+        .into_no_null_iter()
         .collect();
     let n = u64_col(daily, "n")?;
     let n_priv = u64_col(daily, "n_priv_crit")?;
-    let sum_conf: Vec<i64> = column("sum_conf")?
-        .cast(&DataType::Int64)
-        .map_err(pe("sum_conf"))?
-        .i64()
-        .map_err(pe("sum_conf"))?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect();
+    let sum_conf = i64_col(daily, "sum_conf")?;
     let n_rev = u64_col(daily, "n_reviewed")?;
     let n_dis = u64_col(daily, "n_disagree")?;
-    // The first day of each (class, target): in a table indexed by both codes where it is not
-    // much larger than the rows, else in a map.
+    // The first day of each (class, target).
     let width = target.len() + 1;
     let slots = (class.len() + 1).saturating_mul(width);
-    let dense = slots <= dense_slots;
+    let dense = dense_fits(slots as u64, days.len(), dense_limit);
     let slot = |i: usize| class.codes[i] as usize * width + target.codes[i] as usize;
     let mut first_dense: Vec<i32> = if dense {
         vec![i32::MAX; slots]
@@ -177,8 +219,8 @@ fn daily_counts_in(
         true => first_dense[slot(i)],
         false => first_map.get(&slot(i)).copied().unwrap_or(i32::MAX),
     };
-    // Rows of one class and day are usually next to one another (the table is sorted by day,
-    // class and target): each run is summed apart and then added to its day.
+    // The table is canonical (sorted by day, class and target), so each class and day is one
+    // run of rows: summed apart, then added to its day (rows in any order add up the same).
     let mut per_day: BTreeMap<(u32, i32), DayAcc> = BTreeMap::new();
     let mut run: Option<((u32, i32), DayAcc)> = None;
     for i in 0..days.len() {
@@ -192,20 +234,15 @@ fn daily_counts_in(
                 &mut run.insert((key, DayAcc::default())).1
             }
         };
-        acc.n += n[i];
-        acc.n_priv_crit += n_priv[i];
-        acc.sum_conf = acc.sum_conf.wrapping_add(sum_conf[i]);
-        acc.n_reviewed += n_rev[i];
-        acc.n_disagree += n_dis[i];
-        if target.codes[i] != 0 {
-            acc.n_with_target += n[i];
-            acc.n_targets += 1;
-            acc.top_target = acc.top_target.max(n[i]);
-            acc.sum_sq_targets += u128::from(n[i]) * u128::from(n[i]);
-            if first(i) == days[i] {
-                acc.n_new_target += n[i];
-            }
-        }
+        let row = DailyRow {
+            n: n[i],
+            n_priv_crit: n_priv[i],
+            sum_conf: sum_conf[i],
+            n_reviewed: n_rev[i],
+            n_disagree: n_dis[i],
+        };
+        let has_target = target.codes[i] != 0;
+        acc.row(&row, has_target, has_target && first(i) == days[i]);
     }
     if let Some((k, done)) = run {
         per_day.entry(k).or_default().add(&done);
@@ -224,7 +261,7 @@ fn daily_counts_in(
                 n_with_target: acc.n_with_target,
                 n_targets: acc.n_targets,
                 top_target: acc.top_target,
-                sum_sq_targets: acc.sum_sq_targets as f64,
+                sum_sq_targets: acc.sum_sq_targets,
                 n_new_target: acc.n_new_target,
             });
     }
@@ -744,6 +781,8 @@ mod tests {
             (2, "a", Some("h3"), 1),
             // h3 seen by class b first on day 1: still new for class a on day 2.
             (1, "b", Some("h3"), 7),
+            // A class whose day has no target.
+            (3, "c", None, 4),
         ];
         let got = daily_counts(&daily_table(&rows)).unwrap();
         // By hand, class a: day 1 has 9 decisions, 5 on 2 targets (top 3, Σ count² 4 + 9, both
@@ -763,6 +802,7 @@ mod tests {
         assert_eq!(summary(&a[0]), (1, 9, 5, 2, 3, 13.0, 5));
         assert_eq!(summary(&a[1]), (2, 6, 6, 2, 5, 26.0, 1));
         assert_eq!(got["b"][0].n_new_target, 7);
+        assert_eq!(summary(&got["c"][0]), (3, 4, 0, 0, 0, 0.0, 0));
         assert_eq!(got, daily_by_query(&daily_table(&rows)));
         assert_eq!(daily_counts_in(&daily_table(&rows), 0).unwrap(), got);
         // Many rows: classes and targets from small pools (targets long and short, some
@@ -798,13 +838,45 @@ mod tests {
         assert_eq!(daily_counts(&table).unwrap(), want);
         // The first days in a map instead of a table.
         assert_eq!(daily_counts_in(&table, 0).unwrap(), want);
+        // Sorted as the statistics are (long runs of one class and day), and with a key twice
+        // (each row counts, as in the query).
+        let mut sorted = many.clone();
+        sorted.sort();
+        sorted.push(sorted[10]);
+        let table = daily_table(&sorted);
+        let want = daily_by_query(&table);
+        assert_eq!(daily_counts(&table).unwrap(), want);
+        assert_eq!(daily_counts_in(&table, 0).unwrap(), want);
+        // Classes and targets as categories give what the query gives on the strings.
+        let categories = DataType::from_categories(Categories::global());
         let cats = table
             .clone()
             .lazy()
-            .with_column(col("action_class").cast(DataType::from_categories(Categories::global())))
+            .with_columns([
+                col("action_class").cast(categories.clone()),
+                col("target_entity").cast(categories),
+            ])
             .collect()
             .unwrap();
         assert_eq!(daily_counts(&cats).unwrap(), want);
+        assert_eq!(daily_counts_in(&cats, 0).unwrap(), want);
+        // A null key is refused.
+        let mut nulls = daily_table(&rows);
+        nulls
+            .with_column(Column::new(
+                "day".into(),
+                [
+                    Some(1i32),
+                    None,
+                    Some(1),
+                    Some(2),
+                    Some(2),
+                    Some(1),
+                    Some(3),
+                ],
+            ))
+            .unwrap();
+        assert!(daily_counts(&nulls).is_err());
     }
 
     /// A `reviews` row: class, period, analyst, verdict, delay (µs), count.
