@@ -450,7 +450,7 @@ where
 /// At most this many dense ranks for [`value_counts_dense`] (and no more than
 /// [`dense_fits`] allows for the rows): its array of 4 bytes a rank stays within 32 MiB, and
 /// the ranks fit a `u32`.
-pub(crate) const DENSE_KEYS: u64 = 1 << 23;
+const DENSE_KEYS: u64 = 1 << 23;
 
 /// Whether `ranks` dense ranks may index the value counts of `rows` rows: at most `limit`, and
 /// not many more than the rows (a rank array much longer than the input costs more to scan
