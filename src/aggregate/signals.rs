@@ -66,19 +66,6 @@ fn u64_col(df: &DataFrame, name: &str) -> Result<Vec<u64>, IngestError> {
         .collect())
 }
 
-fn i64_col(df: &DataFrame, name: &str) -> Result<Vec<i64>, IngestError> {
-    let c = df
-        .column(name)
-        .map_err(pe(name))?
-        .cast(&DataType::Int64)
-        .map_err(pe(name))?;
-    Ok(c.i64()
-        .map_err(pe(name))?
-        .iter()
-        .map(|v| v.unwrap_or(0))
-        .collect())
-}
-
 #[cfg(test)]
 fn f64_col(df: &DataFrame, name: &str) -> Result<Vec<f64>, IngestError> {
     let c = df
@@ -196,11 +183,22 @@ fn daily_counts_in(
         .map_err(pe("day"))?
         .into_no_null_iter()
         .collect();
-    let n = u64_col(daily, "n")?;
-    let n_priv = u64_col(daily, "n_priv_crit")?;
-    let sum_conf = i64_col(daily, "sum_conf")?;
-    let n_rev = u64_col(daily, "n_reviewed")?;
-    let n_dis = u64_col(daily, "n_disagree")?;
+    // The measures as they are (read checks them: never null).
+    let counts = |name: &str| NumRows::<UInt64Type>::of(daily, name);
+    let (n, n_priv, n_rev, n_dis) = (
+        counts("n")?,
+        counts("n_priv_crit")?,
+        counts("n_reviewed")?,
+        counts("n_disagree")?,
+    );
+    let sum_conf = NumRows::<Int64Type>::of(daily, "sum_conf")?;
+    let (n, n_priv, n_rev, n_dis, sum_conf) = (
+        n.values(),
+        n_priv.values(),
+        n_rev.values(),
+        n_dis.values(),
+        sum_conf.values(),
+    );
     // The first day of each (class, target).
     let width = target.len() + 1;
     let slots = (class.len() + 1).saturating_mul(width);
