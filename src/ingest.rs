@@ -1801,8 +1801,8 @@ impl<'a> IdIndex<'a> {
     /// candidate has its id compared with the candidate's, in row order, where verdicts and their
     /// decisions both advance with time: the decisions' ids are read close to one another
     /// instead of at random. Each candidate's id is asked for a few rows ahead (for rows out of
-    /// order, where the ids are loads from anywhere in memory). A candidate whose id differs (a hash half shared by two ids) is probed again with
-    /// the ids compared.
+    /// order, where the ids are loads from anywhere in memory). A candidate whose id differs
+    /// (a hash half shared by two ids) is probed again with the ids compared.
     fn lookup(&self, ids: &Ids, probe: &[bool]) -> Vec<IdxSize> {
         let grouped = Self::group(ids, probe, self.bits, self.hash);
         // Each probed row's candidate is stored in place by the worker that holds its bucket

@@ -9,9 +9,9 @@
 //! drops columns of the same sizes as the partition before it: on a 2-core VM a quarter of a
 //! 10^8-decision run's CPU time was the kernel zeroing those pages (BENCHMARKS.md, "10^8
 //! decisions, thirteenth session"). The summing of the value counts merges period after period
-//! of like sizes too (kept since the seventeenth session). [`KeepFreed`] holds freed memory for reuse while it lives
-//! and hands all of it back when dropped, so the stages after it start from the memory a
-//! default run would have.
+//! of like sizes too (kept since the seventeenth session). [`KeepFreed`] holds freed memory for
+//! reuse while it lives and hands all of it back when dropped, so the stages after it start
+//! from the memory a default run would have.
 //!
 //! The statistics are where a one-pass run's peak was: their tasks run on two threads, and
 //! what one frees is not what the other allocates next, so a second's worth of freed memory

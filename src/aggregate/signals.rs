@@ -105,26 +105,8 @@ struct DayAcc {
 }
 
 impl DayAcc {
-    /// Adds one row of `daily` (`target`: whether it has one, `new`: whether its target was
-    /// first seen that day). Counts wrap on overflow as polars' sums did; Σ count² is summed in
+    /// Adds `other`'s rows. Counts wrap on overflow as polars' sums did; Σ count² is summed in
     /// floating point, as the query did (exact below 2^53).
-    fn row(&mut self, r: &DailyRow, target: bool, new: bool) {
-        self.n = self.n.wrapping_add(r.n);
-        self.n_priv_crit = self.n_priv_crit.wrapping_add(r.n_priv_crit);
-        self.sum_conf = self.sum_conf.wrapping_add(r.sum_conf);
-        self.n_reviewed = self.n_reviewed.wrapping_add(r.n_reviewed);
-        self.n_disagree = self.n_disagree.wrapping_add(r.n_disagree);
-        if target {
-            self.n_with_target = self.n_with_target.wrapping_add(r.n);
-            self.n_targets += 1;
-            self.top_target = self.top_target.max(r.n);
-            self.sum_sq_targets += r.n as f64 * r.n as f64;
-            if new {
-                self.n_new_target = self.n_new_target.wrapping_add(r.n);
-            }
-        }
-    }
-
     fn add(&mut self, other: &DayAcc) {
         self.n = self.n.wrapping_add(other.n);
         self.n_priv_crit = self.n_priv_crit.wrapping_add(other.n_priv_crit);
@@ -137,15 +119,6 @@ impl DayAcc {
         self.sum_sq_targets += other.sum_sq_targets;
         self.n_new_target = self.n_new_target.wrapping_add(other.n_new_target);
     }
-}
-
-/// One row's measures in [`daily_counts`].
-struct DailyRow {
-    n: u64,
-    n_priv_crit: u64,
-    sum_conf: i64,
-    n_reviewed: u64,
-    n_disagree: u64,
 }
 
 /// Per class, its days in order, from the `daily` statistics: volumes summed over the day's
@@ -236,15 +209,25 @@ fn daily_counts_in(
                 &mut run.insert((key, DayAcc::default())).1
             }
         };
-        let row = DailyRow {
+        // The row as a day of its own: its target's counts where it has one.
+        let has_target = target.codes[i] != 0;
+        let on_target = |x: u64| if has_target { x } else { 0 };
+        acc.add(&DayAcc {
             n: n[i],
             n_priv_crit: n_priv[i],
             sum_conf: sum_conf[i],
             n_reviewed: n_rev[i],
             n_disagree: n_dis[i],
-        };
-        let has_target = target.codes[i] != 0;
-        acc.row(&row, has_target, has_target && first(i) == days[i]);
+            n_with_target: on_target(n[i]),
+            n_targets: on_target(1),
+            top_target: on_target(n[i]),
+            sum_sq_targets: on_target(n[i]) as f64 * on_target(n[i]) as f64,
+            n_new_target: if has_target && first(i) == days[i] {
+                n[i]
+            } else {
+                0
+            },
+        });
     }
     if let Some((k, done)) = run {
         per_day.entry(k).or_default().add(&done);

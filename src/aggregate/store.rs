@@ -1039,6 +1039,9 @@ fn merge_in(
     ranges: usize,
 ) -> Result<DataFrame, IngestError> {
     let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.height() > 0).collect();
+    if parts.len() <= 1 || ranges <= 1 {
+        return merge_sorted(layout, parts);
+    }
     let names = layout.column_names();
     let dtypes = |p: &DataFrame| -> Option<Vec<DataType>> {
         names
@@ -1047,41 +1050,32 @@ fn merge_in(
             .collect()
     };
     let same_schema = parts.windows(2).all(|w| dtypes(&w[0]) == dtypes(&w[1]));
-    let firsts: Option<Vec<Int32Chunked>> = parts
+    // Each part's first key, ascending.
+    let firsts: Option<Vec<Vec<i32>>> = parts
         .iter()
         .map(|p| {
             let ca = p.column(layout.period_key()).ok()?.i32().ok()?;
-            (ca.null_count() == 0).then(|| ca.clone())
+            (ca.null_count() == 0).then(|| ca.into_no_null_iter().collect())
         })
         .collect();
-    let (Some(firsts), true) = (firsts, same_schema && parts.len() > 1 && ranges > 1) else {
+    let (Some(firsts), true) = (firsts, same_schema) else {
         return merge_sorted(layout, parts);
     };
-    // The first row of `ca` whose key is at least `v` (the keys ascend).
-    let cut = |ca: &Int32Chunked, v: i32| {
-        let (mut lo, mut hi) = (0, ca.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match ca.get(mid) {
-                Some(k) if k < v => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        lo
-    };
-    let mut bounds: Vec<i32> = match firsts.iter().max_by_key(|ca| ca.len()) {
+    let mut bounds: Vec<i32> = match firsts.iter().max_by_key(|keys| keys.len()) {
         Some(largest) => (1..ranges)
-            .filter_map(|r| largest.get(largest.len() * r / ranges))
+            .map(|r| largest[largest.len() * r / ranges])
             .collect(),
         None => Vec::new(),
     };
     bounds.dedup();
     // Per range, each part's rows in it (ranges a part has no rows in are left out).
     let mut sliced: Vec<Vec<DataFrame>> = vec![Vec::new(); bounds.len() + 1];
-    for (part, ca) in parts.iter().zip(&firsts) {
+    for (part, keys) in parts.iter().zip(&firsts) {
         let mut at = 0;
         for (r, range) in sliced.iter_mut().enumerate() {
-            let end = bounds.get(r).map_or(part.height(), |&v| cut(ca, v));
+            let end = bounds
+                .get(r)
+                .map_or(part.height(), |&v| keys.partition_point(|&k| k < v));
             if end > at {
                 range.push(part.slice(at as i64, end - at));
             }
