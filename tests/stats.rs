@@ -556,3 +556,51 @@ fn a_partly_resupplied_period_is_refused_not_dropped() {
         "{err}"
     );
 }
+
+/// `compute_beside` hands its second task the set the metrics come from, once, in a one-pass
+/// and in a partitioned run (written beside the metrics in the first, after them in the
+/// second), and an error of that task is the run's.
+#[test]
+fn the_task_beside_the_metrics_sees_the_set_once_and_its_error_is_the_runs() {
+    use readiness::pipeline::{compute_beside, InputConfig, Passes, Progress, RunError};
+    let f = fixture();
+    let input = |budget: Option<u64>| InputConfig {
+        decisions: vec![f.data.join("decisions").display().to_string()],
+        verdicts: vec![f.data.join("verdicts").display().to_string()],
+        policy: root().join("data/policy.toml"),
+        period: None,
+        stats: Vec::new(),
+        memory_budget: budget,
+    };
+    let passes = Passes { oversight: true };
+    // 1 MB: the fixture's 30,000 decisions in about 13 partitions, the large tables spilled.
+    for (budget, spilled) in [(None, false), (Some(1 << 20), true)] {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let (c, seen) = compute_beside(
+            &input(budget),
+            Progress::new(true),
+            passes,
+            |_| Ok(()),
+            |set| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok((set.cells.clone(), set.spilled.is_some()))
+            },
+        )
+        .unwrap();
+        assert_eq!(calls.into_inner(), 1);
+        assert_eq!(seen.1, spilled, "budget {budget:?}");
+        assert!(seen.0.height() > 0);
+        assert!(seen.0.equals_missing(&c.set.cells), "budget {budget:?}");
+        let failed = compute_beside(
+            &input(budget),
+            Progress::new(true),
+            passes,
+            |_| Ok(()),
+            |_| Err::<(), _>(RunError::Other("the set could not be written".into())),
+        );
+        match failed {
+            Err(e) => assert!(e.to_string().contains("could not be written"), "{e}"),
+            Ok(_) => panic!("the task's error was lost (budget {budget:?})"),
+        }
+    }
+}
