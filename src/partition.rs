@@ -162,7 +162,8 @@ fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// Reads the files written by [`write_routed`] as one query, in the order given.
+/// Reads the files written by [`write_routed`] as one query, in the order given, with the
+/// columns of `schema` (the categories' ids, spilled as integers, become categories again).
 fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
     if paths.is_empty() {
         return Ok(DataFrame::empty_with_schema(schema).lazy());
@@ -173,12 +174,32 @@ fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestEr
             .map(|p| PlRefPath::new(p.display().to_string().as_str()))
             .collect(),
     );
-    LazyFrame::scan_ipc_sources(
+    let lf = LazyFrame::scan_ipc_sources(
         sources,
         IpcScanOptions::default(),
         UnifiedScanArgs::default(),
     )
-    .map_err(|e| io_err(&paths[0], e))
+    .map_err(|e| io_err(&paths[0], e))?;
+    let categories: Vec<Expr> = schema
+        .iter()
+        .filter(|(_, dtype)| dtype.is_categorical())
+        .map(|(name, dtype)| {
+            let (dtype, field) = (dtype.clone(), dtype.clone());
+            col(name.clone())
+                .map(
+                    move |c| {
+                        let ids = c.u32()?.clone();
+                        crate::ingest::categorical_column(ids, &dtype)
+                    },
+                    move |_, f| Ok(Field::new(f.name().clone(), field.clone())),
+                )
+                .alias(name.clone())
+        })
+        .collect();
+    Ok(match categories.is_empty() {
+        true => lf,
+        false => lf.with_columns(categories),
+    })
 }
 
 /// One partition's rows of both tables, as queries over its spill files in input order.
@@ -292,6 +313,15 @@ pub fn route(
         .collect())
 }
 
+/// The names of `df`'s categorical columns.
+fn categorical_names(df: &DataFrame) -> Vec<PlSmallStr> {
+    df.columns()
+        .iter()
+        .filter(|c| c.dtype().is_categorical())
+        .map(|c| c.name().clone())
+        .collect()
+}
+
 /// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.arrow`.
 fn split_chunk(
     chunk: &DataFrame,
@@ -309,7 +339,17 @@ fn split_chunk(
         .str()
         .map_err(pe("routing rows"))?;
     // One chunk per column, so that each partition's take does not concatenate them again.
+    // Categories are spilled as their ids (the process's mappings give them back, see
+    // [`scan_routed`]): written as categories, each file's dictionary was rebuilt through a
+    // hash map row by row, 4.5% of the routing's time (BENCHMARKS.md, eighteenth session).
     let mut chunk = chunk.clone();
+    for name in categorical_names(&chunk) {
+        let ids = chunk
+            .column(&name)
+            .map_err(pe("routing rows"))?
+            .to_physical_repr();
+        chunk.with_column(ids).map_err(pe("routing rows"))?;
+    }
     chunk.rechunk_mut_par();
     let chunk = &chunk;
     let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions];
