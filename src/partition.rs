@@ -338,7 +338,6 @@ fn split_chunk(
         .map_err(pe("routing rows"))?
         .str()
         .map_err(pe("routing rows"))?;
-    // One chunk per column, so that each partition's take does not concatenate them again.
     // Categories are spilled as their ids (the process's mappings give them back, see
     // [`scan_routed`]): written as categories, each file's dictionary was rebuilt through a
     // hash map row by row, 4.5% of the routing's time (BENCHMARKS.md, eighteenth session).
@@ -350,6 +349,7 @@ fn split_chunk(
             .to_physical_repr();
         chunk.with_column(ids).map_err(pe("routing rows"))?;
     }
+    // One chunk per column, so that each partition's take does not concatenate them again.
     chunk.rechunk_mut_par();
     let chunk = &chunk;
     let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions];

@@ -472,10 +472,12 @@ pub fn compute(
 }
 
 /// [`compute`], with `beside` given the statistics set as soon as it is built and run on a
-/// thread of its own while the set is decoded and the metrics computed (after them when the
-/// set's large tables were spilled to disk). `analyze` writes the set's files there: at 10^7
-/// decisions they took 0.3 s after the metrics, with one core mostly idle (BENCHMARKS.md,
-/// eighteenth session). An error of either side is the run's; the metrics' first.
+/// thread of its own while the set is decoded and the metrics computed (after them when a
+/// partitioned run left the set's large tables on disk). `analyze` writes the set's files
+/// there: at 10^7 decisions they took 0.3 s after the metrics, while nothing else ran
+/// (BENCHMARKS.md, eighteenth session). An error of either side is the run's, the decoding's
+/// first: `beside` then runs to its end and its own error is dropped. A panic in `beside` is
+/// resumed.
 pub fn compute_beside<R: Send>(
     input: &InputConfig,
     progress: Progress,
@@ -494,16 +496,11 @@ pub fn compute_beside<R: Send>(
         let decoded = decode(&set, &policy, granularity, progress, passes)?;
         (decoded, beside(&set)?)
     } else {
-        let (decoded, done) = std::thread::scope(|s| {
-            let set = &set;
-            let beside = s.spawn(move || beside(set));
-            let decoded = decode(set, &policy, granularity, progress, passes);
-            // A panic on the other thread is a bug, not a finding about the input: it goes on.
-            let done = beside
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (decoded, done)
-        });
+        let set = &set;
+        let (done, decoded) = crate::threads::join(
+            move || beside(set),
+            || decode(set, &policy, granularity, progress, passes),
+        );
         (decoded?, done?)
     };
     let (aggregated, signals, analysis) = decoded;
