@@ -2133,11 +2133,15 @@ fn validate_read(
     let mut vcodes = reason_codes(&vchecked)?;
     let vid_column = string_column(&vchecked, "decision_id")?;
     let vids = Ids::of(&vid_column);
-    let probe: Vec<bool> = vcodes
-        .iter()
-        .zip(vids.iter_from(0))
-        .map(|(&c, id)| c == 0 && id.is_some())
-        .collect();
+    // Rows still valid and with an id, from the chunks' validity (no string is read).
+    let mut probe: Vec<bool> = Vec::with_capacity(vcodes.len());
+    for arr in vid_column.downcast_iter() {
+        let codes = &vcodes[probe.len()..probe.len() + arr.len()];
+        match arr.validity() {
+            None => probe.extend(codes.iter().map(|&c| c == 0)),
+            Some(valid) => probe.extend(codes.iter().zip(valid.iter()).map(|(&c, v)| c == 0 && v)),
+        }
+    }
     let decision_of = index.lookup(&vids, &probe);
     drop(probe);
     // The index's tables are not needed past the lookup: freed before the join allocates.
