@@ -1670,6 +1670,10 @@ mod tests {
             bool_codes(&b, |b| b.unwrap_or_default()),
             vec![true, false, true, false, false, true]
         );
+        // Slices start within their chunks' values and bits.
+        assert_eq!(values_or(&f.slice(1, 4), -1.0), vec![-1.0, 1.0, 0.5, 0.75]);
+        assert_eq!(values_or(&f.slice(3, 1), -1.0), vec![0.5]);
+        assert_eq!(bool_codes(&b.slice(1, 4), executed), vec![1, 2, 0, 1]);
     }
 
     #[test]
