@@ -529,11 +529,15 @@ fn decode(
     passes: Passes,
 ) -> Result<(Aggregated, SignalTables, Analysis), RunError> {
     progress.stage("decoding statistics and signals");
+    // The signals (mostly the daily counts, on one core) beside the confidence samples: at 10^8
+    // decisions the decoding ran at 1.4 cores (BENCHMARKS.md, eighteenth session).
+    let (samples, signal_tables) =
+        crate::threads::join(|| samples_from_set(set), || signals(set, attack_catalog()));
     let aggregated = Aggregated {
         stats: stats_from_table(&set.cells)?,
-        samples: samples_from_set(set)?,
+        samples: samples?,
     };
-    let mut signal_tables = signals(set, attack_catalog())?;
+    let mut signal_tables = signal_tables?;
     if passes.oversight {
         progress.stage("aggregating oversight load");
         let (rows, analysts) = oversight(set, policy.policy.run().rubber_stamp_seconds)?;
