@@ -153,7 +153,23 @@ pub(crate) fn read_spill(
 
 /// Writes a chunk of routed rows as an Arrow IPC file (LZ4-compressed buffers): the column
 /// buffers as they are in memory, with no encoding to undo when the partition reads them back.
+/// Categories are written as their ids (the process's mappings give them back, see
+/// [`scan_routed`]): written as categories, each file's dictionary was rebuilt through a hash
+/// map row by row, 4.5% of the routing's time (BENCHMARKS.md, eighteenth session).
 fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
+    let categories: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype().is_categorical())
+        .map(|c| c.name().clone())
+        .collect();
+    for name in categories {
+        let ids = df
+            .column(&name)
+            .map_err(pe("routing rows"))?
+            .to_physical_repr();
+        df.with_column(ids).map_err(pe("routing rows"))?;
+    }
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     IpcWriter::new(std::io::BufWriter::new(file))
         .with_compression(Some(IpcCompression::LZ4))
@@ -313,15 +329,6 @@ pub fn route(
         .collect())
 }
 
-/// The names of `df`'s categorical columns.
-fn categorical_names(df: &DataFrame) -> Vec<PlSmallStr> {
-    df.columns()
-        .iter()
-        .filter(|c| c.dtype().is_categorical())
-        .map(|c| c.name().clone())
-        .collect()
-}
-
 /// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.arrow`.
 fn split_chunk(
     chunk: &DataFrame,
@@ -338,18 +345,8 @@ fn split_chunk(
         .map_err(pe("routing rows"))?
         .str()
         .map_err(pe("routing rows"))?;
-    // Categories are spilled as their ids (the process's mappings give them back, see
-    // [`scan_routed`]): written as categories, each file's dictionary was rebuilt through a
-    // hash map row by row, 4.5% of the routing's time (BENCHMARKS.md, eighteenth session).
-    let mut chunk = chunk.clone();
-    for name in categorical_names(&chunk) {
-        let ids = chunk
-            .column(&name)
-            .map_err(pe("routing rows"))?
-            .to_physical_repr();
-        chunk.with_column(ids).map_err(pe("routing rows"))?;
-    }
     // One chunk per column, so that each partition's take does not concatenate them again.
+    let mut chunk = chunk.clone();
     chunk.rechunk_mut_par();
     let chunk = &chunk;
     let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); partitions];

@@ -1842,12 +1842,12 @@ mod tests {
 
     #[test]
     fn packed_and_word_merges_equal_the_group_by_of_the_union() {
-        // Both paths, and the merge cut into ranges of the first key, with nulls in the keys or not, integers of every size (at 0 bits when
-        // they hold one value, at 65 with i64's ends and nulls), parts that do not all hold
-        // the same strings (one part a string no other has, and 9 strings in all, so that
-        // the codes need 4 bits), parts with categories, with strings, or mixed. Cells with
-        // integers across their whole range need more than 127 bits and take the word path
-        // through `merge_sorted` itself.
+        // Both paths, and the merge cut into ranges of the first key, with nulls in the keys or
+        // not, integers of every size (at 0 bits when they hold one value, at 65 with i64's
+        // ends and nulls), parts that do not all hold the same strings (one part a string no
+        // other has, and 9 strings in all, so that the codes need 4 bits), parts with
+        // categories, with strings, or mixed. Cells with integers across their whole range
+        // need more than 127 bits and take the word path through `merge_sorted` itself.
         let cases = [
             (&REVIEWS, 3, Nulls::No, true),
             (&REVIEWS, 0, Nulls::Some, true),
