@@ -71,6 +71,27 @@ fn recommendation<'a>(recs: &'a Value, class: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no recommendation for {class}"))
 }
 
+/// The suite's scratch directories do not pile up: those of ended test processes are removed,
+/// those of live ones and other names kept.
+#[test]
+fn scratch_directories_of_ended_test_processes_are_removed() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    // Above Linux's largest pid (2^22), so no process has it.
+    let ended = base.join("sweep-4294967294-0");
+    let live = base.join(format!("sweep-{}-4294967294", std::process::id()));
+    let other = base.join("sweep-not-a-pid-0");
+    for dir in [&ended, &live, &other] {
+        std::fs::create_dir_all(dir.join("inner")).unwrap();
+        std::fs::write(dir.join("inner/file"), "x").unwrap();
+    }
+    remove_ended(&base);
+    assert!(!ended.exists(), "{} is left", ended.display());
+    assert!(live.join("inner/file").exists() && other.join("inner/file").exists());
+    for dir in [&live, &other] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
 #[test]
 fn run_directory_has_the_contract_files_and_columns() {
     let f = fixture();
