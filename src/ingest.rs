@@ -603,10 +603,9 @@ fn lowest_priority() {
 }
 
 /// Reads one file's schema and row count, checks the contract, and returns a LazyFrame with
-/// the canonical columns plus `__file` and `__row`.
+/// the canonical columns.
 fn scan_file(
     table: Table,
-    file_idx: u32,
     path: &Path,
     hive: &[(String, String)],
     columns: &ColumnMap,
@@ -687,11 +686,9 @@ fn scan_file(
         };
         exprs.push(expr.alias(spec.name));
     }
-    // 32-bit file index and row (the row index's own type): 8 bytes a row less than 64-bit
-    // ones, 150 MiB at 10^7 decisions with their verdicts.
-    exprs.push(lit(file_idx).cast(DataType::UInt32).alias("__file"));
-    exprs.push(col("__row"));
-    let lf = lf.with_row_index("__row", None).select(exprs);
+    // No file index or row per row: a table read in one pass has its files' rows in file
+    // order ([`Positions::Files`]), and routing adds them to the rows it spills.
+    let lf = lf.select(exprs);
     // The fingerprint comes later, from [`Fingerprints`].
     let file = InputFile {
         table,
@@ -924,7 +921,7 @@ fn scan_tables(
         .collect();
     let scanned = crate::threads::map_range(all.len(), usize::MAX, |i| {
         let (table, (path, hive)) = all[i];
-        scan_file(table, i as u32, path, hive, columns)
+        scan_file(table, path, hive, columns)
     });
     let mut out = Scanned {
         fingerprints: Fingerprints::default(),
@@ -959,8 +956,8 @@ pub(crate) fn union(table: &str, frames: Vec<LazyFrame>) -> Result<LazyFrame, In
 }
 
 /// Both tables' files, schema-checked, not yet read: one query per file with the canonical
-/// columns plus `__file` (index into `files`) and `__row`. The files' fingerprints are being
-/// computed meanwhile ([`Fingerprints::fill`] gives them to `files`).
+/// columns. The files' fingerprints are being computed meanwhile ([`Fingerprints::fill`] gives
+/// them to `files`).
 pub struct Scanned {
     pub files: Vec<InputFile>,
     pub fingerprints: Fingerprints,
@@ -998,6 +995,32 @@ impl Scanned {
     pub fn file_names(&self) -> Vec<String> {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
+
+    /// Where the rows of one table's queries, read one after another, come from.
+    pub fn positions(&self, table: Table) -> Positions {
+        Positions::Files(
+            self.files
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.table == table)
+                .map(|(i, f)| (i as u32, f.rows))
+                .collect(),
+        )
+    }
+}
+
+/// Where each row of a table came from: the rejects file names the file and row of each
+/// rejected row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Positions {
+    /// The table is its files' rows, file after file: each file's index (into the file names,
+    /// as `__file`) and its row count from the footer. Nothing per row is kept: at 10^7
+    /// decisions with their verdicts a file index and row per row held 150 MiB at the ingest's
+    /// peak.
+    Files(Vec<(u32, u64)>),
+    /// The table has `__file` and `__row` columns (rows routed to a partition), in input order
+    /// or sorted into it.
+    Columns,
 }
 
 /// Resolves, fingerprints and schema-checks the input files of both tables.
@@ -1899,15 +1922,27 @@ fn reason_codes(df: &DataFrame) -> Result<Vec<u32>, IngestError> {
 fn rejects_of(
     table: &str,
     df: &DataFrame,
+    positions: &Positions,
     codes: &[u32],
     list: &[&'static str],
 ) -> Result<DataFrame, IngestError> {
     let rejected: BooleanChunked = codes.iter().map(|&c| c != 0).collect();
+    let kept = match positions {
+        Positions::Columns => &["__file", "__row", "decision_id"][..],
+        Positions::Files(_) => &["decision_id"][..],
+    };
     let mut out = df
-        .select(["__file", "__row", "decision_id"])
+        .select(kept.iter().copied())
         .map_err(pe(table))?
         .filter(&rejected)
         .map_err(pe(table))?;
+    if let Positions::Files(files) = positions {
+        let (file, row) = rejected_positions(files, codes).map_err(pe(table))?;
+        out.with_column(Column::new("__file".into(), file))
+            .map_err(pe(table))?;
+        out.with_column(Column::new("__row".into(), row))
+            .map_err(pe(table))?;
+    }
     let reasons: Vec<&str> = codes
         .iter()
         .filter(|&&c| c != 0)
@@ -1931,6 +1966,37 @@ fn rejects_of(
         ])
         .collect()
         .map_err(pe(table))
+}
+
+/// The file index and the row in its file of each row with a reason (`codes[i] != 0`), for a
+/// table of `files`' rows file after file.
+fn rejected_positions(
+    files: &[(u32, u64)],
+    codes: &[u32],
+) -> PolarsResult<(Vec<u32>, Vec<IdxSize>)> {
+    let (mut file, mut row) = (Vec::new(), Vec::new());
+    let mut start = 0usize;
+    for &(index, rows) in files {
+        let end = usize::try_from(rows)
+            .ok()
+            .and_then(|rows| start.checked_add(rows));
+        let Some(part) = end.and_then(|end| codes.get(start..end)) else {
+            polars_bail!(ComputeError: "fewer rows read than the files' footers give");
+        };
+        for (r, _) in part.iter().enumerate().filter(|(_, &c)| c != 0) {
+            let Ok(r) = IdxSize::try_from(r) else {
+                polars_bail!(ComputeError: "a file with more than {} rows", IdxSize::MAX);
+            };
+            file.push(index);
+            row.push(r);
+        }
+        start += part.len();
+    }
+    polars_ensure!(
+        start == codes.len(),
+        ComputeError: "{} rows read, the files' footers give {start}", codes.len()
+    );
+    Ok((file, row))
 }
 
 /// The rows of a collected table in input order (file, then row): the duplicate rule and the
@@ -1968,9 +2034,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
     mark("start");
     let scanned = scan(opts)?;
     let names = scanned.file_names();
+    let positions = [
+        scanned.positions(Table::Decisions),
+        scanned.positions(Table::Verdicts),
+    ];
     let dec_lf = union("decisions", scanned.decisions)?;
     let ver_lf = union("verdicts", scanned.verdicts)?;
-    let mut ingested = validate(dec_lf, ver_lf, scanned.files, &names)?;
+    let mut ingested = validate(dec_lf, ver_lf, positions, scanned.files, &names)?;
     scanned.fingerprints.fill(&mut ingested.files)?;
     ingested.rejects = finish_rejects(vec![ingested.rejects])?;
     Ok(ingested)
@@ -2000,15 +2070,18 @@ pub fn finish_rejects(parts: Vec<DataFrame>) -> Result<DataFrame, IngestError> {
 }
 
 /// Validates and de-duplicates the rows of `dec_lf` and `ver_lf` (queries as [`scan`] builds
-/// them, in input order). Every row of a decision id, in both tables, must be in these two
-/// queries: the duplicate rule and the verdicts' join see only them. `file_names` are indexed
-/// by `__file`; `files` is passed through to the result.
+/// them, in input order), whose rows come from `positions` (decisions, verdicts). Every row of
+/// a decision id, in both tables, must be in these two queries: the duplicate rule and the
+/// verdicts' join see only them. `file_names` are indexed by `__file`; `files` is passed
+/// through to the result.
 pub fn validate(
     dec_lf: LazyFrame,
     ver_lf: LazyFrame,
+    positions: [Positions; 2],
     files: Vec<InputFile>,
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
+    let [dec_positions, ver_positions] = &positions;
     let read = read_table(dec_lf, Table::Decisions)?;
     // The verdicts are read and checked row by row while the decisions are checked and
     // indexed, steps that keep one core busy, not two. A failure of the decisions is still
@@ -2019,7 +2092,7 @@ pub fn validate(
         let verdicts = scope.spawn(move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let read = read_table(ver_lf, Table::Verdicts)?;
-                checked_read(read, Table::Verdicts, check_verdicts)
+                checked_read(read, Table::Verdicts, ver_positions, check_verdicts)
             }))
         });
         let verdicts = || {
@@ -2028,7 +2101,13 @@ pub fn validate(
                 .and_then(|caught| caught)
                 .unwrap_or_else(|e| std::panic::resume_unwind(e))
         };
-        validate_read(read, verdicts, files, file_names)
+        validate_read(
+            read,
+            [dec_positions, ver_positions],
+            verdicts,
+            files,
+            file_names,
+        )
     })
 }
 
@@ -2036,22 +2115,29 @@ pub fn validate(
 fn checked_read(
     read: DataFrame,
     table: Table,
+    positions: &Positions,
     check: fn(DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<DataFrame, IngestError> {
     let checked = check(read).map_err(pe(format!("validating {}", table.as_str())))?;
     mark(&format!("{} checked row by row", table.as_str()));
-    in_input_order(checked)
+    match positions {
+        Positions::Columns => in_input_order(checked),
+        // Read file after file, as the union of the files' queries gives them (the rejects'
+        // positions check the row count).
+        Positions::Files(_) => Ok(checked),
+    }
 }
 
 /// [`validate`] of the decisions as read, with the verdicts read and checked by `verdicts`.
 fn validate_read(
     read: DataFrame,
+    [dec_positions, ver_positions]: [&Positions; 2],
     verdicts: impl FnOnce() -> Result<DataFrame, IngestError>,
     files: Vec<InputFile>,
     file_names: &[String],
 ) -> Result<Ingested, IngestError> {
     // Decisions: per-row rules, then duplicates among otherwise valid rows.
-    let checked = checked_read(read, Table::Decisions, check_decisions)?;
+    let checked = checked_read(read, Table::Decisions, dec_positions, check_decisions)?;
     let dec_read = checked.height() as u64;
 
     // Duplicates and the decision index: the ids are grouped by hash bucket, in input order
@@ -2070,7 +2156,9 @@ fn validate_read(
     let index = IdIndex::build(ids, &valid);
     drop(valid);
     let duplicate = reason_code(&DECISION_REASONS, "duplicate_decision_id");
-    let mut rejected_ids: std::collections::HashSet<&str, foldhash::fast::FixedState> =
+    // Copied, so that the id column is freed before the verdicts' join (160 MB at 10^7
+    // decisions); rejected rows are few (`run.max_rejected_share`).
+    let mut rejected_ids: std::collections::HashSet<Box<str>, foldhash::fast::FixedState> =
         Default::default();
     let rows = codes
         .iter_mut()
@@ -2081,11 +2169,19 @@ fn validate_read(
             *code = duplicate;
         }
         if let (true, Some(id)) = (*code != 0, id) {
-            rejected_ids.insert(id);
+            if !rejected_ids.contains(id) {
+                rejected_ids.insert(id.into());
+            }
         }
     }
     mark("duplicates found, decisions indexed");
-    let dec_rejects = rejects_of("decisions", &checked, &codes, &DECISION_REASONS)?;
+    let dec_rejects = rejects_of(
+        "decisions",
+        &checked,
+        dec_positions,
+        &codes,
+        &DECISION_REASONS,
+    )?;
     let valid_mask: BooleanChunked = codes.iter().map(|&c| c == 0).collect();
     drop(codes);
     // Without their ids: the index and the rejected ids hold what the join needs of them (in
@@ -2144,8 +2240,10 @@ fn validate_read(
     }
     let decision_of = index.lookup(&vids, &probe);
     drop(probe);
-    // The index's tables are not needed past the lookup: freed before the join allocates.
+    // The index's tables and the decisions' ids are not needed past the lookup: freed before
+    // the join allocates.
     drop(index);
+    drop(id_column);
     mark("verdicts' decisions looked up");
     // Each verdict's severity for the final verdict's tie-break: reject 3, override 2,
     // approve 1, anything else 0 (computed once per distinct spelling).
@@ -2250,8 +2348,13 @@ fn validate_read(
     }
     mark("verdicts joined to decisions, final verdicts chosen");
     drop(rejected_ids);
-    drop(id_column);
-    let ver_rejects = rejects_of("verdicts", &vchecked, &vcodes, &VERDICT_REASONS)?;
+    let ver_rejects = rejects_of(
+        "verdicts",
+        &vchecked,
+        ver_positions,
+        &vcodes,
+        &VERDICT_REASONS,
+    )?;
     let valid_rows: BooleanChunked = vcodes.iter().map(|&c| c == 0).collect();
     drop(vcodes);
     drop(vid_column);
@@ -2891,7 +2994,14 @@ mod tests {
             "decision_id" => ["d1", "d2", "d3"],
         )
         .unwrap();
-        let rejects = rejects_of("decisions", &df, &[0, 1, 12], &DECISION_REASONS).unwrap();
+        let rejects = rejects_of(
+            "decisions",
+            &df,
+            &Positions::Columns,
+            &[0, 1, 12],
+            &DECISION_REASONS,
+        )
+        .unwrap();
         let strings = |name: &str| -> Vec<String> {
             let column = rejects.column(name).unwrap().str().unwrap();
             column.iter().flatten().map(str::to_string).collect()
@@ -2902,5 +3012,55 @@ mod tests {
         );
         assert_eq!(strings("decision_id"), ["d2", "d3"]);
         assert_eq!(strings("table"), ["decisions", "decisions"]);
+    }
+
+    /// A table read file after file names each rejected row by its file and its row in that
+    /// file, as the same table with `__file` and `__row` columns does; a row count other than
+    /// the footers' is an error.
+    #[test]
+    fn rejects_of_files_read_in_order_name_the_file_and_the_row_in_it() {
+        let ids = ["a", "b", "c", "d", "e", "f"];
+        let codes = [0, 1, 0, 0, 0, 12];
+        // Files 3 (2 rows), 5 (no rows), 8 (4 rows).
+        let files = Positions::Files(vec![(3, 2), (5, 0), (8, 4)]);
+        let read = df!("decision_id" => ids).unwrap();
+        let by_files = rejects_of("decisions", &read, &files, &codes, &DECISION_REASONS).unwrap();
+        let columns = df!(
+            "__file" => [3u32, 3, 8, 8, 8, 8],
+            "__row" => [0 as IdxSize, 1, 0, 1, 2, 3],
+            "decision_id" => ids,
+        )
+        .unwrap();
+        let by_columns = rejects_of(
+            "decisions",
+            &columns,
+            &Positions::Columns,
+            &codes,
+            &DECISION_REASONS,
+        )
+        .unwrap();
+        assert!(by_files.equals_missing(&by_columns), "{by_files}");
+        let file: Vec<u32> = by_files
+            .column("__file")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        let row: Vec<IdxSize> = by_files
+            .column("__row")
+            .unwrap()
+            .idx()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!((file, row), (vec![3, 8], vec![1, 3]));
+
+        for footers in [vec![(3, 2), (8, 3)], vec![(3, 2), (8, 5)]] {
+            let wrong = Positions::Files(footers);
+            assert!(rejects_of("decisions", &read, &wrong, &codes, &DECISION_REASONS).is_err());
+        }
     }
 }

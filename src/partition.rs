@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use polars_arrow::array::{Array, ListArray};
 
-use crate::ingest::{mark, pe, IngestError, Scanned, Table};
+use crate::ingest::{mark, pe, IngestError, Positions, Scanned, Table};
 
 /// Rows of an input file routed at a time (the streaming engine's chunk size).
 const ROUTE_CHUNK_ROWS: usize = 1 << 20;
@@ -237,11 +237,16 @@ pub fn route(
         scanned.paths(Table::Decisions),
         scanned.paths(Table::Verdicts),
     );
+    let positions = |table| match scanned.positions(table) {
+        Positions::Files(files) => files,
+        Positions::Columns => Vec::new(),
+    };
+    let (dec_files, ver_files) = (positions(Table::Decisions), positions(Table::Verdicts));
     let tables = [
-        ("decisions", dec_paths, scanned.decisions),
-        ("verdicts", ver_paths, scanned.verdicts),
+        ("decisions", dec_paths, dec_files, scanned.decisions),
+        ("verdicts", ver_paths, ver_files, scanned.verdicts),
     ];
-    for (table, paths, frames) in tables {
+    for (table, paths, files, frames) in tables {
         let root = dir.join(table);
         for k in 0..partitions {
             let d = root.join(k.to_string());
@@ -258,13 +263,18 @@ pub fn route(
                 detail,
             };
             if schema.is_none() {
-                schema = Some(
-                    lf.collect_schema()
-                        .map_err(|e| unreadable(e.to_string()))?
-                        .as_ref()
-                        .clone(),
-                );
+                let mut read = lf
+                    .collect_schema()
+                    .map_err(|e| unreadable(e.to_string()))?
+                    .as_ref()
+                    .clone();
+                // The rows' file and row, added to each chunk (`with_positions`).
+                read.insert("__file".into(), DataType::UInt32);
+                read.insert("__row".into(), IDX_DTYPE);
+                schema = Some(read);
             }
+            let file = files.get(i).map_or(0, |f| f.0);
+            let mut first_row = 0u64;
             // The streaming engine reads the file once, in order, and hands over chunks of
             // about 2^20 rows; the chunks are split here while the next ones are decoded.
             let (send, chunks) = std::sync::mpsc::sync_channel::<DataFrame>(1);
@@ -282,7 +292,11 @@ pub fn route(
             for chunk in chunks {
                 reading += wait.elapsed().as_secs_f64();
                 let t = std::time::Instant::now();
-                if let Err(e) = split_chunk(&chunk, partitions, &root, seq, &mut written) {
+                let rows = chunk.height() as u64;
+                let routed = with_positions(chunk, file, first_row)
+                    .and_then(|chunk| split_chunk(&chunk, partitions, &root, seq, &mut written));
+                first_row += rows;
+                if let Err(e) = routed {
                     // Leaving the loop drops the receiver, which stops the reader.
                     failed = Some(e);
                     break;
@@ -327,6 +341,27 @@ pub fn route(
             verdicts,
         })
         .collect())
+}
+
+/// `chunk`, rows `first..` of file `file`, with each row's `__file` and `__row`.
+fn with_positions(mut chunk: DataFrame, file: u32, first: u64) -> Result<DataFrame, IngestError> {
+    let n = chunk.height();
+    let rows = (first..first + n as u64)
+        .map(IdxSize::try_from)
+        .collect::<Result<Vec<IdxSize>, _>>()
+        .map_err(|_| IngestError::Polars {
+            context: "routing rows".into(),
+            source: PolarsError::ComputeError(
+                format!("a file with more than {} rows", IdxSize::MAX).into(),
+            ),
+        })?;
+    chunk
+        .with_column(UInt32Chunked::full("__file".into(), file, n).into_column())
+        .map_err(pe("routing rows"))?;
+    chunk
+        .with_column(IdxCa::from_vec("__row".into(), rows).into_column())
+        .map_err(pe("routing rows"))?;
+    Ok(chunk)
 }
 
 /// Writes each partition's rows of one chunk (in their order) to `root/<k>/<seq>.arrow`.

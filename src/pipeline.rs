@@ -19,7 +19,8 @@ use crate::aggregate::signals::{oversight, signals, SignalTables};
 use crate::aggregate::{samples_from_set, stats_from_table, Aggregated, StatsSet};
 use crate::analysis::{analyze, Analysis};
 use crate::ingest::{
-    validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, RowCounts, Table,
+    validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, Positions, RowCounts,
+    Table,
 };
 use crate::output::{append_ledger, RunDir};
 use crate::partition::SpillDir;
@@ -266,9 +267,14 @@ pub fn ingest_parts(
             per_file(Table::Decisions, &scanned.decisions),
             per_file(Table::Verdicts, &scanned.verdicts),
         ];
+        let positions = [
+            scanned.positions(Table::Decisions),
+            scanned.positions(Table::Verdicts),
+        ];
         let dec = crate::ingest::union("decisions", scanned.decisions)?;
         let ver = crate::ingest::union("verdicts", scanned.verdicts)?;
-        let ing = validate(dec, ver, Vec::new(), &names).map_err(|e| name_the_file(e, files))?;
+        let ing = validate(dec, ver, positions, Vec::new(), &names)
+            .map_err(|e| name_the_file(e, files))?;
         take(0, ing, None)?;
         None
     } else {
@@ -290,7 +296,8 @@ pub fn ingest_parts(
             ));
             let ing = {
                 let _keep = crate::memory::KeepFreed::new();
-                validate(part.decisions, part.verdicts, Vec::new(), &names)?
+                let routed = [Positions::Columns, Positions::Columns];
+                validate(part.decisions, part.verdicts, routed, Vec::new(), &names)?
             };
             // The partition's rows are in memory now: free their disk space.
             for table in ["decisions", "verdicts"] {
