@@ -630,7 +630,7 @@ fn scan_file(
         Table::Verdicts => &VERDICT_COLUMNS,
         Table::Stats => &[],
     };
-    let mut exprs = Vec::with_capacity(specs.len() + 2);
+    let mut exprs = Vec::with_capacity(specs.len());
     for spec in specs {
         let name = columns.input_name(table, spec.name);
         let expr = match schema.get(name.as_str()) {
@@ -949,6 +949,9 @@ pub(crate) fn union(table: &str, frames: Vec<LazyFrame>) -> Result<LazyFrame, In
         UnionArgs {
             parallel: true,
             rechunk: false,
+            // The files' rows in file order: a table read in one pass has no row positions of
+            // its own ([`Positions::Files`]).
+            maintain_order: true,
             ..Default::default()
         },
     )
@@ -996,16 +999,20 @@ impl Scanned {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
 
+    /// Each of one table's files, in the order of its queries: its index (as `__file`) and
+    /// its row count.
+    pub fn file_rows(&self, table: Table) -> Vec<(u32, u64)> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.table == table)
+            .map(|(i, f)| (i as u32, f.rows))
+            .collect()
+    }
+
     /// Where the rows of one table's queries, read one after another, come from.
     pub fn positions(&self, table: Table) -> Positions {
-        Positions::Files(
-            self.files
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.table == table)
-                .map(|(i, f)| (i as u32, f.rows))
-                .collect(),
-        )
+        Positions::Files(self.file_rows(table))
     }
 }
 
@@ -2122,8 +2129,8 @@ fn checked_read(
     mark(&format!("{} checked row by row", table.as_str()));
     match positions {
         Positions::Columns => in_input_order(checked),
-        // Read file after file, as the union of the files' queries gives them (the rejects'
-        // positions check the row count).
+        // Read file after file, as the union of the files' queries gives them (`union` keeps
+        // their order; the rejects' positions check the row count).
         Positions::Files(_) => Ok(checked),
     }
 }
@@ -2156,9 +2163,7 @@ fn validate_read(
     let index = IdIndex::build(ids, &valid);
     drop(valid);
     let duplicate = reason_code(&DECISION_REASONS, "duplicate_decision_id");
-    // Copied, so that the id column is freed before the verdicts' join (160 MB at 10^7
-    // decisions); rejected rows are few (`run.max_rejected_share`).
-    let mut rejected_ids: std::collections::HashSet<Box<str>, foldhash::fast::FixedState> =
+    let mut rejected_ids: std::collections::HashSet<&str, foldhash::fast::FixedState> =
         Default::default();
     let rows = codes
         .iter_mut()
@@ -2169,9 +2174,7 @@ fn validate_read(
             *code = duplicate;
         }
         if let (true, Some(id)) = (*code != 0, id) {
-            if !rejected_ids.contains(id) {
-                rejected_ids.insert(id.into());
-            }
+            rejected_ids.insert(id);
         }
     }
     mark("duplicates found, decisions indexed");
@@ -2240,10 +2243,8 @@ fn validate_read(
     }
     let decision_of = index.lookup(&vids, &probe);
     drop(probe);
-    // The index's tables and the decisions' ids are not needed past the lookup: freed before
-    // the join allocates.
+    // The index's tables are not needed past the lookup: freed before the join allocates.
     drop(index);
-    drop(id_column);
     mark("verdicts' decisions looked up");
     // Each verdict's severity for the final verdict's tie-break: reject 3, override 2,
     // approve 1, anything else 0 (computed once per distinct spelling).
@@ -2348,6 +2349,7 @@ fn validate_read(
     }
     mark("verdicts joined to decisions, final verdicts chosen");
     drop(rejected_ids);
+    drop(id_column);
     let ver_rejects = rejects_of(
         "verdicts",
         &vchecked,

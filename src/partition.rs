@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use polars_arrow::array::{Array, ListArray};
 
-use crate::ingest::{mark, pe, IngestError, Positions, Scanned, Table};
+use crate::ingest::{mark, pe, IngestError, Scanned, Table};
 
 /// Rows of an input file routed at a time (the streaming engine's chunk size).
 const ROUTE_CHUNK_ROWS: usize = 1 << 20;
@@ -237,11 +237,10 @@ pub fn route(
         scanned.paths(Table::Decisions),
         scanned.paths(Table::Verdicts),
     );
-    let positions = |table| match scanned.positions(table) {
-        Positions::Files(files) => files,
-        Positions::Columns => Vec::new(),
-    };
-    let (dec_files, ver_files) = (positions(Table::Decisions), positions(Table::Verdicts));
+    let (dec_files, ver_files) = (
+        scanned.file_rows(Table::Decisions),
+        scanned.file_rows(Table::Verdicts),
+    );
     let tables = [
         ("decisions", dec_paths, dec_files, scanned.decisions),
         ("verdicts", ver_paths, ver_files, scanned.verdicts),
@@ -273,7 +272,9 @@ pub fn route(
                 read.insert("__row".into(), IDX_DTYPE);
                 schema = Some(read);
             }
-            let file = files.get(i).map_or(0, |f| f.0);
+            let Some(&(file, _)) = files.get(i) else {
+                return Err(unreadable("a query without its file".into()));
+            };
             let mut first_row = 0u64;
             // The streaming engine reads the file once, in order, and hands over chunks of
             // about 2^20 rows; the chunks are split here while the next ones are decoded.
@@ -657,6 +658,22 @@ mod tests {
             take_rows(&lists_only, &[n as IdxSize]).is_err(),
             "a row past the end"
         );
+    }
+
+    #[test]
+    fn routed_chunks_carry_their_file_and_rows_counted_from_the_first() {
+        let chunk = df!("decision_id" => ["a", "b", "c"]).unwrap();
+        let routed = with_positions(chunk.clone(), 4, 0).unwrap();
+        let next = with_positions(chunk, 4, 3).unwrap();
+        let column = |df: &DataFrame, name: &str| -> Vec<u64> {
+            let c = df.column(name).unwrap().cast(&DataType::UInt64).unwrap();
+            c.u64().unwrap().iter().flatten().collect()
+        };
+        assert_eq!(column(&routed, "__file"), [4, 4, 4]);
+        assert_eq!(column(&routed, "__row"), [0, 1, 2]);
+        assert_eq!(column(&next, "__row"), [3, 4, 5]);
+        assert_eq!(routed.column("__file").unwrap().dtype(), &DataType::UInt32);
+        assert_eq!(routed.column("__row").unwrap().dtype(), &IDX_DTYPE);
     }
 
     #[test]

@@ -75,6 +75,9 @@ fn recommendation<'a>(recs: &'a Value, class: &str) -> &'a Value {
 /// those of live ones and other names kept.
 #[test]
 fn scratch_directories_of_ended_test_processes_are_removed() {
+    if !Path::new("/proc/self").exists() {
+        return; // Without /proc nothing is removed.
+    }
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     // Above Linux's largest pid (2^22), so no process has it.
     let ended = base.join("sweep-4294967294-0");

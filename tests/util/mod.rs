@@ -16,7 +16,8 @@ pub fn root() -> PathBuf {
 /// A fresh, empty scratch directory `<name>-<pid>-<n>` under the target directory. The first
 /// call in a test process removes the scratch directories of test processes that have ended, so
 /// the directories do not pile up run after run (about 330 MB a run of the suite) and those of
-/// the last test binary stay for inspection.
+/// the last test binary stay for inspection. (Test runs in separate pid namespaces that share a
+/// target directory would remove each other's: give them target directories of their own.)
 pub fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     static SWEPT: std::sync::Once = std::sync::Once::new();
