@@ -1010,9 +1010,10 @@ impl Scanned {
             .collect()
     }
 
-    /// Where the rows of one table's queries, read one after another, come from.
-    pub fn positions(&self, table: Table) -> Positions {
-        Positions::Files(self.file_rows(table))
+    /// Where the rows of the decisions' and the verdicts' queries, each table's read one after
+    /// another, come from.
+    pub fn positions(&self) -> [Positions; 2] {
+        [Table::Decisions, Table::Verdicts].map(|table| Positions::Files(self.file_rows(table)))
     }
 }
 
@@ -1944,7 +1945,7 @@ fn rejects_of(
         .filter(&rejected)
         .map_err(pe(table))?;
     if let Positions::Files(files) = positions {
-        let (file, row) = rejected_positions(files, codes).map_err(pe(table))?;
+        let (file, row) = rejected_positions(files, codes);
         out.with_column(Column::new("__file".into(), file))
             .map_err(pe(table))?;
         out.with_column(Column::new("__row".into(), row))
@@ -1976,34 +1977,24 @@ fn rejects_of(
 }
 
 /// The file index and the row in its file of each row with a reason (`codes[i] != 0`), for a
-/// table of `files`' rows file after file.
-fn rejected_positions(
-    files: &[(u32, u64)],
-    codes: &[u32],
-) -> PolarsResult<(Vec<u32>, Vec<IdxSize>)> {
+/// table of `files`' rows file after file (`checked_read` checks their counts).
+fn rejected_positions(files: &[(u32, u64)], codes: &[u32]) -> (Vec<u32>, Vec<IdxSize>) {
     let (mut file, mut row) = (Vec::new(), Vec::new());
-    let mut start = 0usize;
-    for &(index, rows) in files {
-        let end = usize::try_from(rows)
-            .ok()
-            .and_then(|rows| start.checked_add(rows));
-        let Some(part) = end.and_then(|end| codes.get(start..end)) else {
-            polars_bail!(ComputeError: "fewer rows read than the files' footers give");
-        };
-        for (r, _) in part.iter().enumerate().filter(|(_, &c)| c != 0) {
-            let Ok(r) = IdxSize::try_from(r) else {
-                polars_bail!(ComputeError: "a file with more than {} rows", IdxSize::MAX);
+    // The current file: its index and its first and end rows in the table.
+    let mut next = files.iter();
+    let (mut index, mut first, mut end) = (0u32, 0u64, 0u64);
+    for (i, _) in codes.iter().enumerate().filter(|(_, &c)| c != 0) {
+        let i = i as u64;
+        while i >= end {
+            let Some(&(f, rows)) = next.next() else {
+                break;
             };
-            file.push(index);
-            row.push(r);
+            (index, first, end) = (f, end, end + rows);
         }
-        start += part.len();
+        file.push(index);
+        row.push((i - first) as IdxSize);
     }
-    polars_ensure!(
-        start == codes.len(),
-        ComputeError: "{} rows read, the files' footers give {start}", codes.len()
-    );
-    Ok((file, row))
+    (file, row)
 }
 
 /// The rows of a collected table in input order (file, then row): the duplicate rule and the
@@ -2041,10 +2032,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<Ingested, IngestError> {
     mark("start");
     let scanned = scan(opts)?;
     let names = scanned.file_names();
-    let positions = [
-        scanned.positions(Table::Decisions),
-        scanned.positions(Table::Verdicts),
-    ];
+    let positions = scanned.positions();
     let dec_lf = union("decisions", scanned.decisions)?;
     let ver_lf = union("verdicts", scanned.verdicts)?;
     let mut ingested = validate(dec_lf, ver_lf, positions, scanned.files, &names)?;
@@ -2130,8 +2118,22 @@ fn checked_read(
     match positions {
         Positions::Columns => in_input_order(checked),
         // Read file after file, as the union of the files' queries gives them (`union` keeps
-        // their order; the rejects' positions check the row count).
-        Positions::Files(_) => Ok(checked),
+        // their order): each row's file and row follow from the files' row counts, which must
+        // add up to the rows read.
+        Positions::Files(files) => {
+            let footers: u64 = files.iter().map(|&(_, rows)| rows).sum();
+            let largest = files.iter().map(|&(_, rows)| rows).max().unwrap_or(0);
+            if footers != checked.height() as u64 || largest > IdxSize::MAX as u64 {
+                return Err(IngestError::Polars {
+                    context: format!("reading {}", table.as_str()),
+                    source: polars_err!(
+                        ComputeError: "{} rows read from {} files whose footers give {footers} (at most {} a file)",
+                        checked.height(), files.len(), IdxSize::MAX
+                    ),
+                });
+            }
+            Ok(checked)
+        }
     }
 }
 
@@ -3017,8 +3019,8 @@ mod tests {
     }
 
     /// A table read file after file names each rejected row by its file and its row in that
-    /// file, as the same table with `__file` and `__row` columns does; a row count other than
-    /// the footers' is an error.
+    /// file, as the same table with `__file` and `__row` columns does; a table read with a row
+    /// count other than the footers' is an error.
     #[test]
     fn rejects_of_files_read_in_order_name_the_file_and_the_row_in_it() {
         let ids = ["a", "b", "c", "d", "e", "f"];
@@ -3060,9 +3062,18 @@ mod tests {
             .collect();
         assert_eq!((file, row), (vec![3, 8], vec![1, 3]));
 
+        // The table as read must have the footers' rows.
+        let read_as = |footers| {
+            checked_read(
+                read.clone(),
+                Table::Decisions,
+                &Positions::Files(footers),
+                Ok,
+            )
+        };
+        assert!(read_as(vec![(3, 2), (5, 0), (8, 4)]).is_ok());
         for footers in [vec![(3, 2), (8, 3)], vec![(3, 2), (8, 5)]] {
-            let wrong = Positions::Files(footers);
-            assert!(rejects_of("decisions", &read, &wrong, &codes, &DECISION_REASONS).is_err());
+            assert!(read_as(footers).is_err());
         }
     }
 }

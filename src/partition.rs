@@ -37,9 +37,10 @@ pub struct SpillDir {
 
 impl SpillDir {
     /// Creates a fresh directory `readiness-spill-<pid>-<n>` under `base`, after removing the
-    /// spill directories of runs that were killed (see [`SpillDir::remove_stale`]).
+    /// spill directories of runs that were killed: a run stopped by a signal (Ctrl-C, the OOM
+    /// killer) cannot remove its own (see [`remove_ended`]).
     pub fn create(base: &Path) -> Result<SpillDir, IngestError> {
-        Self::remove_stale(base);
+        remove_ended(base, "readiness-spill-");
         let pid = std::process::id();
         for n in 0..1000u32 {
             let path = base.join(format!("readiness-spill-{pid}-{n}"));
@@ -55,36 +56,35 @@ impl SpillDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Removes the directories `readiness-spill-<pid>-<n>` under `base` whose process no longer
-    /// runs on this machine: a run stopped by a signal (Ctrl-C, the OOM killer) cannot remove its
-    /// own. Where `/proc` does not list processes nothing is removed, and a directory whose pid
-    /// belongs to a live process (the run itself, or a process that reused the pid) is kept.
-    pub fn remove_stale(base: &Path) {
-        let proc = Path::new("/proc");
-        if !proc.join("self").exists() {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(base) else {
-            return;
+/// Removes the directories `<prefix><name>-<pid>-<n>` under `base` (`name` may be empty or hold
+/// dashes) whose process no longer runs on this machine: the spill directories of killed runs,
+/// and the test suite's scratch directories. Where `/proc` does not list processes nothing is
+/// removed, and a directory whose pid belongs to a live process (this one, or a process that
+/// reused the pid) is kept.
+pub fn remove_ended(base: &Path, prefix: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(rest) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("readiness-spill-"))
-            else {
-                continue;
-            };
-            let Some((pid, n)) = rest.split_once('-') else {
-                continue;
-            };
-            let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            if !numeric(pid) || !numeric(n) || proc.join(pid).exists() {
-                continue;
-            }
-            let _ = std::fs::remove_dir_all(entry.path());
+        let mut fields = rest.rsplitn(3, '-');
+        let (Some(n), Some(pid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !numeric(pid) || !numeric(n) || proc.join(pid).exists() {
+            continue;
         }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
@@ -350,12 +350,8 @@ fn with_positions(mut chunk: DataFrame, file: u32, first: u64) -> Result<DataFra
     let rows = (first..first + n as u64)
         .map(IdxSize::try_from)
         .collect::<Result<Vec<IdxSize>, _>>()
-        .map_err(|_| IngestError::Polars {
-            context: "routing rows".into(),
-            source: PolarsError::ComputeError(
-                format!("a file with more than {} rows", IdxSize::MAX).into(),
-            ),
-        })?;
+        .map_err(|_| polars_err!(ComputeError: "a file with more than {} rows", IdxSize::MAX))
+        .map_err(pe("routing rows"))?;
     chunk
         .with_column(UInt32Chunked::full("__file".into(), file, n).into_column())
         .map_err(pe("routing rows"))?;

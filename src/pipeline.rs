@@ -267,10 +267,7 @@ pub fn ingest_parts(
             per_file(Table::Decisions, &scanned.decisions),
             per_file(Table::Verdicts, &scanned.verdicts),
         ];
-        let positions = [
-            scanned.positions(Table::Decisions),
-            scanned.positions(Table::Verdicts),
-        ];
+        let positions = scanned.positions();
         let dec = crate::ingest::union("decisions", scanned.decisions)?;
         let ver = crate::ingest::union("verdicts", scanned.verdicts)?;
         let ing = validate(dec, ver, positions, Vec::new(), &names)

@@ -87,7 +87,7 @@ fn scratch_directories_of_ended_test_processes_are_removed() {
         std::fs::create_dir_all(dir.join("inner")).unwrap();
         std::fs::write(dir.join("inner/file"), "x").unwrap();
     }
-    remove_ended(&base);
+    readiness::partition::remove_ended(&base, "");
     assert!(!ended.exists(), "{} is left", ended.display());
     assert!(live.join("inner/file").exists() && other.join("inner/file").exists());
     for dir in [&live, &other] {

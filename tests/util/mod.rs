@@ -22,7 +22,7 @@ pub fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     static SWEPT: std::sync::Once = std::sync::Once::new();
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    SWEPT.call_once(|| remove_ended(&base));
+    SWEPT.call_once(|| readiness::partition::remove_ended(&base, ""));
     let dir = base.join(format!(
         "{name}-{}-{}",
         std::process::id(),
@@ -31,34 +31,6 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Removes the directories `<name>-<pid>-<n>` under `base` whose process no longer runs (where
-/// `/proc` lists processes; elsewhere nothing is removed). A directory whose pid belongs to a live
-/// process (this one, another test binary running meanwhile, or a reused pid) is kept.
-pub fn remove_ended(base: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        let mut parts = name.rsplitn(3, '-');
-        let (Some(n), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let (Ok(_), Ok(pid)) = (n.parse::<u64>(), pid.parse::<u32>()) else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 /// Runs `readiness ARGS` in the project root.
