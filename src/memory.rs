@@ -1,6 +1,5 @@
 //! When the allocator hands freed memory back to the kernel: kept for reuse through the stages
-//! of a partitioned run that free and allocate buffers of the same sizes over and over, handed
-//! back soon while the statistics are built.
+//! of a partitioned run that free and allocate buffers of the same sizes over and over.
 //!
 //! mimalloc (the binary's allocator) hands freed memory back to the kernel about a second after
 //! the first of it is freed, and then all of an arena's free memory at once. The kernel zeroes
@@ -13,11 +12,12 @@
 //! reuse while it lives and hands all of it back when dropped, so the stages after it start
 //! from the memory a default run would have.
 //!
-//! The statistics are where a one-pass run's peak was: their tasks run on two threads, and
-//! what one frees is not what the other allocates next, so a second's worth of freed memory
-//! stayed resident beside the live tables. [`PurgeSoon`] hands back what the ingest freed when
-//! the statistics start and, while it lives, hands back freed memory after 50 ms (BENCHMARKS.md,
-//! "Profile at 10^7 decisions, fourteenth session").
+//! A one-pass run keeps mimalloc's own delay throughout: its statistics reuse the memory the
+//! ingest freed a moment before. Handing that back when they started, and what they freed
+//! within 50 ms (as the engine did from the fourteenth to the nineteenth session), lowered the
+//! peak at 10^7 decisions by 130–210 MiB but made the run 6% slower: the kernel zeroed again
+//! the pages the statistics then touched (BENCHMARKS.md, "Profile at 10^7 decisions, twentieth
+//! session").
 //!
 //! [`small_pages`] turns transparent huge pages off for the process: each fault then zeroes the
 //! 4 KiB page touched, not a 2 MiB one (BENCHMARKS.md, "Profile at 10^7 decisions, fifteenth
@@ -33,19 +33,14 @@ const PURGE_DELAY: i32 = 15;
 /// purging (and handed back by [`mi_collect`]) but never purged on its own while kept.
 const KEEP: libc::c_long = 1_000_000_000;
 
-/// The purge delay while a [`PurgeSoon`] lives (and no [`KeepFreed`]), milliseconds.
-const SOON: libc::c_long = 50;
-
 /// The guards alive and the purge delay they replaced (`None` when the user's delay is kept).
 struct Guards {
     keep: usize,
-    soon: usize,
     previous: Option<libc::c_long>,
 }
 
 static GUARDS: std::sync::Mutex<Guards> = std::sync::Mutex::new(Guards {
     keep: 0,
-    soon: 0,
     previous: None,
 });
 
@@ -56,44 +51,35 @@ fn guards() -> std::sync::MutexGuard<'static, Guards> {
 }
 
 impl Guards {
-    /// Counts a new guard (`keep` or soon); the first of either kind saves the delay it
-    /// replaces. A delay of 0 or less (set with `MIMALLOC_PURGE_DELAY`) is the user's choice:
-    /// purging at once, or never. It is left as it is.
-    fn enter(&mut self, keep: bool) {
-        if self.keep + self.soon == 0 {
+    /// Counts a new guard; the first saves the delay it replaces. A delay of 0 or less (set
+    /// with `MIMALLOC_PURGE_DELAY`) is the user's choice: purging at once, or never. It is left
+    /// as it is.
+    fn enter(&mut self) {
+        if self.keep == 0 {
             // SAFETY: reading an option of the allocator; see the guards' note on threads.
             let previous = unsafe { mi_option_get(PURGE_DELAY) };
             self.previous = (previous > 0).then_some(previous);
         }
-        if keep {
-            self.keep += 1;
-        } else {
-            self.soon += 1;
-        }
+        self.keep += 1;
         self.apply();
     }
 
     /// Counts a guard out; the last one restores the saved delay.
-    fn leave(&mut self, keep: bool) {
-        if keep {
-            self.keep -= 1;
-        } else {
-            self.soon -= 1;
-        }
+    fn leave(&mut self) {
+        self.keep -= 1;
         self.apply();
-        if self.keep + self.soon == 0 {
+        if self.keep == 0 {
             self.previous = None;
         }
     }
 
-    /// Sets the delay the live guards ask for: keeping wins over purging soon.
+    /// Sets the delay the live guards ask for.
     fn apply(&self) {
         let Some(previous) = self.previous else {
             return;
         };
-        let delay = match (self.keep, self.soon) {
-            (0, 0) => previous,
-            (0, _) => SOON,
+        let delay = match self.keep {
+            0 => previous,
             _ => KEEP,
         };
         // SAFETY: setting an option of the allocator; see the guards' note on threads.
@@ -169,15 +155,15 @@ fn hand_back() {
 /// delay restored. Guards may nest and overlap (two runs in one process): they count.
 ///
 /// Create and drop it between stages, where no other thread of the run allocates: mimalloc's
-/// options are plain values that its own threads read unsynchronised. The same holds for
-/// [`PurgeSoon`]. Two runs in one process share the option: the counting restores it when the
-/// last guard of either ends, and meanwhile each run purges on the other's schedule.
+/// options are plain values that its own threads read unsynchronised. Two runs in one process
+/// share the option: the counting restores it when the last guard of either ends, and
+/// meanwhile each run purges on the other's schedule.
 #[must_use = "freed memory is kept only while the guard lives"]
 pub(crate) struct KeepFreed(());
 
 impl KeepFreed {
     pub(crate) fn new() -> KeepFreed {
-        guards().enter(true);
+        guards().enter();
         KeepFreed(())
     }
 }
@@ -189,33 +175,10 @@ impl Drop for KeepFreed {
         // The delay is restored first: a forced collection moves mimalloc's next timed purge
         // to a tenth of the current delay from now, which under the kept delay would be a day
         // away (and every timed purge after it with it).
-        guards.leave(true);
+        guards.leave();
         if last {
             hand_back();
         }
-    }
-}
-
-/// Hands back what was freed before it, and while it lives (and no [`KeepFreed`] does), hands
-/// back freed memory 50 ms after it is freed instead of a second. Guards count, as
-/// [`KeepFreed`]'s do.
-#[must_use = "freed memory is handed back soon only while the guard lives"]
-pub(crate) struct PurgeSoon(());
-
-impl PurgeSoon {
-    pub(crate) fn new() -> PurgeSoon {
-        let mut guards = guards();
-        guards.enter(false);
-        if guards.keep == 0 && guards.previous.is_some() {
-            hand_back();
-        }
-        PurgeSoon(())
-    }
-}
-
-impl Drop for PurgeSoon {
-    fn drop(&mut self) {
-        guards().leave(false);
     }
 }
 
@@ -233,24 +196,13 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert_eq!(before, 1000);
         }
-        let (while_kept, while_soon) = if before > 0 {
-            (KEEP, SOON)
-        } else {
-            (before, before)
-        };
+        let while_kept = if before > 0 { KEEP } else { before };
         let first = KeepFreed::new();
         assert_eq!(delay(), while_kept);
         let second = KeepFreed::new();
         drop(first);
         assert_eq!(delay(), while_kept, "restored while a guard still lives");
-        let soon = PurgeSoon::new();
-        assert_eq!(delay(), while_kept, "purging soon while a guard keeps");
         drop(second);
-        assert_eq!(delay(), while_soon);
-        let nested = PurgeSoon::new();
-        drop(soon);
-        assert_eq!(delay(), while_soon, "restored while a guard still lives");
-        drop(nested);
         assert_eq!(delay(), before);
     }
 

@@ -251,11 +251,8 @@ pub fn ingest_parts(
             classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));
-        // In one pass, what the ingest freed is handed back before the statistics, and what
-        // they free soon after (see [`crate::memory`]). A partitioned run's peak is in its
-        // last partitions' join instead, beside the earlier partitions' sums; purging sooner
-        // there only faulted more pages (BENCHMARKS.md).
-        let _soon = spill.is_none().then(crate::memory::PurgeSoon::new);
+        // The statistics reuse the memory the ingest freed: handed back first, it was faulted
+        // in again (see [`crate::memory`]).
         each(k, ing, spill)
     };
     let spill = if partitions <= 1 {
