@@ -12,12 +12,12 @@
 //! reuse while it lives and hands all of it back when dropped, so the stages after it start
 //! from the memory a default run would have.
 //!
-//! A one-pass run keeps mimalloc's own delay throughout: its statistics reuse the memory the
-//! ingest freed a moment before. Handing that back when they started, and what they freed
-//! within 50 ms (as the engine did from the fourteenth to the nineteenth session), lowered the
-//! peak at 10^7 decisions by 130–210 MiB but made the run 6% slower: the kernel zeroed again
-//! the pages the statistics then touched (BENCHMARKS.md, "Profile at 10^7 decisions, twentieth
-//! session").
+//! A one-pass run keeps the allocator's delay throughout (a second, or the user's
+//! `MIMALLOC_PURGE_DELAY`): its statistics reuse the memory the ingest freed a moment before.
+//! Handing that back when they started, and what they freed within 50 ms (as the engine did
+//! from the fourteenth to the nineteenth session), lowered the peak at 10^7 decisions by
+//! 130–210 MiB but made the run 2–9% slower: the kernel zeroed again the pages the statistics
+//! then touched (BENCHMARKS.md, "Profile at 10^7 decisions, twentieth session").
 //!
 //! [`small_pages`] turns transparent huge pages off for the process: each fault then zeroes the
 //! 4 KiB page touched, not a 2 MiB one (BENCHMARKS.md, "Profile at 10^7 decisions, fifteenth

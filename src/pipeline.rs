@@ -251,8 +251,9 @@ pub fn ingest_parts(
             classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));
-        // The statistics reuse the memory the ingest freed: handed back first, it was faulted
-        // in again (see [`crate::memory`]).
+        // In one pass nothing is handed back here: the statistics reuse the memory the ingest
+        // freed (handed back first, it was faulted in again; see [`crate::memory`]). A
+        // partition's validation has handed back what it kept when its `KeepFreed` ended.
         each(k, ing, spill)
     };
     let spill = if partitions <= 1 {
