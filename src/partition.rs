@@ -347,11 +347,14 @@ pub fn route(
 /// `chunk`, rows `first..` of file `file`, with each row's `__file` and `__row`.
 fn with_positions(mut chunk: DataFrame, file: u32, first: u64) -> Result<DataFrame, IngestError> {
     let n = chunk.height();
-    let rows = (first..first + n as u64)
-        .map(IdxSize::try_from)
-        .collect::<Result<Vec<IdxSize>, _>>()
-        .map_err(|_| polars_err!(ComputeError: "a file with more than {} rows", IdxSize::MAX))
-        .map_err(pe("routing rows"))?;
+    let end = first + n as u64;
+    // The last row, `end - 1`, must be a row index.
+    if end > IdxSize::MAX as u64 + 1 {
+        return Err(pe("routing rows")(polars_err!(
+            ComputeError: "a file with more than {} rows", IdxSize::MAX as u64 + 1
+        )));
+    }
+    let rows: Vec<IdxSize> = (first..end).map(|r| r as IdxSize).collect();
     chunk
         .with_column(UInt32Chunked::full("__file".into(), file, n).into_column())
         .map_err(pe("routing rows"))?;
@@ -670,6 +673,15 @@ mod tests {
         assert_eq!(column(&next, "__row"), [3, 4, 5]);
         assert_eq!(routed.column("__file").unwrap().dtype(), &DataType::UInt32);
         assert_eq!(routed.column("__row").unwrap().dtype(), &IDX_DTYPE);
+        // The last row of a file must be a row index.
+        let last = IdxSize::MAX as u64;
+        let at_end = with_positions(df!("decision_id" => ["a", "b", "c"]).unwrap(), 4, last - 2);
+        assert_eq!(
+            column(&at_end.unwrap(), "__row"),
+            [last - 2, last - 1, last]
+        );
+        let past = with_positions(df!("decision_id" => ["a", "b", "c"]).unwrap(), 4, last - 1);
+        assert!(past.is_err());
     }
 
     #[test]
