@@ -22,6 +22,7 @@ use crate::ingest::{
     validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, Positions, RowCounts,
     Table,
 };
+use crate::memory::KeepFreed;
 use crate::output::{append_ledger, RunDir};
 use crate::partition::SpillDir;
 use crate::present;
@@ -217,6 +218,9 @@ pub struct IngestSummary {
     pub spill: Option<SpillDir>,
     /// The memory budget the partitions were cut for, bytes.
     pub budget: u64,
+    /// A partitioned run's hold on the memory it frees, from the routing on: the caller keeps
+    /// it through the summing and the decoding (see [`crate::memory`]).
+    pub(crate) keep: Option<KeepFreed>,
 }
 
 /// Validates the raw inputs and hands each partition's valid rows to `each` (with the
@@ -251,11 +255,11 @@ pub fn ingest_parts(
             classes.extend(codes.values().map(str::to_string));
         }
         rejects.push(std::mem::take(&mut ing.rejects));
-        // In one pass nothing is handed back here: the statistics reuse the memory the ingest
-        // freed (handed back first, it was faulted in again; see [`crate::memory`]). A
-        // partition's validation has handed back what it kept when its `KeepFreed` ended.
+        // Nothing is handed back here: the statistics reuse the memory the ingest freed (handed
+        // back first, it was faulted in again; see [`crate::memory`]).
         each(k, ing, spill)
     };
+    let mut keep = None;
     let spill = if partitions <= 1 {
         // Each table's files with their paths, kept to name a file that fails to read.
         let per_file = |table: Table, frames: &[polars::prelude::LazyFrame]| {
@@ -278,22 +282,17 @@ pub fn ingest_parts(
             "splitting the inputs into {partitions} partitions by decision id (spill directory {})",
             spill.path().display()
         ));
-        // Routing and each partition's validation free and allocate buffers of the same sizes
-        // over and over: freed memory is kept for them (see [`crate::memory`]).
-        let routed = {
-            let _keep = crate::memory::KeepFreed::new();
-            crate::partition::route(scanned, partitions, spill.path())?
-        };
+        // From here to the end of the run the partitions free and allocate buffers of the same
+        // sizes over and over: freed memory is kept for them (see [`crate::memory`]).
+        keep = Some(KeepFreed::new());
+        let routed = crate::partition::route(scanned, partitions, spill.path())?;
         for (k, part) in routed.into_iter().enumerate() {
             progress.stage(format!(
                 "partition {} of {partitions}: validating and aggregating",
                 k + 1
             ));
-            let ing = {
-                let _keep = crate::memory::KeepFreed::new();
-                let routed = [Positions::Columns, Positions::Columns];
-                validate(part.decisions, part.verdicts, routed, Vec::new(), &names)?
-            };
+            let routed = [Positions::Columns, Positions::Columns];
+            let ing = validate(part.decisions, part.verdicts, routed, Vec::new(), &names)?;
             // The partition's rows are in memory now: free their disk space.
             for table in ["decisions", "verdicts"] {
                 let _ = std::fs::remove_dir_all(spill.path().join(table).join(k.to_string()));
@@ -311,6 +310,7 @@ pub fn ingest_parts(
         partitions,
         spill,
         budget,
+        keep,
     })
 }
 
@@ -373,7 +373,8 @@ pub struct Passes {
 
 /// The statistics set of a run: raw inputs validated and aggregated, statistics directories
 /// read, checked and summed, and both merged for an incremental run. Returns the set, the files
-/// read and the raw row counts.
+/// read, the raw row counts and a partitioned run's hold on its freed memory (to be dropped once
+/// the set is no longer read).
 fn statistics(
     input: &InputConfig,
     policy: &LoadedPolicy,
@@ -381,7 +382,7 @@ fn statistics(
     progress: Progress,
     passes: Passes,
     before_check: impl FnOnce(&polars::prelude::DataFrame) -> Result<(), RunError>,
-) -> Result<(StatsSet, Vec<InputFile>, RowCounts), RunError> {
+) -> Result<(StatsSet, Vec<InputFile>, RowCounts, Option<KeepFreed>), RunError> {
     let unwatched = unwatched_classes(&policy.policy);
     let mut inputs = Vec::new();
     let mut stored = Vec::new();
@@ -399,6 +400,7 @@ fn statistics(
         Some(StatsSet::sum(stored)?)
     };
     let mut counts = RowCounts::default();
+    let mut keep = None;
     let set = if input.decisions.is_empty() && input.verdicts.is_empty() {
         before_check(&crate::ingest::empty_rejects())?;
         stored.ok_or_else(|| {
@@ -407,7 +409,7 @@ fn statistics(
     } else {
         progress.stage("reading and validating inputs");
         let mut built = crate::aggregate::store::BuiltSum::default();
-        let summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
+        let mut summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
             if ing.decisions.height() == 0 {
                 return Ok(());
             }
@@ -425,6 +427,7 @@ fn statistics(
             built.add(set)?;
             Ok(())
         })?;
+        keep = summary.keep.take();
         before_check(&summary.rejects)?;
         crate::ingest::check_counts(
             &summary.counts,
@@ -436,11 +439,6 @@ fn statistics(
             .ok_or_else(|| RunError::Other("no valid decisions".into()))?;
         if let Some(spill) = summary.spill {
             progress.stage("summing the partitions' value counts, each period apart");
-            // The periods' merges free and allocate buffers of like sizes: freed memory is kept
-            // for them. At 10^8 the summing took 8.6 s instead of 10.9 s, its peak (2.7 GiB)
-            // still below the run's, in the last partition's join (BENCHMARKS.md, seventeenth
-            // session).
-            let _keep = crate::memory::KeepFreed::new();
             built.gather_large(std::sync::Arc::new(spill), summary.budget)?;
         }
         let mut files = summary.files;
@@ -455,7 +453,7 @@ fn statistics(
             None => built,
         }
     };
-    Ok((set, inputs, counts))
+    Ok((set, inputs, counts, keep))
 }
 
 /// Runs ingest → aggregate → metrics → recommend. `before_check` sees the rejected rows before
@@ -489,7 +487,8 @@ pub fn compute_beside<R: Send>(
 ) -> Result<(Computed, R), RunError> {
     let policy = load_policy(&input.policy)?;
     let granularity = input.period.unwrap_or(policy.policy.run().period);
-    let (set, inputs, counts) =
+    // A partitioned run's freed memory is kept until the set is decoded and written.
+    let (set, inputs, counts, _keep) =
         statistics(input, &policy, granularity, progress, passes, before_check)?;
     let (decoded, done) = if set.spilled.is_some() {
         // The large tables are on disk: their decoding keeps both cores busy reading them, and
@@ -874,7 +873,7 @@ pub fn run_aggregate(
     let granularity = input.period.unwrap_or(policy.policy.run().period);
     let progress = Progress::new(quiet);
     let passes = Passes { oversight: true };
-    let (set, _, _) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
+    let (set, _, _, _keep) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
     let dir = RunDir::create(out)?;
     set.write(|rel| Ok(dir.path(rel.strip_prefix("stats/").unwrap_or(rel))?))?;
     let n = stats_from_table(&set.cells)?.total(|_| true).n_decisions();
