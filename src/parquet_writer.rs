@@ -20,14 +20,17 @@
 //! Readers see ordinary Parquet with the frame's own schema (strings, not dictionaries).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Cursor, Write};
 use std::path::Path;
 
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_buffer::Buffer;
 use polars_parquet::parquet::error::ParquetError;
+use polars_parquet::parquet::page::CompressedPage;
+use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
 use polars_parquet::write::{
     array_to_columns, get_dtype_encoding, to_parquet_schema, CompressionOptions, Compressor,
     DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, ParquetType,
@@ -207,11 +210,86 @@ impl ParquetOut {
         Ok(())
     }
 
+    /// Appends the row groups of `path`, a file written by a [`ParquetOut`] of the same schema
+    /// and statistics setting, as they are: their pages are copied, not decoded and encoded
+    /// again, so this file's bytes are those that writing the frames `path` was written from
+    /// would have given. A file of another schema is an error naming it.
+    pub(crate) fn append(&mut self, path: &Path) -> Result<(), IngestError> {
+        let err = |e: ParquetError| io_err(path, e);
+        let bytes: Buffer<u8> = std::fs::read(path).map_err(|e| io_err(path, e))?.into();
+        let metadata = read_metadata(&mut Cursor::new(bytes.clone())).map_err(err)?;
+        if metadata.schema().fields() != self.fields.as_slice() {
+            return Err(io_err(
+                path,
+                format!(
+                    "its columns differ from {}'s: {:?}",
+                    self.path.display(),
+                    metadata.schema().fields()
+                ),
+            ));
+        }
+        for group in &metadata.row_groups {
+            let columns = group
+                .parquet_columns()
+                .iter()
+                .map(|chunk| {
+                    let reader =
+                        get_page_iterator(chunk, Cursor::new(bytes.clone()), Vec::new(), usize::MAX)?;
+                    let mut pages = reader.collect::<Result<Vec<CompressedPage>, _>>()?;
+                    // A page read back does not carry its rows (a version-1 page header has
+                    // none); in a column without repetition they are its values.
+                    if chunk.descriptor().descriptor.max_rep_level != 0 {
+                        polars_bail!(ComputeError: "{} is a nested column", chunk.descriptor().path_in_schema.join("."));
+                    }
+                    for page in &mut pages {
+                        if let CompressedPage::Data(page) = page {
+                            page.num_rows = Some(page.num_values());
+                        }
+                    }
+                    Ok(DynStreamingIterator::new(Pages::new(pages)))
+                })
+                .collect::<Vec<PolarsResult<_>>>();
+            self.writer
+                .write(group.num_rows() as u64, DynIter::new(columns.into_iter()))
+                .map_err(|e| io_err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
     /// Writes the footer and flushes the file.
     pub(crate) fn finish(mut self) -> Result<(), IngestError> {
         self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
         let mut file = self.writer.into_inner();
         file.flush().map_err(|e| io_err(&self.path, e))
+    }
+}
+
+/// A column chunk's pages, as read, handed to the writer one at a time.
+struct Pages {
+    pages: std::vec::IntoIter<CompressedPage>,
+    current: Option<CompressedPage>,
+}
+
+impl Pages {
+    fn new(pages: Vec<CompressedPage>) -> Pages {
+        Pages {
+            pages: pages.into_iter(),
+            current: None,
+        }
+    }
+}
+
+impl FallibleStreamingIterator for Pages {
+    type Item = CompressedPage;
+    type Error = PolarsError;
+
+    fn advance(&mut self) -> Result<(), PolarsError> {
+        self.current = self.pages.next();
+        Ok(())
+    }
+
+    fn get(&self) -> Option<&CompressedPage> {
+        self.current.as_ref()
     }
 }
 
@@ -471,6 +549,79 @@ mod tests {
         let err = out.write(&renamed).unwrap_err().to_string();
         assert!(
             err.contains("column m is u64, the file's schema says n u64"),
+            "{err}"
+        );
+    }
+
+    /// `n` rows of flat columns: a class of 3 values (a dictionary), distinct targets, a
+    /// confidence, a count, starting at row `from`.
+    fn flat_rows(from: usize, n: usize, classes: [&str; 3]) -> DataFrame {
+        let rows = from..from + n;
+        DataFrame::new_infer_height(vec![
+            Column::new(
+                "action_class".into(),
+                rows.clone()
+                    .map(|i| (i % 7 != 0).then_some(classes[i % 3]))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "target_entity".into(),
+                rows.clone()
+                    .map(|i| format!("target-{i:07}"))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "confidence".into(),
+                rows.clone()
+                    .map(|i| (i % 1000) as f64 / 1000.0)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("n".into(), rows.map(|i| (i % 5) as u64).collect::<Vec<_>>()),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn appended_files_give_the_bytes_of_writing_their_frames() {
+        let dir = tempdir();
+        let path = |name: &str| dir.path().join(name);
+        // A small frame, and one of more rows than a row group with other classes.
+        let frames = [
+            flat_rows(0, 25, ["close_alert_benign", "block_ip", "a"]),
+            flat_rows(25, ROW_GROUP + 1000, ["isolate_host", "tag", "b"]),
+        ];
+        let mut whole =
+            ParquetOut::create(&path("whole.parquet"), frames[0].schema(), true).unwrap();
+        let mut stitched =
+            ParquetOut::create(&path("stitched.parquet"), frames[0].schema(), true).unwrap();
+        for (k, frame) in frames.iter().enumerate() {
+            whole.write_sliced(frame).unwrap();
+            let part = path(&format!("part-{k}.parquet"));
+            write_frame(&part, frame, true).unwrap();
+            stitched.append(&part).unwrap();
+        }
+        whole.finish().unwrap();
+        stitched.finish().unwrap();
+        let bytes = |name: &str| std::fs::read(path(name)).unwrap();
+        assert!(bytes("stitched.parquet") == bytes("whole.parquet"));
+        let meta = read_metadata(&mut File::open(path("stitched.parquet")).unwrap()).unwrap();
+        assert_eq!(meta.row_groups.len(), 3);
+        let mut all = frames[0].clone();
+        all.vstack_mut(&frames[1]).unwrap();
+        assert!(read(&path("stitched.parquet")).equals_missing(&all));
+
+        // A file of other columns is refused, named; so is one whose columns are nested.
+        let mut out = ParquetOut::create(&path("other.parquet"), frames[0].schema(), true).unwrap();
+        let narrow = path("narrow.parquet");
+        write_frame(&narrow, &frames[0].select(["n"]).unwrap(), true).unwrap();
+        let err = out.append(&narrow).unwrap_err().to_string();
+        assert!(err.contains("narrow.parquet"), "{err}");
+        let (_d, nested, df, out) = sample_writer(true);
+        write_parts_and_read_back(out, &nested, &df, &[(0, 40)]);
+        let mut out = ParquetOut::create(&path("nested.parquet"), df.schema(), true).unwrap();
+        let err = out.append(&nested).unwrap_err().to_string();
+        assert!(
+            err.contains("techniques") && err.contains("nested"),
             "{err}"
         );
     }

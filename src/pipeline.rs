@@ -218,15 +218,19 @@ pub struct IngestSummary {
     pub spill: Option<SpillDir>,
     /// The memory budget the partitions were cut for, bytes.
     pub budget: u64,
-    /// A partitioned run's hold on the memory it frees, from the routing on: the caller keeps
-    /// it through the summing and the decoding (see [`crate::memory`]).
+    /// A partitioned run's hold on the memory it frees, from the routing on (see
+    /// [`crate::memory`]): freed memory stays with the process, whatever else it runs, until
+    /// this is dropped. `analyze` and `aggregate` keep it through the summing, the decoding and
+    /// the writing of the statistics set; `validate` and `drift` until they return.
     pub(crate) keep: Option<KeepFreed>,
 }
 
 /// Validates the raw inputs and hands each partition's valid rows to `each` (with the
 /// partition's number and, when there are several, the spill directory). One partition when
 /// the estimated working set fits `input.memory_budget`; otherwise rows are routed by decision
-/// id to partitions through a spill directory (see [`crate::partition`]).
+/// id to partitions through a spill directory (see [`crate::partition`]). A partitioned run's
+/// summary keeps the memory the process frees (the allocator's purge delay held long) until it
+/// is dropped.
 pub fn ingest_parts(
     input: &InputConfig,
     policy: &Policy,
@@ -296,15 +300,23 @@ pub fn ingest_parts(
             // The partition's rows are in memory now: their disk space is freed while they are
             // aggregated. Removed first, at 10^8 decisions, each partition's files held up its
             // aggregation for 0.17–0.27 s, one core idle (BENCHMARKS.md, twenty-first session).
+            // The scope joins the removal on every path, a panic's included, before the spill
+            // directory can be dropped.
             let dirs = ["decisions", "verdicts"].map(|t| spill.path().join(t).join(k.to_string()));
-            let removing = std::thread::spawn(move || {
+            let remove = move || {
                 for dir in dirs {
                     let _ = std::fs::remove_dir_all(dir);
                 }
-            });
-            let taken = take(k, ing, Some(spill.path()));
-            let _ = removing.join();
-            taken?;
+            };
+            std::thread::scope(|scope| {
+                let removing = std::thread::Builder::new()
+                    .name("spill removal".into())
+                    .spawn_scoped(scope, remove.clone());
+                if removing.is_err() {
+                    remove();
+                }
+                take(k, ing, Some(spill.path()))
+            })?;
         }
         Some(spill)
     };

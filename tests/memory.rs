@@ -1,7 +1,10 @@
-//! A partitioned run keeps the memory it frees from its routing until its statistics set has
-//! been decoded and read, and sets the allocator's purge delay back when it ends; a one-pass
-//! run leaves the delay alone. This test is alone in its binary: the delay is one value for
-//! the whole process, and another test's partitioned run would change it meanwhile.
+//! A partitioned run holds mimalloc's purge delay at its kept value (freed memory stays with
+//! the process) until its statistics set has been decoded and read, and sets it back when it
+//! ends; a one-pass run leaves the delay alone. What is checked is the option's span: test
+//! binaries allocate through the system allocator (only the `readiness` binary makes mimalloc
+//! the global one), and whether the hold starts before the routing cannot be seen from here.
+//! This test is alone in its binary: the delay is one value for the whole process, and another
+//! test's partitioned run would change it meanwhile.
 
 mod util;
 

@@ -309,12 +309,14 @@ pub struct BuiltSum {
     stack: Vec<(u32, StatsSet)>,
 }
 
-/// The sums of one level that [`BuiltSum`] merges at once. The partitions' `daily` rows share
-/// few keys (a day, class and target holds about one decision), so merging does not shrink them:
-/// in base 2, the seven partitions of 10^8 decisions merged 17 million `daily` rows in 2.9 s
-/// between partitions; in base 8 the last merge alone merges their 7 million (BENCHMARKS.md,
-/// "10^8 decisions, twenty-first session"). Holding the unmerged sets costs little more: the
-/// tables that do share keys (`suffstats`, `cells`) are small.
+/// The sums of one level that [`BuiltSum`] merges at once. On the generated data the
+/// partitions' `daily` rows share few keys (a day, class and target holds about one decision),
+/// so merging does not shrink them: in base 2 the seven partitions of 10^8 decisions merged 10
+/// million `daily` rows between partitions (1.7 s) before the last merge's 7 million; in base 8
+/// only the last merge is left (BENCHMARKS.md, "10^8 decisions, twenty-first session"). The
+/// price is up to seven unmerged sets a level held instead of one sum: where partitions do
+/// share keys, their tables are held unshrunk until the merge (the median peak at 10^8 rose by
+/// about 100 MiB).
 pub const SETS_PER_MERGE: usize = 8;
 
 impl BuiltSum {
@@ -651,10 +653,24 @@ impl StatsSet {
         Ok(())
     }
 
+    /// Writes a [`LARGE`] table one period at a time. The periods a partitioned run summed on
+    /// disk are copied row group by row group ([`ParquetOut::append`]): at 10^8 decisions the
+    /// metrics and the set's files took 3.5 s with the periods read and encoded again, 1.0 s
+    /// with them copied (BENCHMARKS.md, "10^8 decisions, twenty-first session").
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
-        write_rows(layout, path, |write| {
-            self.for_each_period(layout.name, write)
-        })
+        let Some(spilled) = &self.spilled else {
+            return write_rows(layout, path, |write| {
+                self.for_each_period(layout.name, write)
+            });
+        };
+        let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
+        for p in &spilled.periods {
+            let file = spilled.file(layout.name, *p);
+            if file.exists() {
+                writer.append(&file)?;
+            }
+        }
+        writer.finish()
     }
 
     fn table(&self, name: &str) -> &DataFrame {
@@ -815,7 +831,9 @@ impl StatsSet {
                         .map(|f| read_large(layout.name, f))
                         .collect::<Result<Vec<_>, _>>()?;
                     let df = merge_sorted(layout, parts)?;
-                    write_spill(out, &df)?;
+                    // Written as the set's file will hold them (with statistics), so that
+                    // writing the set copies their row groups (`StatsSet::write_large`).
+                    crate::parquet_writer::write_frame(out, &df, true)?;
                     let _ = std::fs::remove_dir_all(pdir);
                     Ok(())
                 }) as super::build::Task<'_, _>
@@ -1648,6 +1666,28 @@ mod tests {
         // By hand: (1, a, h1) is 2 + 3 + … + 21 = 230.
         let h1 = total.daily.column("n").unwrap().u64().unwrap().get(0);
         assert_eq!(h1, Some(230));
+        // 64 sets make one sum of the second level; the 65th is held beside it.
+        let tiny = |k: u64| set(confidence(&[("a", 0.5, 1)]), daily(&[(1, "a", None, k)]));
+        let mut running = BuiltSum::default();
+        for k in 0..65u64 {
+            running.add(tiny(k)).unwrap();
+            let levels: Vec<u32> = running.stack.iter().map(|(l, _)| *l).collect();
+            match k {
+                63 => assert_eq!(levels, [2]),
+                64 => assert_eq!(levels, [2, 0]),
+                _ => {}
+            }
+        }
+        let total = running.total().unwrap().unwrap();
+        // 0 + 1 + … + 64 = 2080 decisions of day 1; 65 confidences of 0.5.
+        assert_eq!(
+            total.daily.column("n").unwrap().u64().unwrap().get(0),
+            Some(2080)
+        );
+        assert_eq!(
+            total.confidence.column("n").unwrap().u64().unwrap().get(0),
+            Some(65)
+        );
         assert!(BuiltSum::default().total().unwrap().is_none());
     }
 
