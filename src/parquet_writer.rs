@@ -213,7 +213,9 @@ impl ParquetOut {
     /// Appends the row groups of `path`, a file written by a [`ParquetOut`] of the same schema
     /// and statistics setting, as they are: their pages are copied, not decoded and encoded
     /// again, so this file's bytes are those that writing the frames `path` was written from
-    /// would have given. A file of another schema is an error naming it.
+    /// would have given. A file of other columns, of nested columns or with pages whose
+    /// statistics this file would not have (or lacking those it would) is an error naming it,
+    /// found before any of its rows is written.
     pub(crate) fn append(&mut self, path: &Path) -> Result<(), IngestError> {
         let err = |e: ParquetError| io_err(path, e);
         let bytes: Buffer<u8> = std::fs::read(path).map_err(|e| io_err(path, e))?.into();
@@ -228,29 +230,45 @@ impl ParquetOut {
                 ),
             ));
         }
+        // A page read back does not carry its rows (a version-1 page header has none); in a
+        // column without repetition they are its values.
+        let columns = metadata.schema().columns();
+        if let Some(nested) = columns.iter().find(|c| c.descriptor.max_rep_level != 0) {
+            return Err(io_err(
+                path,
+                format!("{} is a nested column", nested.path_in_schema.join(".")),
+            ));
+        }
+        let statistics = !self.options.statistics.is_empty();
+        // Each row group is read and checked whole before it is written.
         for group in &metadata.row_groups {
-            let columns = group
-                .parquet_columns()
-                .iter()
-                .map(|chunk| {
-                    let reader =
-                        get_page_iterator(chunk, Cursor::new(bytes.clone()), Vec::new(), usize::MAX)?;
-                    let mut pages = reader.collect::<Result<Vec<CompressedPage>, _>>()?;
-                    // A page read back does not carry its rows (a version-1 page header has
-                    // none); in a column without repetition they are its values.
-                    if chunk.descriptor().descriptor.max_rep_level != 0 {
-                        polars_bail!(ComputeError: "{} is a nested column", chunk.descriptor().path_in_schema.join("."));
-                    }
-                    for page in &mut pages {
-                        if let CompressedPage::Data(page) = page {
-                            page.num_rows = Some(page.num_values());
+            let mut pages_of: Vec<PolarsResult<_>> = Vec::with_capacity(group.n_columns());
+            for chunk in group.parquet_columns() {
+                let reader =
+                    get_page_iterator(chunk, Cursor::new(bytes.clone()), Vec::new(), usize::MAX)
+                        .map_err(err)?;
+                let mut pages = reader
+                    .collect::<Result<Vec<CompressedPage>, _>>()
+                    .map_err(err)?;
+                for page in &mut pages {
+                    if let CompressedPage::Data(page) = page {
+                        if page.statistics().is_some() != statistics {
+                            let (theirs, ours) = match statistics {
+                                true => ("no statistics", "has"),
+                                false => ("statistics", "has none"),
+                            };
+                            return Err(io_err(
+                                path,
+                                format!("its pages have {theirs}; {} {ours}", self.path.display()),
+                            ));
                         }
+                        page.num_rows = Some(page.num_values());
                     }
-                    Ok(DynStreamingIterator::new(Pages::new(pages)))
-                })
-                .collect::<Vec<PolarsResult<_>>>();
+                }
+                pages_of.push(Ok(DynStreamingIterator::new(Pages::new(pages))));
+            }
             self.writer
-                .write(group.num_rows() as u64, DynIter::new(columns.into_iter()))
+                .write(group.num_rows() as u64, DynIter::new(pages_of.into_iter()))
                 .map_err(|e| io_err(&self.path, e))?;
         }
         Ok(())
@@ -553,8 +571,8 @@ mod tests {
         );
     }
 
-    /// `n` rows of flat columns: a class of 3 values (a dictionary), distinct targets, a
-    /// confidence, a count, starting at row `from`.
+    /// `n` rows of flat columns, starting at row `from`: a class of 3 values (a dictionary),
+    /// distinct targets, a confidence, a count, a delay with nulls and a column of nulls only.
     fn flat_rows(from: usize, n: usize, classes: [&str; 3]) -> DataFrame {
         let rows = from..from + n;
         DataFrame::new_infer_height(vec![
@@ -576,7 +594,20 @@ mod tests {
                     .map(|i| (i % 1000) as f64 / 1000.0)
                     .collect::<Vec<_>>(),
             ),
-            Column::new("n".into(), rows.map(|i| (i % 5) as u64).collect::<Vec<_>>()),
+            Column::new(
+                "n".into(),
+                rows.clone().map(|i| (i % 5) as u64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "delay_us".into(),
+                rows.clone()
+                    .map(|i| (i % 11 != 0).then_some(i as i64 * 1_000_003 - 40_000_000))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "analyst_id".into(),
+                rows.map(|_| None::<&str>).collect::<Vec<_>>(),
+            ),
         ])
         .unwrap()
     }
@@ -590,10 +621,17 @@ mod tests {
             flat_rows(0, 25, ["close_alert_benign", "block_ip", "a"]),
             flat_rows(25, ROW_GROUP + 1000, ["isolate_host", "tag", "b"]),
         ];
-        let mut whole =
-            ParquetOut::create(&path("whole.parquet"), frames[0].schema(), true).unwrap();
-        let mut stitched =
-            ParquetOut::create(&path("stitched.parquet"), frames[0].schema(), true).unwrap();
+        let create = |name: &str, statistics: bool| {
+            ParquetOut::create(&path(name), frames[0].schema(), statistics).unwrap()
+        };
+        let (mut whole, mut stitched) = (
+            create("whole.parquet", true),
+            create("stitched.parquet", true),
+        );
+        // A file of no row group appends nothing.
+        let empty = path("empty.parquet");
+        write_frame(&empty, &frames[0].clear(), true).unwrap();
+        stitched.append(&empty).unwrap();
         for (k, frame) in frames.iter().enumerate() {
             whole.write_sliced(frame).unwrap();
             let part = path(&format!("part-{k}.parquet"));
@@ -610,20 +648,37 @@ mod tests {
         all.vstack_mut(&frames[1]).unwrap();
         assert!(read(&path("stitched.parquet")).equals_missing(&all));
 
-        // A file of other columns is refused, named; so is one whose columns are nested.
-        let mut out = ParquetOut::create(&path("other.parquet"), frames[0].schema(), true).unwrap();
+        // Refused, named: a file of other columns, one without the statistics this file has,
+        // one with statistics this file has not, and one of nested columns.
+        let mut out = create("other.parquet", true);
         let narrow = path("narrow.parquet");
         write_frame(&narrow, &frames[0].select(["n"]).unwrap(), true).unwrap();
         let err = out.append(&narrow).unwrap_err().to_string();
         assert!(err.contains("narrow.parquet"), "{err}");
+        let bare = path("bare.parquet");
+        write_frame(&bare, &frames[0], false).unwrap();
+        let err = out.append(&bare).unwrap_err().to_string();
+        assert!(
+            err.contains("bare.parquet") && err.contains("no statistics"),
+            "{err}"
+        );
+        let err = create("without.parquet", false)
+            .append(&path("part-0.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("part-0.parquet") && err.contains("has none"),
+            "{err}"
+        );
         let (_d, nested, df, out) = sample_writer(true);
         write_parts_and_read_back(out, &nested, &df, &[(0, 40)]);
         let mut out = ParquetOut::create(&path("nested.parquet"), df.schema(), true).unwrap();
         let err = out.append(&nested).unwrap_err().to_string();
         assert!(
-            err.contains("techniques") && err.contains("nested"),
+            err.contains("t.parquet") && err.contains("techniques"),
             "{err}"
         );
+        assert!(err.contains("nested column"), "{err}");
     }
 
     #[test]

@@ -689,9 +689,9 @@ impl StatsSet {
 
     /// Calls `f` with the rows of a [`LARGE`] table (`confidence` or `reviews`), one period at
     /// a time in period order, each in canonical order: from memory, or from disk when a
-    /// partitioned run spilled them. Periods read from disk keep their strings: the writer
-    /// holds one period at a time and codes strings as cheaply as categories, and
-    /// [`StatsSet::into_memory`] stacks them under the layout's string columns.
+    /// partitioned run spilled them. Periods read from disk keep their strings:
+    /// [`StatsSet::into_memory`] stacks them under the layout's string columns. (The set's
+    /// files copy a spilled period's row groups instead: `StatsSet::write_large`.)
     pub fn for_each_period(
         &self,
         name: &str,
