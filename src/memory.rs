@@ -11,8 +11,8 @@
 //! of like sizes too (kept since the seventeenth session). [`KeepFreed`] holds freed memory for
 //! reuse while it lives and hands all of it back when dropped.
 //!
-//! A partitioned run holds one from its routing until its statistics set is decoded and
-//! written (a positive `MIMALLOC_PURGE_DELAY` set by the user is replaced meanwhile; 0 or less
+//! A partitioned run's spill directory holds one from the routing until the statistics set read
+//! from it is dropped (a positive `MIMALLOC_PURGE_DELAY` set by the user is replaced meanwhile; 0 or less
 //! is kept). Through the twentieth session each partition's validation handed back what it had
 //! kept: the partition's statistics and the next partition's validation then faulted it in
 //! again, about a million 4 KiB pages a partition at 10^8 decisions. Kept throughout, that run
@@ -164,9 +164,10 @@ fn hand_back() {
 ///
 /// Create and drop it between stages: mimalloc's options are plain values that its own threads
 /// read unsynchronised, so a thread that allocates meanwhile (the input files' hashing may run
-/// then) purges on the old delay or the new one. Two runs in one process
-/// share the option: the counting restores it when the last guard of either ends, and
-/// meanwhile each run purges on the other's schedule.
+/// then) purges on the old delay or the new one. Two runs in one process share the option: the
+/// counting restores it when the last guard of either ends, and meanwhile each run purges on
+/// the other's schedule.
+#[derive(Debug)]
 #[must_use = "freed memory is kept only while the guard lives"]
 pub(crate) struct KeepFreed(());
 

@@ -32,9 +32,9 @@ use polars_parquet::parquet::error::ParquetError;
 use polars_parquet::parquet::page::CompressedPage;
 use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
 use polars_parquet::write::{
-    array_to_columns, get_dtype_encoding, to_parquet_schema, CompressionOptions, Compressor,
-    DynIter, DynStreamingIterator, Encoding, FallibleStreamingIterator, FileWriter, ParquetType,
-    SchemaDescriptor, Version, WriteOptions,
+    array_to_columns, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema,
+    CompressionOptions, Compressor, DynIter, DynStreamingIterator, Encoding,
+    FallibleStreamingIterator, FileWriter, ParquetType, SchemaDescriptor, Version, WriteOptions,
 };
 
 use crate::aggregate::build::Codes;
@@ -242,7 +242,7 @@ impl ParquetOut {
         let statistics = !self.options.statistics.is_empty();
         // Each row group is read and checked whole before it is written.
         for group in &metadata.row_groups {
-            let mut pages_of: Vec<PolarsResult<_>> = Vec::with_capacity(group.n_columns());
+            let mut pages_of: Vec<Vec<CompressedPage>> = Vec::with_capacity(group.n_columns());
             for chunk in group.parquet_columns() {
                 let reader =
                     get_page_iterator(chunk, Cursor::new(bytes.clone()), Vec::new(), usize::MAX)
@@ -265,10 +265,14 @@ impl ParquetOut {
                         page.num_rows = Some(page.num_values());
                     }
                 }
-                pages_of.push(Ok(DynStreamingIterator::new(Pages::new(pages))));
+                pages_of.push(pages);
             }
+            let columns = pages_of.iter().map(|pages| {
+                let pages = fallible_streaming_iterator::convert(pages.iter().map(Ok));
+                Ok(DynStreamingIterator::new(pages))
+            });
             self.writer
-                .write(group.num_rows() as u64, DynIter::new(pages_of.into_iter()))
+                .write(group.num_rows() as u64, DynIter::new(columns))
                 .map_err(|e| io_err(&self.path, e))?;
         }
         Ok(())
@@ -279,35 +283,6 @@ impl ParquetOut {
         self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
         let mut file = self.writer.into_inner();
         file.flush().map_err(|e| io_err(&self.path, e))
-    }
-}
-
-/// A column chunk's pages, as read, handed to the writer one at a time.
-struct Pages {
-    pages: std::vec::IntoIter<CompressedPage>,
-    current: Option<CompressedPage>,
-}
-
-impl Pages {
-    fn new(pages: Vec<CompressedPage>) -> Pages {
-        Pages {
-            pages: pages.into_iter(),
-            current: None,
-        }
-    }
-}
-
-impl FallibleStreamingIterator for Pages {
-    type Item = CompressedPage;
-    type Error = PolarsError;
-
-    fn advance(&mut self) -> Result<(), PolarsError> {
-        self.current = self.pages.next();
-        Ok(())
-    }
-
-    fn get(&self) -> Option<&CompressedPage> {
-        self.current.as_ref()
     }
 }
 

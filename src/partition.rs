@@ -29,10 +29,14 @@ pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
 }
 
 /// A private working directory under the system's temporary directory (or `$TMPDIR`), removed
-/// with everything in it when dropped, also when the run fails.
+/// with everything in it when dropped, also when the run fails. A partitioned run's directory
+/// also holds the memory the run frees ([`SpillDir::keeping_freed`]): it lives as long as the
+/// statistics set read from it.
 #[derive(Debug)]
 pub struct SpillDir {
     path: PathBuf,
+    /// Dropped after the directory is removed.
+    keep: Option<crate::memory::KeepFreed>,
 }
 
 impl SpillDir {
@@ -45,7 +49,7 @@ impl SpillDir {
         for n in 0..1000u32 {
             let path = base.join(format!("readiness-spill-{pid}-{n}"));
             match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(SpillDir { path }),
+                Ok(()) => return Ok(SpillDir { path, keep: None }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_err(&path, e)),
             }
@@ -55,6 +59,14 @@ impl SpillDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The directory, keeping the memory the process frees from now until it is dropped (see
+    /// `crate::memory`): a partitioned run's partitions free and allocate buffers of the same
+    /// sizes over and over, from the routing to the decoding of the summed statistics.
+    pub fn keeping_freed(mut self) -> SpillDir {
+        self.keep = Some(crate::memory::KeepFreed::new());
+        self
     }
 }
 

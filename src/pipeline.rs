@@ -22,7 +22,6 @@ use crate::ingest::{
     validate, ColumnMap, IngestError, IngestOptions, Ingested, InputFile, Positions, RowCounts,
     Table,
 };
-use crate::memory::KeepFreed;
 use crate::output::{append_ledger, RunDir};
 use crate::partition::SpillDir;
 use crate::present;
@@ -218,19 +217,14 @@ pub struct IngestSummary {
     pub spill: Option<SpillDir>,
     /// The memory budget the partitions were cut for, bytes.
     pub budget: u64,
-    /// A partitioned run's hold on the memory it frees, from the routing on (see
-    /// [`crate::memory`]): freed memory stays with the process, whatever else it runs, until
-    /// this is dropped. `analyze` and `aggregate` keep it through the summing, the decoding and
-    /// the writing of the statistics set; `validate` and `drift` until they return.
-    pub(crate) keep: Option<KeepFreed>,
 }
 
 /// Validates the raw inputs and hands each partition's valid rows to `each` (with the
 /// partition's number and, when there are several, the spill directory). One partition when
 /// the estimated working set fits `input.memory_budget`; otherwise rows are routed by decision
-/// id to partitions through a spill directory (see [`crate::partition`]). A partitioned run's
-/// summary keeps the memory the process frees (the allocator's purge delay held long) until it
-/// is dropped.
+/// id to partitions through a spill directory (see [`crate::partition`]), which keeps the
+/// memory the process frees until it is dropped ([`SpillDir::keeping_freed`]): `analyze` and
+/// `aggregate` hold it in the statistics set, `validate` and `drift` until they return.
 pub fn ingest_parts(
     input: &InputConfig,
     policy: &Policy,
@@ -263,7 +257,6 @@ pub fn ingest_parts(
         // back first, it was faulted in again; see [`crate::memory`]).
         each(k, ing, spill)
     };
-    let mut keep = None;
     let spill = if partitions <= 1 {
         // Each table's files with their paths, kept to name a file that fails to read.
         let per_file = |table: Table, frames: &[polars::prelude::LazyFrame]| {
@@ -281,14 +274,13 @@ pub fn ingest_parts(
         take(0, ing, None)?;
         None
     } else {
-        let spill = SpillDir::create(&std::env::temp_dir())?;
+        // From here to the end of the run the partitions free and allocate buffers of the same
+        // sizes over and over: freed memory is kept for them.
+        let spill = SpillDir::create(&std::env::temp_dir())?.keeping_freed();
         progress.stage(format!(
             "splitting the inputs into {partitions} partitions by decision id (spill directory {})",
             spill.path().display()
         ));
-        // From here to the end of the run the partitions free and allocate buffers of the same
-        // sizes over and over: freed memory is kept for them (see [`crate::memory`]).
-        keep = Some(KeepFreed::new());
         let routed = crate::partition::route(scanned, partitions, spill.path())?;
         for (k, part) in routed.into_iter().enumerate() {
             progress.stage(format!(
@@ -329,7 +321,6 @@ pub fn ingest_parts(
         partitions,
         spill,
         budget,
-        keep,
     })
 }
 
@@ -392,8 +383,7 @@ pub struct Passes {
 
 /// The statistics set of a run: raw inputs validated and aggregated, statistics directories
 /// read, checked and summed, and both merged for an incremental run. Returns the set, the files
-/// read, the raw row counts and a partitioned run's hold on its freed memory (to be dropped once
-/// the set is no longer read).
+/// read and the raw row counts.
 fn statistics(
     input: &InputConfig,
     policy: &LoadedPolicy,
@@ -401,7 +391,7 @@ fn statistics(
     progress: Progress,
     passes: Passes,
     before_check: impl FnOnce(&polars::prelude::DataFrame) -> Result<(), RunError>,
-) -> Result<(StatsSet, Vec<InputFile>, RowCounts, Option<KeepFreed>), RunError> {
+) -> Result<(StatsSet, Vec<InputFile>, RowCounts), RunError> {
     let unwatched = unwatched_classes(&policy.policy);
     let mut inputs = Vec::new();
     let mut stored = Vec::new();
@@ -419,7 +409,6 @@ fn statistics(
         Some(StatsSet::sum(stored)?)
     };
     let mut counts = RowCounts::default();
-    let mut keep = None;
     let set = if input.decisions.is_empty() && input.verdicts.is_empty() {
         before_check(&crate::ingest::empty_rejects())?;
         stored.ok_or_else(|| {
@@ -428,7 +417,7 @@ fn statistics(
     } else {
         progress.stage("reading and validating inputs");
         let mut built = crate::aggregate::store::BuiltSum::default();
-        let mut summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
+        let summary = ingest_parts(input, &policy.policy, progress, |k, ing, spill| {
             if ing.decisions.height() == 0 {
                 return Ok(());
             }
@@ -446,7 +435,6 @@ fn statistics(
             built.add(set)?;
             Ok(())
         })?;
-        keep = summary.keep.take();
         before_check(&summary.rejects)?;
         crate::ingest::check_counts(
             &summary.counts,
@@ -472,7 +460,7 @@ fn statistics(
             None => built,
         }
     };
-    Ok((set, inputs, counts, keep))
+    Ok((set, inputs, counts))
 }
 
 /// Runs ingest → aggregate → metrics → recommend. `before_check` sees the rejected rows before
@@ -506,8 +494,7 @@ pub fn compute_beside<R: Send>(
 ) -> Result<(Computed, R), RunError> {
     let policy = load_policy(&input.policy)?;
     let granularity = input.period.unwrap_or(policy.policy.run().period);
-    // A partitioned run's freed memory is kept until the set is decoded and written.
-    let (set, inputs, counts, _keep) =
+    let (set, inputs, counts) =
         statistics(input, &policy, granularity, progress, passes, before_check)?;
     let (decoded, done) = if set.spilled.is_some() {
         // The large tables are on disk: their decoding keeps both cores busy reading them, and
@@ -892,7 +879,7 @@ pub fn run_aggregate(
     let granularity = input.period.unwrap_or(policy.policy.run().period);
     let progress = Progress::new(quiet);
     let passes = Passes { oversight: true };
-    let (set, _, _, _keep) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
+    let (set, _, _) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
     let dir = RunDir::create(out)?;
     set.write(|rel| Ok(dir.path(rel.strip_prefix("stats/").unwrap_or(rel))?))?;
     let n = stats_from_table(&set.cells)?.total(|_| true).n_decisions();
