@@ -1093,7 +1093,7 @@ impl Reasons {
     fn new(list: &'static [&'static str], rows: usize) -> Reasons {
         Reasons {
             list,
-            code: vec![0; rows],
+            code: crate::memory::zeros(rows),
         }
     }
 
@@ -1129,7 +1129,7 @@ impl Reasons {
 
 /// Per row: the value is longer than [`MAX_STRING_BYTES`] in any of `columns` (nulls are not).
 fn too_long(df: &DataFrame, columns: &[&str]) -> PolarsResult<Vec<bool>> {
-    let mut long = vec![false; df.height()];
+    let mut long = crate::memory::zeros(df.height());
     for name in columns {
         let column = df.column(name)?;
         if let DataType::Categorical(..) = column.dtype() {
@@ -1786,7 +1786,7 @@ impl<'a> IdIndex<'a> {
             (table, dups)
         });
         drop(grouped);
-        let mut duplicate = vec![false; rows];
+        let mut duplicate = crate::memory::zeros(rows);
         let mut buckets = Vec::with_capacity(built.len());
         for (table, dups) in built {
             for i in dups {

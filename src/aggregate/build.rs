@@ -144,7 +144,11 @@ impl<'a> Codes<&'a str> {
         // where the mapping holds many more categories than the column has rows.
         let upper = mapping.num_cats_upper_bound();
         let dense = upper <= 4 * ca.len() + 4096;
-        let mut seen: Vec<u32> = if dense { vec![0; upper] } else { Vec::new() };
+        let mut seen: Vec<u32> = if dense {
+            crate::memory::zeros(upper)
+        } else {
+            Vec::new()
+        };
         let mut sparse: Map<u32, u32> = Map::default();
         let mut first: Vec<&'a str> = Vec::new();
         let mut codes = Vec::with_capacity(ca.len());
@@ -376,7 +380,7 @@ impl<K: Copy + Ord + Hash> Groups<K> {
         for (p, &s) in order.iter().enumerate() {
             position[s as usize] = p as u32;
         }
-        let mut start = vec![0usize; order.len() + 1];
+        let mut start = crate::memory::zeros(order.len() + 1);
         for &s in row_slot.iter().filter(|&&s| s != u32::MAX) {
             start[position[s as usize] as usize + 1] += 1;
         }
@@ -468,7 +472,7 @@ where
     T: Copy + Ord + Send + Default,
 {
     let keys = owned.as_ref();
-    let mut next = vec![0u32; n];
+    let mut next = crate::memory::zeros(n);
     for &k in keys {
         next[k as usize] += 1;
     }
