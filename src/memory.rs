@@ -241,7 +241,8 @@ mod tests {
         // page of zeros, resident as well, so this looks first).
         #[cfg(target_os = "linux")]
         {
-            let page = 4096;
+            // SAFETY: reads a system constant.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
             let start = counts.as_ptr() as usize;
             let first = start.div_ceil(page) * page;
             let pages = (start + counts.len() * 4 - first) / page;
