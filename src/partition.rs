@@ -245,19 +245,15 @@ pub fn route(
     dir: &Path,
 ) -> Result<Vec<Partition>, IngestError> {
     let mut per_table: Vec<Vec<LazyFrame>> = Vec::with_capacity(2);
-    let (dec_paths, ver_paths) = (
-        scanned.paths(Table::Decisions),
-        scanned.paths(Table::Verdicts),
-    );
     let (dec_files, ver_files) = (
         scanned.file_rows(Table::Decisions),
         scanned.file_rows(Table::Verdicts),
     );
     let tables = [
-        ("decisions", dec_paths, dec_files, scanned.decisions),
-        ("verdicts", ver_paths, ver_files, scanned.verdicts),
+        ("decisions", dec_files, scanned.decisions),
+        ("verdicts", ver_files, scanned.verdicts),
     ];
-    for (table, paths, files, frames) in tables {
+    for (table, files, frames) in tables {
         let root = dir.join(table);
         for k in 0..partitions {
             let d = root.join(k.to_string());
@@ -268,10 +264,17 @@ pub fn route(
         let mut seq = 0u64;
         let (mut reading, mut writing) = (0f64, 0f64);
         for (i, mut lf) in frames.into_iter().enumerate() {
-            let path = paths.get(i).map_or(table, String::as_str);
+            // The query's file: its index (as `__file`) and its path, to name it in errors.
+            let file = files.get(i).map(|&(file, _)| file);
+            let path = file
+                .and_then(|f| scanned.files.get(f as usize))
+                .map_or(table, |f| f.path.as_str());
             let unreadable = |detail: String| IngestError::Unreadable {
                 path: path.to_string(),
                 detail,
+            };
+            let Some(file) = file else {
+                return Err(unreadable("a query without its file".into()));
             };
             if schema.is_none() {
                 let mut read = lf
@@ -284,9 +287,6 @@ pub fn route(
                 read.insert("__row".into(), IDX_DTYPE);
                 schema = Some(read);
             }
-            let Some(&(file, _)) = files.get(i) else {
-                return Err(unreadable("a query without its file".into()));
-            };
             let mut first_row = 0u64;
             // The streaming engine reads the file once, in order, and hands over chunks of
             // about 2^20 rows; the chunks are split here while the next ones are decoded.

@@ -640,7 +640,7 @@ impl StatsSet {
                 large.push(Box::new(move || self.write_large(layout, &path)));
             } else {
                 small.push(Box::new(move || {
-                    write_rows(layout, &path, |write| write(df.clone()))
+                    write_rows(layout, &path, |writer| writer.write_sliced(df))
                 }));
             }
         }
@@ -658,19 +658,18 @@ impl StatsSet {
     /// metrics and the set's files took 3.5 s with the periods read and encoded again, 1.0 s
     /// with them copied (BENCHMARKS.md, "10^8 decisions, twenty-first session").
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
-        let Some(spilled) = &self.spilled else {
-            return write_rows(layout, path, |write| {
-                self.for_each_period(layout.name, write)
-            });
-        };
-        let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
-        for p in &spilled.periods {
-            let file = spilled.file(layout.name, *p);
-            if file.exists() {
-                writer.append(&file)?;
+        write_rows(layout, path, |writer| match &self.spilled {
+            None => self.for_each_period(layout.name, |df| writer.write_sliced(&df)),
+            Some(spilled) => {
+                for p in &spilled.periods {
+                    let file = spilled.file(layout.name, *p);
+                    if file.exists() {
+                        writer.append(&file)?;
+                    }
+                }
+                Ok(())
             }
-        }
-        writer.finish()
+        })
     }
 
     fn table(&self, name: &str) -> &DataFrame {
@@ -948,16 +947,17 @@ impl StatsSet {
     }
 }
 
-/// Writes the frames that `frames` passes to its callback to one Parquet file of `layout`,
-/// in row groups of at most 512² rows cut from each frame: the file's bytes then depend on the
-/// rows only, not on how the frames happen to be chunked in memory.
+/// Writes one Parquet file of `layout`, with column statistics, whose rows `rows` gives the
+/// writer: frames through [`ParquetOut::write_sliced`] (row groups of at most 512² rows cut
+/// from each frame, so that the file's bytes depend on the rows only, not on how the frames
+/// happen to be chunked in memory), or files of the same layout through [`ParquetOut::append`].
 fn write_rows(
     layout: &Layout,
     path: &Path,
-    frames: impl FnOnce(&mut dyn FnMut(DataFrame) -> Result<(), IngestError>) -> Result<(), IngestError>,
+    rows: impl FnOnce(&mut ParquetOut) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
-    frames(&mut |df: DataFrame| writer.write_sliced(&df))?;
+    rows(&mut writer)?;
     writer.finish()
 }
 
