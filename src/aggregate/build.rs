@@ -24,6 +24,7 @@ use readiness_metrics::suffstats::{cal_bin, fine_bin};
 use readiness_metrics::Granularity;
 
 use super::period_expr;
+use super::radix::RadixKey;
 use super::store::DAY_US;
 use crate::ingest::{mark, pe, IngestError, Ingested};
 
@@ -440,7 +441,7 @@ impl<K: Copy, T> Counted<K, T> {
 fn value_counts<K, T>(keys: Vec<K>, values: Vec<T>) -> Counted<K, T>
 where
     K: Copy + Ord + Hash + Send + Sync,
-    T: Copy + Ord + Send,
+    T: RadixKey + Send,
 {
     let groups = Groups::of(keys.iter().map(|k| Some(*k)));
     drop(keys);
@@ -469,7 +470,7 @@ pub(crate) fn dense_fits(ranks: u64, rows: usize, limit: u64) -> bool {
 /// Takes owned keys (or borrowed ones) and values, to free them before the result is built.
 fn value_counts_dense<T>(owned: impl AsRef<[u32]>, n: usize, values: Vec<T>) -> Counted<u32, T>
 where
-    T: Copy + Ord + Send + Default,
+    T: RadixKey + Send + Default,
 {
     let keys = owned.as_ref();
     let mut next = crate::memory::zeros(n);
@@ -502,15 +503,16 @@ where
 /// `keys` ascending): each group's values sorted, then counted.
 fn count_in_groups<K, T>(keys: Vec<K>, start: Vec<usize>, mut grouped: Vec<T>) -> Counted<K, T>
 where
-    T: Copy + Ord + Send,
+    T: RadixKey + Send,
 {
     // Split the groups where half of the rows are sorted, and sort each half's groups.
     let half = grouped.len() / 2;
     let cut = start.partition_point(|&s| s < half).min(keys.len());
     let (low, high) = grouped.split_at_mut(start[cut]);
     let sort_groups = |part: &mut [T], bounds: &[usize], base: usize| {
+        let mut scratch = Vec::new();
         for w in bounds.windows(2) {
-            part[w[0] - base..w[1] - base].sort_unstable();
+            super::radix::sort(&mut part[w[0] - base..w[1] - base], &mut scratch);
         }
     };
     crate::threads::join(

@@ -282,6 +282,7 @@ pub fn stats_from_table(table: &DataFrame) -> Result<SuffStats, IngestError> {
 }
 
 pub(crate) mod build;
+mod radix;
 pub mod signals;
 pub mod store;
 
