@@ -1775,18 +1775,20 @@ mod tests {
             (apr, "block_ip", Some("h1"), 8),
         ]);
         let periods: BTreeSet<i32> = [feb, apr].into();
+        // Each row's `n`, in order: which row of which side it is.
+        let counts = |df: &DataFrame| -> Vec<u64> {
+            df.column("n")
+                .unwrap()
+                .u64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
         let stacked =
             stacked_by_period(&DAILY, &old, &new, &periods, month, Some(&unwatched)).unwrap();
         let stacked = stacked.expect("both sides canonical, same columns");
         // By hand: January without the unwatched row, the new February, March, April.
-        let n: Vec<u64> = stacked
-            .column("n")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(n, [1, 7, 5, 6, 8]);
+        assert_eq!(counts(&stacked), [1, 7, 5, 6, 8]);
         let query = merged_by_query(&DAILY, &old, &new, &periods, month, Some(&unwatched)).unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
 
@@ -1806,14 +1808,7 @@ mod tests {
         let stacked = stacked_by_period(&CONFIDENCE, &old, &new, &periods, month, None)
             .unwrap()
             .expect("both sides canonical, same columns");
-        let n: Vec<u64> = stacked
-            .column("n")
-            .unwrap()
-            .u64()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(n, [1, 2, 4, 3]);
+        assert_eq!(counts(&stacked), [1, 2, 4, 3]);
         let query = merged_by_query(&CONFIDENCE, &old, &new, &periods, month, None).unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
 
