@@ -456,17 +456,17 @@ impl StatsSet {
             .iter()
             .zip(self.tables().into_iter().zip(new.tables()))
         {
-            let unwatched = (layout.name == DAILY.name).then_some(&new.meta.unwatched);
-            let both = match stacked_by_period(
+            let table = TableMerge {
                 layout,
                 old,
                 newer,
-                &new_periods,
+                new_periods: &new_periods,
                 granularity,
-                unwatched,
-            )? {
+                unwatched: (layout.name == DAILY.name).then_some(&new.meta.unwatched),
+            };
+            let both = match table.stacked()? {
                 Some(both) => both,
-                None => merged_by_query(layout, old, newer, &new_periods, granularity, unwatched)?,
+                None => table.by_query()?,
             };
             merged.push(both);
         }
@@ -1037,7 +1037,7 @@ type PeriodRun = (i32, usize, usize);
 
 /// The rows of each period of a canonical table, ascending by period, or `None` when the
 /// table's first key has nulls or is not ascending (then it is not canonical, and
-/// [`merged_by_query`] sorts it). A `day`-keyed table's periods are its days'.
+/// [`TableMerge::by_query`] sorts it). A `day`-keyed table's periods are its days'.
 fn period_runs(
     layout: &Layout,
     df: &DataFrame,
@@ -1075,55 +1075,112 @@ fn period_runs(
     Ok(Some(runs))
 }
 
-/// The incremental merge of one table without copying its rows: both sides are canonical
-/// (sorted with the period first) and, once the stored periods the new set replaces are left
-/// out, share no period, so the canonical union is their periods' rows stacked in period order.
-/// Stored `daily` rows of classes the new set leaves unwatched are left out too. At 10^7
-/// decisions, eleven months stored and the twelfth new, this took 0.02 s where the query took
-/// 0.41 s and copied 850 MiB (BENCHMARKS.md, twenty-third session). `None` when a side is not
-/// canonical, lacks a column, or the two sides' columns differ in type (categories of
-/// different mappings): [`merged_by_query`] then does it.
-fn stacked_by_period(
-    layout: &Layout,
-    old: &DataFrame,
-    newer: &DataFrame,
-    new_periods: &BTreeSet<i32>,
+/// One table's incremental merge: its stored and new rows, the new set's periods (which
+/// replace the stored ones), the periods' granularity, and for `daily` the classes the new set
+/// leaves unwatched (their stored rows are left out).
+#[derive(Clone, Copy)]
+struct TableMerge<'a> {
+    layout: &'a Layout,
+    old: &'a DataFrame,
+    newer: &'a DataFrame,
+    new_periods: &'a BTreeSet<i32>,
     granularity: Granularity,
-    unwatched: Option<&BTreeSet<String>>,
-) -> Result<Option<DataFrame>, IngestError> {
-    let names = layout.column_names();
-    let (Ok(old), Ok(newer)) = (
-        old.select(names.iter().copied()),
-        newer.select(names.iter().copied()),
-    ) else {
-        return Ok(None);
-    };
-    if old.schema() != newer.schema() {
-        return Ok(None);
-    }
-    let (Some(old_runs), Some(new_runs)) = (
-        period_runs(layout, &old, granularity)?,
-        period_runs(layout, &newer, granularity)?,
-    ) else {
-        return Ok(None);
-    };
-    let mut pieces: Vec<(i32, &DataFrame, usize, usize)> = old_runs
-        .into_iter()
-        .filter(|run| !new_periods.contains(&run.0))
-        .map(|(p, at, n)| (p, &old, at, n))
-        .chain(new_runs.into_iter().map(|(p, at, n)| (p, &newer, at, n)))
-        .collect();
-    // Stable: a period has rows on one side only.
-    pieces.sort_by_key(|piece| piece.0);
-    let mut out = old.clear();
-    for (_, side, at, n) in pieces {
-        let mut rows = side.slice(at as i64, n);
-        if let (Some(unwatched), true) = (unwatched, std::ptr::eq(side, &old)) {
-            rows = without_classes(layout, rows, unwatched)?;
+    unwatched: Option<&'a BTreeSet<String>>,
+}
+
+impl TableMerge<'_> {
+    /// The incremental merge of one table without copying its rows: both sides are canonical
+    /// (sorted with the period first) and, once the stored periods the new set replaces are
+    /// left out, share no period, so the canonical union is their periods' rows stacked in
+    /// period order. Stored `daily` rows of classes the new set leaves unwatched are left out
+    /// too. At 10^7 decisions, eleven months stored and the twelfth new, this took 0.02 s where
+    /// the query took 0.41 s and copied 850 MiB (BENCHMARKS.md, twenty-third session). `None`
+    /// when a side is not canonical, lacks a column, or the two sides' columns differ in type
+    /// (categories of different mappings): [`TableMerge::by_query`] then does it.
+    fn stacked(&self) -> Result<Option<DataFrame>, IngestError> {
+        let TableMerge {
+            layout,
+            old,
+            newer,
+            new_periods,
+            granularity,
+            unwatched,
+        } = *self;
+        let names = layout.column_names();
+        let (Ok(old), Ok(newer)) = (
+            old.select(names.iter().copied()),
+            newer.select(names.iter().copied()),
+        ) else {
+            return Ok(None);
+        };
+        if old.schema() != newer.schema() {
+            return Ok(None);
         }
-        out.vstack_mut_owned(rows).map_err(pe(layout.name))?;
+        let (Some(old_runs), Some(new_runs)) = (
+            period_runs(layout, &old, granularity)?,
+            period_runs(layout, &newer, granularity)?,
+        ) else {
+            return Ok(None);
+        };
+        let mut pieces: Vec<(i32, &DataFrame, usize, usize)> = old_runs
+            .into_iter()
+            .filter(|run| !new_periods.contains(&run.0))
+            .map(|(p, at, n)| (p, &old, at, n))
+            .chain(new_runs.into_iter().map(|(p, at, n)| (p, &newer, at, n)))
+            .collect();
+        // Stable: a period has rows on one side only.
+        pieces.sort_by_key(|piece| piece.0);
+        let mut out = old.clear();
+        for (_, side, at, n) in pieces {
+            let mut rows = side.slice(at as i64, n);
+            if let (Some(unwatched), true) = (unwatched, std::ptr::eq(side, &old)) {
+                rows = without_classes(layout, rows, unwatched)?;
+            }
+            out.vstack_mut_owned(rows).map_err(pe(layout.name))?;
+        }
+        Ok(Some(out))
     }
-    Ok(Some(out))
+
+    /// [`TableMerge::stacked`] as a query: the stored rows of the replaced periods (and
+    /// `daily`'s of unwatched classes) filtered out, the union with the new rows sorted by the
+    /// period (stable: each side is canonical, so this gives the canonical order of the union).
+    fn by_query(&self) -> Result<DataFrame, IngestError> {
+        let layout = self.layout;
+        let list: Vec<i32> = self.new_periods.iter().copied().collect();
+        let drop = lit(Series::new("p".into(), list)).implode(false);
+        let period = if layout.period_key() == "day" {
+            period_expr(
+                col("day").cast(DataType::Int64) * lit(DAY_US),
+                self.granularity,
+            )
+        } else {
+            col("period")
+        };
+        let mut old = self
+            .old
+            .clone()
+            .lazy()
+            .filter(period.is_in(drop, false).not());
+        if let Some(unwatched) = self.unwatched {
+            let list: Vec<&str> = unwatched.iter().map(String::as_str).collect();
+            let skip = lit(Series::new("u".into(), list)).implode(false);
+            old = old.filter(col("action_class").is_in(skip, false).not());
+        }
+        concat(
+            [old, self.newer.clone().lazy()],
+            UnionArgs {
+                to_supertypes: true,
+                ..Default::default()
+            },
+        )
+        .map_err(pe(layout.name))?
+        .sort(
+            [layout.period_key()],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect_streaming()
+        .map_err(pe(format!("merging {}", layout.name)))
+    }
 }
 
 /// `rows` without those whose `action_class` is one of `classes` or null, as the query's
@@ -1151,46 +1208,6 @@ fn without_classes(
         return Ok(rows);
     }
     rows.filter(&keep).map_err(pe(layout.name))
-}
-
-/// [`stacked_by_period`] as a query: the stored rows of the replaced periods (and `daily`'s of
-/// unwatched classes) filtered out, the union with the new rows sorted by the period (stable:
-/// each side is canonical, so this gives the canonical order of the union).
-fn merged_by_query(
-    layout: &Layout,
-    old: &DataFrame,
-    newer: &DataFrame,
-    new_periods: &BTreeSet<i32>,
-    granularity: Granularity,
-    unwatched: Option<&BTreeSet<String>>,
-) -> Result<DataFrame, IngestError> {
-    let list: Vec<i32> = new_periods.iter().copied().collect();
-    let drop = lit(Series::new("p".into(), list)).implode(false);
-    let period = if layout.period_key() == "day" {
-        period_expr(col("day").cast(DataType::Int64) * lit(DAY_US), granularity)
-    } else {
-        col("period")
-    };
-    let mut old = old.clone().lazy().filter(period.is_in(drop, false).not());
-    if let Some(unwatched) = unwatched {
-        let list: Vec<&str> = unwatched.iter().map(String::as_str).collect();
-        let skip = lit(Series::new("u".into(), list)).implode(false);
-        old = old.filter(col("action_class").is_in(skip, false).not());
-    }
-    concat(
-        [old, newer.clone().lazy()],
-        UnionArgs {
-            to_supertypes: true,
-            ..Default::default()
-        },
-    )
-    .map_err(pe(layout.name))?
-    .sort(
-        [layout.period_key()],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
-    .collect_streaming()
-    .map_err(pe(format!("merging {}", layout.name)))
 }
 
 /// The canonical sum of tables that are each canonical (one row per key, sorted by key): a
@@ -1758,7 +1775,6 @@ mod tests {
     fn stacking_by_period_gives_the_querys_merge() {
         // Month starts (days since 1970): January, February, March, April 2025.
         let (jan, feb, mar, apr) = (20089, 20120, 20148, 20179);
-        let month = Granularity::Month;
         let unwatched: BTreeSet<String> = ["enrich".to_string()].into();
         // Stored January to March (an unwatched class's row in January); new February again
         // (re-delivered: it replaces the stored one) and April.
@@ -1774,6 +1790,14 @@ mod tests {
             (feb + 3, "block_ip", Some("h1"), 7),
             (apr, "block_ip", Some("h1"), 8),
         ]);
+        let merge = |layout, old, newer, new_periods, unwatched| TableMerge {
+            layout,
+            old,
+            newer,
+            new_periods,
+            granularity: Granularity::Month,
+            unwatched,
+        };
         let periods: BTreeSet<i32> = [feb, apr].into();
         // Each row's `n`, in order: which row of which side it is.
         let counts = |df: &DataFrame| -> Vec<u64> {
@@ -1784,12 +1808,15 @@ mod tests {
                 .into_no_null_iter()
                 .collect()
         };
-        let stacked =
-            stacked_by_period(&DAILY, &old, &new, &periods, month, Some(&unwatched)).unwrap();
+        let stacked = merge(&DAILY, &old, &new, &periods, Some(&unwatched))
+            .stacked()
+            .unwrap();
         let stacked = stacked.expect("both sides canonical, same columns");
         // By hand: January without the unwatched row, the new February, March, April.
         assert_eq!(counts(&stacked), [1, 7, 5, 6, 8]);
-        let query = merged_by_query(&DAILY, &old, &new, &periods, month, Some(&unwatched)).unwrap();
+        let query = merge(&DAILY, &old, &new, &periods, Some(&unwatched))
+            .by_query()
+            .unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
 
         // A period-keyed table, the new period between stored ones.
@@ -1805,30 +1832,27 @@ mod tests {
         let old = at(&[(jan, "a", 0.5, 1), (jan, "b", 0.25, 2), (mar, "a", 0.75, 3)]);
         let new = at(&[(feb, "a", 0.5, 4)]);
         let periods: BTreeSet<i32> = [feb].into();
-        let stacked = stacked_by_period(&CONFIDENCE, &old, &new, &periods, month, None)
+        let stacked = merge(&CONFIDENCE, &old, &new, &periods, None)
+            .stacked()
             .unwrap()
             .expect("both sides canonical, same columns");
         assert_eq!(counts(&stacked), [1, 2, 4, 3]);
-        let query = merged_by_query(&CONFIDENCE, &old, &new, &periods, month, None).unwrap();
+        let query = merge(&CONFIDENCE, &old, &new, &periods, None)
+            .by_query()
+            .unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
 
         // Not canonical (periods descending), or the classes as categories on one side only:
         // left to the query.
         let descending = at(&[(mar, "a", 0.5, 1), (jan, "a", 0.5, 2)]);
-        let none = stacked_by_period(&CONFIDENCE, &descending, &new, &periods, month, None);
+        let none = merge(&CONFIDENCE, &descending, &new, &periods, None).stacked();
         assert!(none.unwrap().is_none());
         let categories = with_categories(&CONFIDENCE, old.clone()).unwrap();
-        let none = stacked_by_period(&CONFIDENCE, &categories, &new, &periods, month, None);
+        let none = merge(&CONFIDENCE, &categories, &new, &periods, None).stacked();
         assert!(none.unwrap().is_none());
         // A side without the table's columns (a set built without reviews) too.
-        let none = stacked_by_period(
-            &CONFIDENCE,
-            &old,
-            &DataFrame::empty(),
-            &periods,
-            month,
-            None,
-        );
+        let empty = DataFrame::empty();
+        let none = merge(&CONFIDENCE, &old, &empty, &periods, None).stacked();
         assert!(none.unwrap().is_none());
     }
 
