@@ -41,6 +41,8 @@ pub(crate) fn sort<T: RadixKey>(values: &mut [T], scratch: &mut Vec<T>) {
         values.sort_unstable();
         return;
     }
+    // Counts and positions are 32-bit: a group holds fewer values than that.
+    debug_assert!(n <= u32::MAX as usize);
     // All digits' counts in one read of the values.
     let mut counts = vec![[0u32; 1 << BITS]; DIGITS];
     let first = values[0].key();

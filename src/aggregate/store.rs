@@ -863,7 +863,7 @@ impl StatsSet {
         let (meta_df, meta_files) = read_parts(dir, "meta")?;
         files.extend(meta_files);
         let (meta, canonical) = Meta::from_frame(&meta_df, &format!("{shown}/meta.parquet"))?;
-        // The tables side by side (a queue of them, the largest early in it), each file
+        // The tables side by side (a queue of them in layout order), each file
         // fingerprinted and read, checked and given its categories; the first failing table in
         // layout order is the error.
         let read = |layout: &'static Layout| -> Result<(DataFrame, Vec<InputFile>), IngestError> {
@@ -1036,7 +1036,8 @@ fn as_strings(mut df: DataFrame) -> PolarsResult<DataFrame> {
 type PeriodRun = (i32, usize, usize);
 
 /// The rows of each period of a canonical table, ascending by period, or `None` when the
-/// table's first key has nulls or is not ascending (then it is not canonical, and
+/// table's first key is not a 32-bit integer, has nulls or is not ascending (then it is not
+/// canonical, and
 /// [`TableMerge::by_query`] sorts it). A `day`-keyed table's periods are its days'.
 fn period_runs(
     layout: &Layout,
@@ -1044,11 +1045,9 @@ fn period_runs(
     granularity: Granularity,
 ) -> Result<Option<Vec<PeriodRun>>, IngestError> {
     let key = layout.period_key();
-    let ca = df
-        .column(key)
-        .map_err(pe(layout.name))?
-        .i32()
-        .map_err(pe(layout.name))?;
+    let Ok(ca) = df.column(key).map_err(pe(layout.name))?.i32() else {
+        return Ok(None);
+    };
     if ca.null_count() > 0 {
         return Ok(None);
     }
@@ -1122,13 +1121,24 @@ impl TableMerge<'_> {
         ) else {
             return Ok(None);
         };
-        let mut pieces: Vec<(i32, &DataFrame, usize, usize)> = old_runs
+        // A new table's period that the set's periods (its `cells`') do not name would keep
+        // stored rows of that period beside the new ones: left to the query, which sorts them.
+        let kept: Vec<PeriodRun> = old_runs
             .into_iter()
             .filter(|run| !new_periods.contains(&run.0))
+            .collect();
+        if new_runs
+            .iter()
+            .any(|new| kept.binary_search_by_key(&new.0, |run| run.0).is_ok())
+        {
+            return Ok(None);
+        }
+        let mut pieces: Vec<(i32, &DataFrame, usize, usize)> = kept
+            .into_iter()
             .map(|(p, at, n)| (p, &old, at, n))
             .chain(new_runs.into_iter().map(|(p, at, n)| (p, &newer, at, n)))
             .collect();
-        // Stable: a period has rows on one side only.
+        // A period has rows on one side only.
         pieces.sort_by_key(|piece| piece.0);
         let mut out = old.clear();
         for (_, side, at, n) in pieces {
@@ -1183,8 +1193,9 @@ impl TableMerge<'_> {
     }
 }
 
-/// `rows` without those whose `action_class` is one of `classes` or null, as the query's
-/// filter leaves them (the rows themselves when none is).
+/// `rows` without those whose `action_class` is one of `classes`, or null when `classes` is not
+/// empty, as the query's filter leaves them (polars' `is_in` of an empty list is false for a
+/// null, of a list of classes null).
 fn without_classes(
     layout: &Layout,
     rows: DataFrame,
@@ -1818,6 +1829,24 @@ mod tests {
             .by_query()
             .unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
+        // Stored rows without a class: kept with no class unwatched, left out with one, as the
+        // query does.
+        let mut nulls = old.clone();
+        let classes: Vec<Option<&str>> = vec![None, Some("enrich"), None, Some("a"), None, None];
+        nulls
+            .with_column(Column::new("action_class".into(), classes))
+            .unwrap();
+        let none_unwatched: BTreeSet<String> = BTreeSet::new();
+        for (unwatched, expected) in [
+            (&none_unwatched, vec![1, 2, 7, 5, 6, 8]),
+            (&unwatched, vec![7, 8]),
+        ] {
+            let both = merge(&DAILY, &nulls, &new, &periods, Some(unwatched));
+            let stacked = both.stacked().unwrap().expect("canonical");
+            assert_eq!(counts(&stacked), expected);
+            let query = both.by_query().unwrap();
+            assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
+        }
 
         // A period-keyed table, the new period between stored ones.
         let at = |rows: &[(i32, &str, f64, u64)]| {
@@ -1842,6 +1871,11 @@ mod tests {
             .unwrap();
         assert!(stacked.equals_missing(&query), "{stacked}\n{query}");
 
+        // A new table's period that the set's periods do not name, while stored rows hold it:
+        // left to the query.
+        let more = at(&[(feb, "a", 0.5, 4), (mar, "b", 0.5, 5)]);
+        let none = merge(&CONFIDENCE, &old, &more, &periods, None).stacked();
+        assert!(none.unwrap().is_none());
         // Not canonical (periods descending), or the classes as categories on one side only:
         // left to the query.
         let descending = at(&[(mar, "a", 0.5, 1), (jan, "a", 0.5, 2)]);
