@@ -860,7 +860,7 @@ impl StatsSet {
             });
         }
         let mut files = Vec::new();
-        let (meta_df, meta_files) = read_parts(dir, "meta")?;
+        let (meta_df, meta_files) = read_parts(dir, "meta", read_whole)?;
         files.extend(meta_files);
         let (meta, canonical) = Meta::from_frame(&meta_df, &format!("{shown}/meta.parquet"))?;
         // Each table's files fingerprinted and read, checked and given their categories: the
@@ -870,9 +870,12 @@ impl StatsSet {
         // higher peak; BENCHMARKS.md, twenty-third session.) The first failing table in layout
         // order is the error.
         let read = |layout: &'static Layout| -> Result<(DataFrame, Vec<InputFile>), IngestError> {
-            let (df, found) = read_parts(dir, layout.name)?;
             let where_ = format!("{shown}/{}.parquet", layout.name);
-            let lf = check_layout(layout, df, &where_)?;
+            if canonical && LARGE.iter().any(|l| l.name == layout.name) {
+                return read_large_checked(dir, layout, &where_, CHECKED_ROWS);
+            }
+            let (df, found) = read_parts(dir, layout.name, read_whole)?;
+            let lf = check_layout(layout, df, &where_, 0)?;
             // Tables this engine wrote are canonical already (meta says so); those of other
             // engines are summed per key and sorted here. Decoding does not depend on it.
             let table = if canonical {
@@ -1579,7 +1582,100 @@ fn read_large(name: &str, path: &Path) -> Result<DataFrame, IngestError> {
     }
 }
 
-fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
+/// A statistics file read whole.
+fn read_whole(path: &Path, shown: &str) -> Result<DataFrame, IngestError> {
+    std::fs::File::open(path)
+        .map_err(|e| IngestError::Io {
+            path: shown.to_string(),
+            detail: e.to_string(),
+        })
+        .and_then(|f| {
+            ParquetReader::new(f)
+                .finish()
+                .map_err(|e| IngestError::Unreadable {
+                    path: shown.to_string(),
+                    detail: e.to_string(),
+                })
+        })
+}
+
+/// The rows [`read_large_checked`] reads, checks and makes categories of at once (its strings
+/// then take about 200 MB for `reviews`).
+const CHECKED_ROWS: usize = 1 << 22;
+
+/// A [`LARGE`] table of a set this engine wrote (canonical), read a few row groups at a time:
+/// each batch is checked against the layout ([`check_layout`], its rows numbered in the whole
+/// table) and its classes, analysts and verdicts made categories ([`with_categories`]) before
+/// the next is read, so only one batch's strings are held at once. Read whole, then checked
+/// (which casts the categories to strings) and made categories, an incremental run at 10^8
+/// decisions peaked at 15.1 GiB (BENCHMARKS.md, twenty-third session).
+fn read_large_checked(
+    dir: &Path,
+    layout: &Layout,
+    where_: &str,
+    batch_rows: usize,
+) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
+    let mut first_row = 0usize;
+    read_parts(dir, layout.name, |path, shown| {
+        let unreadable = |e: PolarsError| IngestError::Unreadable {
+            path: shown.to_string(),
+            detail: e.to_string(),
+        };
+        let open = || {
+            std::fs::File::open(path).map_err(|e| IngestError::Io {
+                path: shown.to_string(),
+                detail: e.to_string(),
+            })
+        };
+        let metadata = ParquetReader::new(open()?)
+            .get_metadata()
+            .map_err(unreadable)?
+            .clone();
+        // Row groups in runs of about `batch_rows` rows: one group at a time cost 0.1 s more at
+        // 10^7 decisions (a read and the checks' queries per group).
+        let mut batches: Vec<Vec<_>> = Vec::new();
+        let mut rows_in_last = usize::MAX;
+        for group in &metadata.row_groups {
+            if rows_in_last >= batch_rows {
+                batches.push(Vec::new());
+                rows_in_last = 0;
+            }
+            rows_in_last += group.num_rows();
+            batches
+                .last_mut()
+                .expect("a batch was pushed")
+                .push(group.clone());
+        }
+        let mut all: Option<DataFrame> = None;
+        for batch in batches {
+            let mut alone = (*metadata).clone();
+            alone.num_rows = batch.iter().map(|g| g.num_rows()).sum();
+            alone.row_groups = batch;
+            let mut reader = ParquetReader::new(open()?);
+            reader.set_metadata(std::sync::Arc::new(alone));
+            let part = reader.finish().map_err(unreadable)?;
+            let rows = part.height();
+            let part = check_layout(layout, part, where_, first_row)?
+                .collect()
+                .and_then(|t| with_categories(layout, t))
+                .map_err(pe(where_.to_string()))?;
+            first_row += rows;
+            match all.as_mut() {
+                Some(all) => {
+                    all.vstack_mut_owned(part).map_err(pe(where_.to_string()))?;
+                }
+                None => all = Some(part),
+            }
+        }
+        Ok(all.unwrap_or_else(|| empty(layout)))
+    })
+}
+
+fn read_parts(
+    dir: &Path,
+    name: &str,
+    mut read_file: impl FnMut(&Path, &str) -> Result<DataFrame, IngestError>,
+) -> Result<(DataFrame, Vec<InputFile>), IngestError> {
     let spec = dir.join(format!("{name}.parquet"));
     let shown = spec.display().to_string();
     if !spec.exists() {
@@ -1601,19 +1697,7 @@ fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), Ing
     for (path, _) in parts {
         let p = path.display().to_string();
         let (sha256, bytes) = crate::ingest::fingerprint(&path)?;
-        let df = std::fs::File::open(&path)
-            .map_err(|e| IngestError::Io {
-                path: p.clone(),
-                detail: e.to_string(),
-            })
-            .and_then(|f| {
-                ParquetReader::new(f)
-                    .finish()
-                    .map_err(|e| IngestError::Unreadable {
-                        path: p.clone(),
-                        detail: e.to_string(),
-                    })
-            })?;
+        let df = read_file(&path, &p)?;
         files.push(InputFile {
             table: Table::Stats,
             path: p,
@@ -1635,8 +1719,14 @@ fn read_parts(dir: &Path, name: &str) -> Result<(DataFrame, Vec<InputFile>), Ing
 }
 
 /// Checks a read table against its layout (columns, types, nulls in keys, negative counts)
-/// and returns it with the canonical column types.
-fn check_layout(layout: &Layout, df: DataFrame, path: &str) -> Result<LazyFrame, IngestError> {
+/// and returns it with the canonical column types. `first_row` is the table's row number of
+/// `df`'s first row (a row group read on its own), for the errors.
+fn check_layout(
+    layout: &Layout,
+    df: DataFrame,
+    path: &str,
+    first_row: usize,
+) -> Result<LazyFrame, IngestError> {
     let cols: Vec<(&str, Ty, bool)> = layout
         .keys
         .iter()
@@ -1669,7 +1759,7 @@ fn check_layout(layout: &Layout, df: DataFrame, path: &str) -> Result<LazyFrame,
             if let Some(row) = mask.iter().position(|b| b == Some(true)) {
                 return Err(IngestError::Io {
                     path: path.to_string(),
-                    detail: format!("row {row}: column '{name}' is {what}"),
+                    detail: format!("row {}: column '{name}' is {what}", first_row + row),
                 });
             }
             Ok(())
@@ -1701,12 +1791,18 @@ fn check_layout(layout: &Layout, df: DataFrame, path: &str) -> Result<LazyFrame,
             path: path.to_string(),
             detail: format!("a value does not fit its column's type: {e}"),
         })?;
-    check_values(layout, &df, path)?;
+    check_values(layout, &df, path, first_row)?;
     Ok(df.lazy())
 }
 
-/// Values a table's columns may hold beyond their types: the first offending row is named.
-fn check_values(layout: &Layout, df: &DataFrame, path: &str) -> Result<(), IngestError> {
+/// Values a table's columns may hold beyond their types: the first offending row is named
+/// (`first_row` is the table's row number of `df`'s first row).
+fn check_values(
+    layout: &Layout,
+    df: &DataFrame,
+    path: &str,
+    first_row: usize,
+) -> Result<(), IngestError> {
     let verdicts = Series::new("v".into(), ["approve", "override", "reject", "timeout"]);
     let statuses = Series::new("s".into(), ["stale", "unknown"]);
     let crit = Series::new("c".into(), ["low", "medium", "high", "critical"]);
@@ -1762,7 +1858,10 @@ fn check_values(layout: &Layout, df: &DataFrame, path: &str) -> Result<(), Inges
         if let Some(row) = first_bad {
             return Err(IngestError::Io {
                 path: path.to_string(),
-                detail: format!("row {row}: column '{column}' is not {expected}"),
+                detail: format!(
+                    "row {}: column '{column}' is not {expected}",
+                    first_row + row
+                ),
             });
         }
     }
@@ -1789,6 +1888,54 @@ mod tests {
             kept.column("action_class").unwrap().dtype(),
             &DataType::String
         );
+    }
+
+    #[test]
+    fn large_tables_read_in_batches_equal_the_whole_read_and_number_rows_in_the_table() {
+        let dir = std::env::temp_dir().join(format!("readiness-batches-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("confidence.parquet");
+        let write = |table: &mut DataFrame| {
+            let file = std::fs::File::create(&path).unwrap();
+            ParquetWriter::new(file)
+                .with_row_group_size(Some(7))
+                .finish(table)
+                .unwrap();
+        };
+        let rows: Vec<(&str, f64, u64)> = (0..50)
+            .map(|i| {
+                (
+                    if i < 20 { "a" } else { "b" },
+                    i as f64 / 100.0,
+                    1 + i as u64 % 3,
+                )
+            })
+            .collect();
+        let mut table = confidence(&rows);
+        write(&mut table);
+        // Batches of two 7-row groups (and one of one group), against the file read whole.
+        let (batched, files) = read_large_checked(&dir, &CONFIDENCE, "c", 10).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].rows, 50);
+        let whole = read_whole(&path, "c").unwrap();
+        let whole = check_layout(&CONFIDENCE, whole, "c", 0)
+            .unwrap()
+            .collect()
+            .unwrap();
+        let whole = with_categories(&CONFIDENCE, whole).unwrap();
+        assert!(batched.equals_missing(&whole), "{batched}\n{whole}");
+        // A confidence above 1 in row 37 (the third batch) is named by its row in the table.
+        let mut bad = rows.clone();
+        bad[37].1 = 1.5;
+        write(&mut confidence(&bad));
+        let err = read_large_checked(&dir, &CONFIDENCE, "c", 10)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("row 37") && err.contains("'confidence'"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
