@@ -1049,8 +1049,8 @@ type PeriodRun = (i32, usize, usize);
 
 /// The rows of each period of a canonical table, ascending by period, or `None` when the
 /// table's first key is not a 32-bit integer, has nulls or is not ascending (then it is not
-/// canonical, and
-/// [`TableMerge::by_query`] sorts it). A `day`-keyed table's periods are its days'.
+/// canonical, and [`TableMerge::by_query`] sorts it). A `day`-keyed table's periods are its
+/// days'.
 fn period_runs(
     layout: &Layout,
     df: &DataFrame,
