@@ -127,35 +127,59 @@ pub(crate) fn write_spill(path: &Path, df: &DataFrame) -> Result<(), IngestError
 }
 
 /// Reads a file written by [`write_spill`] a row group at a time, each passed through `each`
-/// (which may make it smaller, e.g. strings into categories) before the next is read. Each
-/// read is given a footer that holds its row group alone, so no other group is visited.
+/// (which may make it smaller, e.g. strings into categories) before the next is read.
 pub(crate) fn read_spill(
     path: &Path,
     each: impl Fn(DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<DataFrame, IngestError> {
-    let err = |e: PolarsError| pe(path.display().to_string())(e);
+    let shown = path.display().to_string();
+    let err = |e: PolarsError| pe(shown.clone())(e);
+    read_in_batches(path, 0, err, |part| each(part).map_err(err))
+}
+
+/// Reads a Parquet file a few row groups at a time (runs of at least `batch_rows` rows; 0 reads
+/// one group at a time), each batch passed through `each` before the next is read, and stacks
+/// what `each` returns. Each read is given a footer that holds its batch alone, so no other
+/// group is visited. A file of at most one row group is read whole. A read that fails is
+/// `unreadable`'s error.
+pub(crate) fn read_in_batches(
+    path: &Path,
+    batch_rows: usize,
+    unreadable: impl Fn(PolarsError) -> IngestError,
+    mut each: impl FnMut(DataFrame) -> Result<DataFrame, IngestError>,
+) -> Result<DataFrame, IngestError> {
     let open = || File::open(path).map_err(|e| io_err(path, e));
     let metadata = ParquetReader::new(open()?)
         .get_metadata()
-        .map_err(&err)?
+        .map_err(&unreadable)?
         .clone();
     if metadata.row_groups.len() <= 1 {
-        return ParquetReader::new(open()?)
-            .finish()
-            .and_then(each)
-            .map_err(err);
+        return each(ParquetReader::new(open()?).finish().map_err(unreadable)?);
+    }
+    let mut batches: Vec<Vec<_>> = Vec::new();
+    let mut rows_in_last = usize::MAX;
+    for group in &metadata.row_groups {
+        if rows_in_last >= batch_rows {
+            batches.push(Vec::new());
+            rows_in_last = 0;
+        }
+        rows_in_last += group.num_rows();
+        if let Some(batch) = batches.last_mut() {
+            batch.push(group.clone());
+        }
     }
     let mut all: Option<DataFrame> = None;
-    for group in &metadata.row_groups {
+    for batch in batches {
         let mut alone = (*metadata).clone();
-        alone.num_rows = group.num_rows();
-        alone.row_groups = vec![group.clone()];
+        alone.num_rows = batch.iter().map(|g| g.num_rows()).sum();
+        alone.row_groups = batch;
         let mut reader = ParquetReader::new(open()?);
         reader.set_metadata(std::sync::Arc::new(alone));
-        let part = reader.finish().and_then(&each).map_err(&err)?;
+        let part = each(reader.finish().map_err(&unreadable)?)?;
         match all.as_mut() {
             Some(all) => {
-                all.vstack_mut_owned(part).map_err(&err)?;
+                all.vstack_mut_owned(part)
+                    .map_err(pe(path.display().to_string()))?;
             }
             None => all = Some(part),
         }

@@ -32,7 +32,9 @@ use readiness_metrics::Granularity;
 use super::period_expr;
 use crate::ingest::{mark, pe, resolve, CollectStreaming, IngestError, Ingested, InputFile, Table};
 use crate::parquet_writer::ParquetOut;
-use crate::partition::{io_err, read_spill, split_by_period, write_spill, SpillDir};
+use crate::partition::{
+    io_err, read_in_batches, read_spill, split_by_period, write_spill, SpillDir,
+};
 
 mod packed;
 
@@ -94,6 +96,11 @@ pub struct Layout {
 
 impl Layout {
     /// The key column that says which period (or day) a row belongs to: the first key.
+    /// Whether this is one of the [`LARGE`] tables.
+    fn is_large(&self) -> bool {
+        LARGE.iter().any(|l| l.name == self.name)
+    }
+
     fn period_key(&self) -> &'static str {
         self.keys[0].0
     }
@@ -617,7 +624,7 @@ impl StatsSet {
         let (mut large, mut small): (Vec<WriteTask>, Vec<WriteTask>) = (Vec::new(), Vec::new());
         for (layout, df) in LAYOUTS.iter().zip(self.tables()) {
             let path = path_of(&format!("stats/{}.parquet", layout.name))?;
-            if LARGE.iter().any(|l| l.name == layout.name) {
+            if layout.is_large() {
                 large.push(Box::new(move || self.write_large(layout, &path)));
             } else {
                 small.push(Box::new(move || {
@@ -871,7 +878,7 @@ impl StatsSet {
         // order is the error.
         let read = |layout: &'static Layout| -> Result<(DataFrame, Vec<InputFile>), IngestError> {
             let where_ = format!("{shown}/{}.parquet", layout.name);
-            if canonical && LARGE.iter().any(|l| l.name == layout.name) {
+            if canonical && layout.is_large() {
                 return read_large_checked(dir, layout, &where_, CHECKED_ROWS);
             }
             let (df, found) = read_parts(dir, layout.name, read_whole)?;
@@ -890,7 +897,7 @@ impl StatsSet {
             LAYOUTS
                 .iter()
                 .enumerate()
-                .filter(|(_, layout)| LARGE.iter().any(|l| l.name == layout.name) == large)
+                .filter(|(_, layout)| layout.is_large() == large)
                 .map(|(k, &layout)| (k, read(layout)))
                 .collect::<Vec<_>>()
         };
@@ -1556,7 +1563,7 @@ impl Meta {
 /// a row for each instead of a 16-byte string view, and so does its merge with the new months.
 /// Other tables are returned as they are.
 fn with_categories(layout: &Layout, mut df: DataFrame) -> PolarsResult<DataFrame> {
-    if !LARGE.iter().any(|l| l.name == layout.name) {
+    if !layout.is_large() {
         return Ok(df);
     }
     for name in ["action_class", "analyst_id", "verdict"] {
@@ -1600,15 +1607,17 @@ fn read_whole(path: &Path, shown: &str) -> Result<DataFrame, IngestError> {
 }
 
 /// The rows [`read_large_checked`] reads, checks and makes categories of at once (its strings
-/// then take about 200 MB for `reviews`).
+/// then take about 200 MB for `reviews`; one row group at a time cost 0.1 s more at 10^7
+/// decisions, a read and the checks' queries per group).
 const CHECKED_ROWS: usize = 1 << 22;
 
-/// A [`LARGE`] table of a set this engine wrote (canonical), read a few row groups at a time:
-/// each batch is checked against the layout ([`check_layout`], its rows numbered in the whole
-/// table) and its classes, analysts and verdicts made categories ([`with_categories`]) before
-/// the next is read, so only one batch's strings are held at once. Read whole, then checked
-/// (which casts the categories to strings) and made categories, an incremental run at 10^8
-/// decisions peaked at 15.1 GiB (BENCHMARKS.md, twenty-third session).
+/// A [`LARGE`] table of a set this engine wrote (canonical), read a few row groups at a time
+/// ([`read_in_batches`]): each batch is checked against the layout ([`check_layout`], its rows
+/// numbered in the whole table) and its classes, analysts and verdicts made categories
+/// ([`with_categories`]) before the next is read, so only one batch's strings are held at
+/// once. Read whole, then checked (which casts the categories to strings) and made categories,
+/// an incremental run at 10^8 decisions peaked at 8.7 GiB instead of 7.6 GiB (BENCHMARKS.md,
+/// twenty-third session).
 fn read_large_checked(
     dir: &Path,
     layout: &Layout,
@@ -1621,53 +1630,15 @@ fn read_large_checked(
             path: shown.to_string(),
             detail: e.to_string(),
         };
-        let open = || {
-            std::fs::File::open(path).map_err(|e| IngestError::Io {
-                path: shown.to_string(),
-                detail: e.to_string(),
-            })
-        };
-        let metadata = ParquetReader::new(open()?)
-            .get_metadata()
-            .map_err(unreadable)?
-            .clone();
-        // Row groups in runs of about `batch_rows` rows: one group at a time cost 0.1 s more at
-        // 10^7 decisions (a read and the checks' queries per group).
-        let mut batches: Vec<Vec<_>> = Vec::new();
-        let mut rows_in_last = usize::MAX;
-        for group in &metadata.row_groups {
-            if rows_in_last >= batch_rows {
-                batches.push(Vec::new());
-                rows_in_last = 0;
-            }
-            rows_in_last += group.num_rows();
-            batches
-                .last_mut()
-                .expect("a batch was pushed")
-                .push(group.clone());
-        }
-        let mut all: Option<DataFrame> = None;
-        for batch in batches {
-            let mut alone = (*metadata).clone();
-            alone.num_rows = batch.iter().map(|g| g.num_rows()).sum();
-            alone.row_groups = batch;
-            let mut reader = ParquetReader::new(open()?);
-            reader.set_metadata(std::sync::Arc::new(alone));
-            let part = reader.finish().map_err(unreadable)?;
+        read_in_batches(path, batch_rows, unreadable, |part| {
             let rows = part.height();
             let part = check_layout(layout, part, where_, first_row)?
                 .collect()
                 .and_then(|t| with_categories(layout, t))
                 .map_err(pe(where_.to_string()))?;
             first_row += rows;
-            match all.as_mut() {
-                Some(all) => {
-                    all.vstack_mut_owned(part).map_err(pe(where_.to_string()))?;
-                }
-                None => all = Some(part),
-            }
-        }
-        Ok(all.unwrap_or_else(|| empty(layout)))
+            Ok(part)
+        })
     })
 }
 
