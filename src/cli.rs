@@ -91,7 +91,7 @@ pub struct InputArgs {
     /// Working memory for raw inputs, GiB. Inputs estimated to need more are split by
     /// decision id into partitions processed one at a time, through a spill directory under
     /// $TMPDIR; results are identical [default: half the available memory, at most 6].
-    #[arg(long, value_name = "GIB")]
+    #[arg(long, value_name = "GIB", allow_negative_numbers = true)]
     pub memory_budget: Option<f64>,
 }
 

@@ -855,6 +855,14 @@ pub fn emit_sql(
     let columns = ColumnMap {
         map: policy.policy.columns().entries().clone(),
     };
+    let in_nanoseconds = |table: &'static str, specs: &[String], column: &str| {
+        let name = columns.map.get(column).map_or(column, String::as_str);
+        timestamp_in_nanoseconds(table, specs, name)
+    };
+    let nanoseconds = crate::sql::Nanoseconds {
+        decided_at: in_nanoseconds("decisions", &input.decisions, "decided_at"),
+        reviewed_at: in_nanoseconds("verdicts", &input.verdicts, "reviewed_at"),
+    };
     Ok(crate::sql::emit(&crate::sql::SqlOptions {
         dialect,
         decisions: &input.decisions,
@@ -864,7 +872,35 @@ pub fn emit_sql(
         unwatched: &unwatched,
         columns: &columns,
         catalog: attack_catalog(),
+        nanoseconds,
     }))
+}
+
+/// Whether the first of `specs`' Parquet files readable here stores `column` as a timestamp
+/// in nanoseconds. Inputs the emitting machine cannot read (the SQL runs where the data
+/// lives) count as microseconds or coarser.
+fn timestamp_in_nanoseconds(table: &'static str, specs: &[String], column: &str) -> bool {
+    use polars::prelude::{ParquetReader, SerReader};
+    let Some((first, _)) = crate::ingest::resolve(table, specs)
+        .ok()
+        .and_then(|files| files.into_iter().next())
+    else {
+        return false;
+    };
+    let schema = std::fs::File::open(&first)
+        .ok()
+        .and_then(|f| ParquetReader::new(f).schema().ok());
+    schema
+        .and_then(|s| s.get(column).map(|field| field.dtype().clone()))
+        .is_some_and(|dtype| {
+            matches!(
+                dtype,
+                polars_arrow::datatypes::ArrowDataType::Timestamp(
+                    polars_arrow::datatypes::TimeUnit::Nanosecond,
+                    _
+                )
+            )
+        })
 }
 
 /// `readiness aggregate`: validates raw inputs (merged with any `--stats`, as in an

@@ -43,6 +43,17 @@ pub struct SqlOptions<'a> {
     pub unwatched: &'a BTreeSet<String>,
     pub columns: &'a ColumnMap,
     pub catalog: &'a AttackCatalog,
+    /// Whether the inputs' `decided_at` and `reviewed_at` hold nanoseconds, as far as the
+    /// files readable where the script is emitted show: DuckDB reads nanoseconds with
+    /// `epoch_ns`, as it has no `epoch_us` for zoned nanoseconds.
+    pub nanoseconds: Nanoseconds,
+}
+
+/// Which input timestamps are in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Nanoseconds {
+    pub decided_at: bool,
+    pub reviewed_at: bool,
 }
 
 impl Dialect {
@@ -106,9 +117,13 @@ impl Dialect {
         }
     }
 
-    /// Microseconds since the epoch of a timestamp column.
-    fn epoch_us(self, e: &str) -> String {
+    /// Microseconds since the epoch of a timestamp column (of `ns`anoseconds: floored, as the
+    /// native ingest does). DuckDB's `epoch_us` has no overload for zoned nanoseconds
+    /// (`TIMESTAMPTZ_NS`), and `epoch_ns` fails on microsecond timestamps past 2262 (which
+    /// the native ingest rejects as rows), so each unit gets its own function.
+    fn epoch_us(self, e: &str, ns: bool) -> String {
         match self {
+            Dialect::DuckDb if ns => format!("(epoch_ns({e}) // 1000)"),
             Dialect::DuckDb => format!("epoch_us({e})"),
             Dialect::Spark => format!("unix_micros(CAST({e} AS TIMESTAMP))"),
         }
@@ -193,14 +208,18 @@ pub fn emit(o: &SqlOptions) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "-- readiness {}: the aggregate stage as {} SQL (statistics format {FORMAT_VERSION}, period {}).\n-- Writes a statistics directory for `readiness analyze --stats {}`.\n",
+        "-- readiness {}: the aggregate stage as {} SQL (statistics format {FORMAT_VERSION}, period {}).\n-- Writes a statistics directory for `readiness analyze --stats {}`{}.\n",
         env!("CARGO_PKG_VERSION"),
         match d {
             Dialect::DuckDb => "DuckDB",
             Dialect::Spark => "Spark",
         },
         g.as_str(),
-        o.out
+        o.out,
+        match d {
+            Dialect::DuckDb => " (create it first: DuckDB writes into an existing directory)",
+            Dialect::Spark => "",
+        }
     );
     if d == Dialect::Spark {
         // Periods and days are UTC whatever the cluster's default time zone.
@@ -221,7 +240,7 @@ pub fn emit(o: &SqlOptions) -> String {
     let dec_cols = format!(
         "SELECT CAST({} AS STRING) AS decision_id,\n  {} AS decided_us,\n  CAST({} AS STRING) AS action_class,\n  CASE WHEN CAST({c} AS DOUBLE) = 0.0 THEN 0.0 ELSE CAST({c} AS DOUBLE) END AS confidence,\n  CAST({} AS STRING) AS model_version,\n  lower(trim(CAST({} AS STRING))) AS asset_criticality,\n  CAST({} AS BOOLEAN) AS privileged,\n  CAST({} AS STRING) AS target_entity,\n  {} AS technique_ids,\n  CAST({} AS BOOLEAN) AS executed,\n  __file, __row\nFROM raw_decisions",
         input("decisions", "decision_id"),
-        d.epoch_us(&input("decisions", "decided_at")),
+        d.epoch_us(&input("decisions", "decided_at"), o.nanoseconds.decided_at),
         input("decisions", "action_class"),
         input("decisions", "model_version"),
         input("decisions", "asset_criticality"),
@@ -253,7 +272,7 @@ pub fn emit(o: &SqlOptions) -> String {
     let ver_cols = format!(
         "SELECT CAST({} AS STRING) AS decision_id,\n  {} AS reviewed_us,\n  CAST({} AS STRING) AS analyst_id,\n  lower(trim(CAST({} AS STRING))) AS verdict\nFROM raw_verdicts",
         input("verdicts", "decision_id"),
-        d.epoch_us(&input("verdicts", "reviewed_at")),
+        d.epoch_us(&input("verdicts", "reviewed_at"), o.nanoseconds.reviewed_at),
         input("verdicts", "analyst_id"),
         input("verdicts", "verdict"),
     );

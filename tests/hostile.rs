@@ -400,6 +400,20 @@ fn foreign_directories_are_never_replaced() {
 }
 
 #[test]
+fn a_bad_memory_budget_is_named_with_what_is_expected() {
+    let dir = scratch("budget");
+    let (d, v) = Inputs::valid(50).write(&dir);
+    for bad in ["0", "-1", "-0.5", "nan", "inf", "abc"] {
+        let o = analyze(&d, &v, &dir.join("run"), &["--memory-budget", bad]);
+        assert_no_panic(&o);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--memory-budget"), "{bad}: {err}");
+        assert!(err.to_lowercase().contains(bad), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn all_rows_rejected_keeps_the_reasons() {
     let dir = scratch("all-rejected");
     let mut x = Inputs::valid(50);

@@ -403,6 +403,86 @@ fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
     );
 }
 
+/// `src` with `column` of every Parquet file cast to zoned nanoseconds, written under `dst`
+/// with the same relative paths.
+fn with_zoned_nanoseconds(src: &Path, dst: &Path, column: &str) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let path = e.unwrap().path();
+        let to = dst.join(path.file_name().unwrap());
+        if path.is_dir() {
+            with_zoned_nanoseconds(&path, &to, column);
+            continue;
+        }
+        let mut df = read_parquet(&path);
+        let zoned = DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+        let c = df.column(column).unwrap().cast(&zoned).unwrap();
+        df.with_column(c).unwrap();
+        write_parquet(&to, &mut df);
+    }
+}
+
+#[test]
+fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
+    // DuckDB has no `epoch_us` for zoned nanoseconds (`TIMESTAMPTZ_NS`): the emitted SQL
+    // reads the unit of the files it can see and takes `epoch_ns` for them.
+    let f = fixture();
+    let dir = scratch("duckdb-ns");
+    let data = dir.join("data");
+    with_zoned_nanoseconds(
+        &f.data.join("decisions"),
+        &data.join("decisions"),
+        "decided_at",
+    );
+    with_zoned_nanoseconds(
+        &f.data.join("verdicts"),
+        &data.join("verdicts"),
+        "reviewed_at",
+    );
+    let (decisions, verdicts) = (data.join("decisions"), data.join("verdicts"));
+    let inputs = [
+        "--decisions",
+        decisions.to_str().unwrap(),
+        "--verdicts",
+        verdicts.to_str().unwrap(),
+    ];
+    let native = dir.join("native");
+    let o = analyze_args(&inputs, &native);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+
+    let stats = dir.join("stats");
+    let mut args = vec![
+        "aggregate",
+        "--emit-sql",
+        "duckdb",
+        "--out",
+        stats.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&inputs);
+    let (code, sql, err) = outcome(&run(&args));
+    assert_eq!(code, 0, "{err}");
+    assert!(sql.contains("epoch_ns(\"decided_at\")"), "{sql}");
+    assert!(sql.contains("epoch_ns(\"reviewed_at\")"), "{sql}");
+    let script = dir.join("aggregate.sql");
+    std::fs::write(&script, &sql).unwrap();
+    let py = Command::new("python3")
+        .arg(root().join("tests/reference/run_sql_duckdb.py"))
+        .arg(&script)
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&py);
+    assert_eq!(code, 0, "DuckDB failed:\n{out}\n{err}");
+
+    let run_dir = dir.join("run");
+    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &run_dir);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    assert_same_outputs(&native, &run_dir);
+    // The instants are the fixture's: the metrics are its native run's.
+    assert_eq!(
+        std::fs::read(native.join("recommendations.json")).unwrap(),
+        std::fs::read(f.run.join("recommendations.json")).unwrap()
+    );
+}
+
 #[test]
 fn bad_statistics_are_refused_with_the_file_and_what_is_wrong() {
     let f = fixture();
@@ -424,6 +504,19 @@ fn bad_statistics_are_refused_with_the_file_and_what_is_wrong() {
         assert_no_panic(&o);
         outcome(&o)
     };
+
+    let (code, _, err) = stats_run(&dir.join("no-such-dir"), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no-such-dir") && err.contains("does not exist"),
+        "{err}"
+    );
+    let (code, _, err) = stats_run(&f.run.join("stats/meta.parquet"), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("meta.parquet") && err.contains("not a directory"),
+        "{err}"
+    );
 
     let missing = copy("missing");
     std::fs::remove_file(missing.join("reviews.parquet")).unwrap();

@@ -861,9 +861,13 @@ impl StatsSet {
     pub fn read(dir: &Path) -> Result<(StatsSet, Vec<InputFile>), IngestError> {
         let shown = dir.display().to_string();
         if !dir.is_dir() {
+            let what = match dir.exists() {
+                true => "not a directory",
+                false => "does not exist",
+            };
             return Err(IngestError::Io {
                 path: shown,
-                detail: "not a directory; --stats takes a statistics directory such as a run's stats/ or the output of `readiness aggregate --emit-sql`".into(),
+                detail: format!("{what}; --stats takes a statistics directory such as a run's stats/ or the output of `readiness aggregate --emit-sql`"),
             });
         }
         let mut files = Vec::new();
