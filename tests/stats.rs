@@ -353,6 +353,24 @@ fn an_incremental_run_equals_the_full_recompute() {
     }
 }
 
+/// Runs the emitted DuckDB script `sql` (which writes `stats`) from `dir`, then `analyze
+/// --stats` on what it wrote; returns that run's directory.
+fn run_on_duckdb(dir: &Path, sql: &str, stats: &Path) -> PathBuf {
+    let script = dir.join("aggregate.sql");
+    std::fs::write(&script, sql).unwrap();
+    let py = Command::new("python3")
+        .arg(root().join("tests/reference/run_sql_duckdb.py"))
+        .arg(&script)
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    let (code, out, err) = outcome(&py);
+    assert_eq!(code, 0, "DuckDB failed:\n{out}\n{err}");
+    let run_dir = dir.join("run");
+    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &run_dir);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    run_dir
+}
+
 #[test]
 fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
     let f = fixture();
@@ -371,19 +389,7 @@ fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
     ]);
     let (code, sql, err) = outcome(&o);
     assert_eq!(code, 0, "{err}");
-    let script = dir.join("aggregate.sql");
-    std::fs::write(&script, &sql).unwrap();
-    let py = Command::new("python3")
-        .arg(root().join("tests/reference/run_sql_duckdb.py"))
-        .arg(&script)
-        .output()
-        .expect("python3 runs (install requirements-dev.txt)");
-    let (code, out, err) = outcome(&py);
-    assert_eq!(code, 0, "DuckDB failed:\n{out}\n{err}");
-
-    let run_dir = dir.join("run");
-    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &run_dir);
-    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let run_dir = run_on_duckdb(&dir, &sql, &stats);
     assert_same_outputs(&f.run, &run_dir);
     // DuckDB's own files hold the same rows as the native ones, not only after decoding.
     let n = |p: &Path| {
@@ -462,19 +468,7 @@ fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
     assert_eq!(code, 0, "{err}");
     assert!(sql.contains("epoch_ns(\"decided_at\")"), "{sql}");
     assert!(sql.contains("epoch_ns(\"reviewed_at\")"), "{sql}");
-    let script = dir.join("aggregate.sql");
-    std::fs::write(&script, &sql).unwrap();
-    let py = Command::new("python3")
-        .arg(root().join("tests/reference/run_sql_duckdb.py"))
-        .arg(&script)
-        .output()
-        .expect("python3 runs (install requirements-dev.txt)");
-    let (code, out, err) = outcome(&py);
-    assert_eq!(code, 0, "DuckDB failed:\n{out}\n{err}");
-
-    let run_dir = dir.join("run");
-    let o = analyze_args(&["--stats", stats.to_str().unwrap()], &run_dir);
-    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let run_dir = run_on_duckdb(&dir, &sql, &stats);
     assert_same_outputs(&native, &run_dir);
     // The instants are the fixture's: the metrics are its native run's.
     assert_eq!(
