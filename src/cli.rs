@@ -41,6 +41,8 @@ pub enum Command {
     /// Run the whole pipeline and write a run directory (the default command).
     Analyze(AnalyzeArgs),
     /// Check the inputs against the contract and print the findings (no metrics).
+    // Statistics hold no rows to check: --stats is left out of the help (and refused).
+    #[command(mut_arg("stats", |a| a.hide(true)))]
     Validate(InputArgs),
     /// Write the statistics set of raw inputs (for --stats and incremental runs), or print
     /// the same aggregation as SQL for another engine (--emit-sql).

@@ -74,6 +74,18 @@ fn recommendation<'a>(recs: &'a Value, class: &str) -> &'a Value {
 /// The suite's scratch directories do not pile up: those of ended test processes are removed,
 /// those of live ones and other names kept.
 #[test]
+fn validate_offers_only_the_options_it_takes() {
+    let help = |command: &str| outcome(&run(&[command, "--help"])).1;
+    assert!(help("analyze").contains("--stats <DIR>"));
+    let validate = help("validate");
+    assert!(validate.contains("--decisions"), "{validate}");
+    assert!(!validate.contains("--stats <DIR>"), "{validate}");
+    let (code, _, err) = outcome(&run(&["validate", "--stats", "stats"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--stats does not apply"), "{err}");
+}
+
+#[test]
 fn scratch_directories_of_ended_test_processes_are_removed() {
     if !Path::new("/proc/self").exists() {
         return; // Without /proc nothing is removed.
