@@ -185,6 +185,14 @@ struct Spec {
     required: bool,
 }
 
+/// The decisions' optional columns (null, empty or false where a file lacks them).
+pub(crate) fn optional_decision_columns() -> impl Iterator<Item = &'static str> {
+    DECISION_COLUMNS
+        .iter()
+        .filter(|s| !s.required)
+        .map(|s| s.name)
+}
+
 const DECISION_COLUMNS: [Spec; 10] = [
     Spec {
         name: "decision_id",

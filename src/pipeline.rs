@@ -855,14 +855,20 @@ pub fn emit_sql(
     let columns = ColumnMap {
         map: policy.policy.columns().entries().clone(),
     };
-    let in_nanoseconds = |table: &'static str, specs: &[String], column: &str| {
-        let name = columns.map.get(column).map_or(column, String::as_str);
-        timestamp_in_nanoseconds(table, specs, name)
-    };
+    let name = |column: &'static str| columns.map.get(column).map_or(column, String::as_str);
+    let (decisions, verdicts) = (
+        first_schema("decisions", &input.decisions),
+        first_schema("verdicts", &input.verdicts),
+    );
     let nanoseconds = crate::sql::Nanoseconds {
-        decided_at: in_nanoseconds("decisions", &input.decisions, "decided_at"),
-        reviewed_at: in_nanoseconds("verdicts", &input.verdicts, "reviewed_at"),
+        decided_at: in_nanoseconds(decisions.as_ref(), name("decided_at")),
+        reviewed_at: in_nanoseconds(verdicts.as_ref(), name("reviewed_at")),
     };
+    // Optional columns the decisions' first file lacks are null in the SQL, as natively.
+    let absent: std::collections::BTreeSet<&'static str> =
+        crate::ingest::optional_decision_columns()
+            .filter(|&c| decisions.as_ref().is_some_and(|s| s.get(name(c)).is_none()))
+            .collect();
     Ok(crate::sql::emit(&crate::sql::SqlOptions {
         dialect,
         decisions: &input.decisions,
@@ -873,34 +879,31 @@ pub fn emit_sql(
         columns: &columns,
         catalog: attack_catalog(),
         nanoseconds,
+        absent: &absent,
     }))
 }
 
-/// Whether the first of `specs`' Parquet files readable here stores `column` as a timestamp
-/// in nanoseconds. Inputs the emitting machine cannot read (the SQL runs where the data
-/// lives) count as microseconds or coarser.
-fn timestamp_in_nanoseconds(table: &'static str, specs: &[String], column: &str) -> bool {
+/// The schema of the first of `specs`' Parquet files, where this machine can read it (the
+/// SQL may be emitted for files only the engine that runs it sees).
+fn first_schema(
+    table: &'static str,
+    specs: &[String],
+) -> Option<polars_arrow::datatypes::ArrowSchema> {
     use polars::prelude::{ParquetReader, SerReader};
-    let Some((first, _)) = crate::ingest::resolve(table, specs)
-        .ok()
-        .and_then(|files| files.into_iter().next())
-    else {
-        return false;
-    };
-    let schema = std::fs::File::open(&first)
-        .ok()
-        .and_then(|f| ParquetReader::new(f).schema().ok());
+    let (first, _) = crate::ingest::resolve(table, specs)
+        .ok()?
+        .into_iter()
+        .next()?;
+    let file = std::fs::File::open(&first).ok()?;
+    Some(ParquetReader::new(file).schema().ok()?.as_ref().clone())
+}
+
+/// Whether `schema` stores `column` as a timestamp in nanoseconds (false when unknown).
+fn in_nanoseconds(schema: Option<&polars_arrow::datatypes::ArrowSchema>, column: &str) -> bool {
+    use polars_arrow::datatypes::{ArrowDataType, TimeUnit};
     schema
-        .and_then(|s| s.get(column).map(|field| field.dtype().clone()))
-        .is_some_and(|dtype| {
-            matches!(
-                dtype,
-                polars_arrow::datatypes::ArrowDataType::Timestamp(
-                    polars_arrow::datatypes::TimeUnit::Nanosecond,
-                    _
-                )
-            )
-        })
+        .and_then(|s| s.get(column))
+        .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(TimeUnit::Nanosecond, _)))
 }
 
 /// `readiness aggregate`: validates raw inputs (merged with any `--stats`, as in an

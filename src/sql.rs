@@ -47,6 +47,10 @@ pub struct SqlOptions<'a> {
     /// files readable where the script is emitted show: DuckDB reads nanoseconds with
     /// `epoch_ns`, as it has no `epoch_us` for zoned nanoseconds.
     pub nanoseconds: Nanoseconds,
+    /// The decisions' optional columns that the first input file readable where the script
+    /// is emitted lacks: the SQL gives them the native path's values (null target, no cited
+    /// IDs, not executed) instead of naming a column the engine would not find.
+    pub absent: &'a BTreeSet<&'static str>,
 }
 
 /// Which input timestamps are in nanoseconds.
@@ -235,6 +239,10 @@ pub fn emit(o: &SqlOptions) -> String {
             .collect::<Vec<_>>()
             .join(" OR ")
     };
+    let optional = |contract: &'static str, absent: &str| match o.absent.contains(contract) {
+        true => absent.to_string(),
+        false => input("decisions", contract),
+    };
     // -0.0 becomes 0.0 (as in ingest), so that value counts and sums are sign-clean.
     let c = input("decisions", "confidence");
     let dec_cols = format!(
@@ -245,9 +253,15 @@ pub fn emit(o: &SqlOptions) -> String {
         input("decisions", "model_version"),
         input("decisions", "asset_criticality"),
         input("decisions", "privileged"),
-        input("decisions", "target_entity"),
-        input("decisions", "technique_ids"),
-        input("decisions", "executed"),
+        optional("target_entity", "NULL"),
+        optional(
+            "technique_ids",
+            match d {
+                Dialect::DuckDb => "CAST(NULL AS VARCHAR[])",
+                Dialect::Spark => "CAST(NULL AS ARRAY<STRING>)",
+            }
+        ),
+        optional("executed", "false"),
     );
     s += &d.view(
         "dec_columns",

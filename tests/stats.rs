@@ -409,47 +409,42 @@ fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
     );
 }
 
-/// `src` with `column` of every Parquet file cast to zoned nanoseconds, written under `dst`
-/// with the same relative paths.
-fn with_zoned_nanoseconds(src: &Path, dst: &Path, column: &str) {
+/// The Parquet files under `src`, each changed by `edit`, written under `dst` with the same
+/// relative paths.
+fn rewritten(src: &Path, dst: &Path, edit: &dyn Fn(DataFrame) -> DataFrame) {
     for e in std::fs::read_dir(src).unwrap() {
         let path = e.unwrap().path();
         let to = dst.join(path.file_name().unwrap());
         if path.is_dir() {
-            with_zoned_nanoseconds(&path, &to, column);
+            rewritten(&path, &to, edit);
             continue;
         }
-        let mut df = read_parquet(&path);
-        let zoned = DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
-        let c = df.column(column).unwrap().cast(&zoned).unwrap();
-        df.with_column(c).unwrap();
-        write_parquet(&to, &mut df);
+        write_parquet(&to, &mut edit(read_parquet(&path)));
     }
 }
 
-#[test]
-fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
-    // DuckDB has no `epoch_us` for zoned nanoseconds (`TIMESTAMPTZ_NS`): the emitted SQL
-    // reads the unit of the files it can see and takes `epoch_ns` for them.
+/// The fixture's inputs changed by `decisions` and `verdicts` under `dir`; runs them natively
+/// and through the SQL emitted for DuckDB, asserts both give the same outputs, and returns
+/// the native run's directory and the SQL.
+fn duckdb_equals_native(
+    dir: &Path,
+    decisions: &dyn Fn(DataFrame) -> DataFrame,
+    verdicts: &dyn Fn(DataFrame) -> DataFrame,
+) -> (PathBuf, String) {
     let f = fixture();
-    let dir = scratch("duckdb-ns");
     let data = dir.join("data");
-    with_zoned_nanoseconds(
+    rewritten(
         &f.data.join("decisions"),
         &data.join("decisions"),
-        "decided_at",
+        decisions,
     );
-    with_zoned_nanoseconds(
-        &f.data.join("verdicts"),
-        &data.join("verdicts"),
-        "reviewed_at",
-    );
-    let (decisions, verdicts) = (data.join("decisions"), data.join("verdicts"));
+    rewritten(&f.data.join("verdicts"), &data.join("verdicts"), verdicts);
+    let (d, v) = (data.join("decisions"), data.join("verdicts"));
     let inputs = [
         "--decisions",
-        decisions.to_str().unwrap(),
+        d.to_str().unwrap(),
         "--verdicts",
-        verdicts.to_str().unwrap(),
+        v.to_str().unwrap(),
     ];
     let native = dir.join("native");
     let o = analyze_args(&inputs, &native);
@@ -466,14 +461,49 @@ fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
     args.extend_from_slice(&inputs);
     let (code, sql, err) = outcome(&run(&args));
     assert_eq!(code, 0, "{err}");
+    let run_dir = run_on_duckdb(dir, &sql, &stats);
+    assert_same_outputs(&native, &run_dir);
+    (native, sql)
+}
+
+/// `column` of `df` as zoned nanoseconds.
+fn zoned_nanoseconds(mut df: DataFrame, column: &str) -> DataFrame {
+    let zoned = DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC));
+    let c = df.column(column).unwrap().cast(&zoned).unwrap();
+    df.with_column(c).unwrap();
+    df
+}
+
+#[test]
+fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
+    // DuckDB has no `epoch_us` for zoned nanoseconds (`TIMESTAMPTZ_NS`): the emitted SQL
+    // reads the unit of the files it can see and takes `epoch_ns` for them.
+    let (native, sql) = duckdb_equals_native(
+        &scratch("duckdb-ns"),
+        &|df| zoned_nanoseconds(df, "decided_at"),
+        &|df| zoned_nanoseconds(df, "reviewed_at"),
+    );
     assert!(sql.contains("epoch_ns(\"decided_at\")"), "{sql}");
     assert!(sql.contains("epoch_ns(\"reviewed_at\")"), "{sql}");
-    let run_dir = run_on_duckdb(&dir, &sql, &stats);
-    assert_same_outputs(&native, &run_dir);
     // The instants are the fixture's: the metrics are its native run's.
     assert_eq!(
         std::fs::read(native.join("recommendations.json")).unwrap(),
-        std::fs::read(f.run.join("recommendations.json")).unwrap()
+        std::fs::read(fixture().run.join("recommendations.json")).unwrap()
+    );
+}
+
+#[test]
+fn the_sql_emitted_for_duckdb_reads_files_without_the_optional_columns() {
+    // Without target_entity, technique_ids and executed the native path reads no target, no
+    // cited IDs and not executed; the SQL names no column DuckDB would not find.
+    let (_, sql) = duckdb_equals_native(
+        &scratch("duckdb-optional"),
+        &|df| df.drop_many(["target_entity", "technique_ids", "executed"]),
+        &|df| df,
+    );
+    assert!(
+        sql.contains("CAST(NULL AS VARCHAR) AS target_entity"),
+        "{sql}"
     );
 }
 
