@@ -81,7 +81,7 @@ pub enum IngestError {
         expected: &'static str,
         found: String,
     },
-    #[error("{table}: {rejected} of {total} rows rejected ({share:.2}%), above the limit of {limit:.2}% (run.max_rejected_share); `readiness validate` counts the rejected rows by reason; fix the input or raise the limit")]
+    #[error("{table}: {rejected} of {total} rows rejected ({share:.2}%), above the limit of {limit:.2}% (run.max_rejected_share); fix the input or raise the limit (`readiness validate` counts the rejected rows by reason)")]
     TooManyRejected {
         table: &'static str,
         rejected: u64,

@@ -864,10 +864,12 @@ pub fn emit_sql(
         decided_at: in_nanoseconds(decisions.as_ref(), name("decided_at")),
         reviewed_at: in_nanoseconds(verdicts.as_ref(), name("reviewed_at")),
     };
-    // Optional columns the decisions' first file lacks are null in the SQL, as natively.
+    // Optional columns that no decisions file holds (nor names in a hive folder) get the
+    // native path's values in the SQL; a column some files hold is read from them.
+    let held = input_columns("decisions", &input.decisions);
     let absent: std::collections::BTreeSet<&'static str> =
         crate::ingest::optional_decision_columns()
-            .filter(|&c| decisions.as_ref().is_some_and(|s| s.get(name(c)).is_none()))
+            .filter(|&c| held.as_ref().is_some_and(|h| !h.contains(name(c))))
             .collect();
     Ok(crate::sql::emit(&crate::sql::SqlOptions {
         dialect,
@@ -881,6 +883,24 @@ pub fn emit_sql(
         nanoseconds,
         absent: &absent,
     }))
+}
+
+/// The columns of all of `specs`' Parquet files and the keys of their hive folders, where
+/// this machine can read every file (`None` otherwise: the SQL may be emitted for files only
+/// the engine that runs it sees).
+fn input_columns(
+    table: &'static str,
+    specs: &[String],
+) -> Option<std::collections::BTreeSet<String>> {
+    use polars::prelude::{ParquetReader, SerReader};
+    let mut held = std::collections::BTreeSet::new();
+    for (path, hive) in crate::ingest::resolve(table, specs).ok()? {
+        let file = std::fs::File::open(&path).ok()?;
+        let schema = ParquetReader::new(file).schema().ok()?;
+        held.extend(schema.iter_names().map(|n| n.to_string()));
+        held.extend(hive.into_iter().map(|(key, _)| key));
+    }
+    Some(held)
 }
 
 /// The schema of the first of `specs`' Parquet files, where this machine can read it (the

@@ -47,9 +47,10 @@ pub struct SqlOptions<'a> {
     /// files readable where the script is emitted show: DuckDB reads nanoseconds with
     /// `epoch_ns`, as it has no `epoch_us` for zoned nanoseconds.
     pub nanoseconds: Nanoseconds,
-    /// The decisions' optional columns that the first input file readable where the script
-    /// is emitted lacks: the SQL gives them the native path's values (null target, no cited
-    /// IDs, not executed) instead of naming a column the engine would not find.
+    /// The decisions' optional columns that no input file (readable where the script is
+    /// emitted) holds, nor names in a hive folder: the SQL gives them the native path's values
+    /// (null target, no cited IDs, not executed) instead of naming a column the engine would
+    /// not find.
     pub absent: &'a BTreeSet<&'static str>,
 }
 

@@ -71,8 +71,6 @@ fn recommendation<'a>(recs: &'a Value, class: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no recommendation for {class}"))
 }
 
-/// The suite's scratch directories do not pile up: those of ended test processes are removed,
-/// those of live ones and other names kept.
 #[test]
 fn validate_offers_only_the_options_it_takes() {
     let help = |command: &str| outcome(&run(&[command, "--help"])).1;
@@ -85,6 +83,8 @@ fn validate_offers_only_the_options_it_takes() {
     assert!(err.contains("--stats does not apply"), "{err}");
 }
 
+/// The suite's scratch directories do not pile up: those of ended test processes are removed,
+/// those of live ones and other names kept.
 #[test]
 fn scratch_directories_of_ended_test_processes_are_removed() {
     if !Path::new("/proc/self").exists() {
