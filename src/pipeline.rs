@@ -857,8 +857,8 @@ pub fn emit_sql(
     };
     let name = |column: &'static str| columns.map.get(column).map_or(column, String::as_str);
     let (decisions, verdicts) = (
-        first_schema("decisions", &input.decisions),
-        first_schema("verdicts", &input.verdicts),
+        input_columns("decisions", &input.decisions),
+        input_columns("verdicts", &input.verdicts),
     );
     let nanoseconds = crate::sql::Nanoseconds {
         decided_at: in_nanoseconds(decisions.as_ref(), name("decided_at")),
@@ -866,10 +866,9 @@ pub fn emit_sql(
     };
     // Optional columns that no decisions file holds (nor names in a hive folder) get the
     // native path's values in the SQL; a column some files hold is read from them.
-    let held = input_columns("decisions", &input.decisions);
     let absent: std::collections::BTreeSet<&'static str> =
         crate::ingest::optional_decision_columns()
-            .filter(|&c| held.as_ref().is_some_and(|h| !h.contains(name(c))))
+            .filter(|&c| decisions.as_ref().is_some_and(|h| !h.contains_key(name(c))))
             .collect();
     Ok(crate::sql::emit(&crate::sql::SqlOptions {
         dialect,
@@ -885,45 +884,39 @@ pub fn emit_sql(
     }))
 }
 
-/// The columns of all of `specs`' Parquet files and the keys of their hive folders, where
-/// this machine can read every file (`None` otherwise: the SQL may be emitted for files only
-/// the engine that runs it sees).
+/// The columns of `specs`' Parquet files, each with its type in the first file that holds it,
+/// and the keys of their hive folders (typed `None`), where this machine can read every file
+/// (`None` otherwise: the SQL may be emitted for files only the engine that runs it sees).
 fn input_columns(
     table: &'static str,
     specs: &[String],
-) -> Option<std::collections::BTreeSet<String>> {
+) -> Option<BTreeMap<String, Option<polars_arrow::datatypes::ArrowDataType>>> {
     use polars::prelude::{ParquetReader, SerReader};
-    let mut held = std::collections::BTreeSet::new();
+    let mut held = BTreeMap::new();
     for (path, hive) in crate::ingest::resolve(table, specs).ok()? {
         let file = std::fs::File::open(&path).ok()?;
         let schema = ParquetReader::new(file).schema().ok()?;
-        held.extend(schema.iter_names().map(|n| n.to_string()));
-        held.extend(hive.into_iter().map(|(key, _)| key));
+        for field in schema.iter_values() {
+            held.entry(field.name.to_string())
+                .or_insert_with(|| Some(field.dtype().clone()));
+        }
+        for (key, _) in hive {
+            held.entry(key).or_insert(None);
+        }
     }
     Some(held)
 }
 
-/// The schema of the first of `specs`' Parquet files, where this machine can read it (the
-/// SQL may be emitted for files only the engine that runs it sees).
-fn first_schema(
-    table: &'static str,
-    specs: &[String],
-) -> Option<polars_arrow::datatypes::ArrowSchema> {
-    use polars::prelude::{ParquetReader, SerReader};
-    let (first, _) = crate::ingest::resolve(table, specs)
-        .ok()?
-        .into_iter()
-        .next()?;
-    let file = std::fs::File::open(&first).ok()?;
-    Some(ParquetReader::new(file).schema().ok()?.as_ref().clone())
-}
-
-/// Whether `schema` stores `column` as a timestamp in nanoseconds (false when unknown).
-fn in_nanoseconds(schema: Option<&polars_arrow::datatypes::ArrowSchema>, column: &str) -> bool {
+/// Whether the files' `column` is a timestamp in nanoseconds (false when unknown).
+fn in_nanoseconds(
+    columns: Option<&BTreeMap<String, Option<polars_arrow::datatypes::ArrowDataType>>>,
+    column: &str,
+) -> bool {
     use polars_arrow::datatypes::{ArrowDataType, TimeUnit};
-    schema
-        .and_then(|s| s.get(column))
-        .is_some_and(|f| matches!(f.dtype(), ArrowDataType::Timestamp(TimeUnit::Nanosecond, _)))
+    matches!(
+        columns.and_then(|c| c.get(column)),
+        Some(Some(ArrowDataType::Timestamp(TimeUnit::Nanosecond, _)))
+    )
 }
 
 /// `readiness aggregate`: validates raw inputs (merged with any `--stats`, as in an
