@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod board;
 pub mod cli;
 pub mod commands;
+mod direct;
 pub mod generate;
 pub mod ingest;
 mod memory;

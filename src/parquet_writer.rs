@@ -45,9 +45,31 @@ use crate::partition::io_err;
 /// rows of the row group.
 const ROWS_PER_DISTINCT: usize = 4;
 
+/// Where a file's bytes go: through the page cache, or past it ([`crate::direct`]).
+enum Sink {
+    Plain(BufWriter<File>),
+    Direct(crate::direct::DirectWriter),
+}
+
+impl Write for Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(data),
+            Sink::Direct(w) => w.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Direct(w) => w.flush(),
+        }
+    }
+}
+
 /// Writes frames to one Parquet file, one row group per frame.
 pub(crate) struct ParquetOut {
-    writer: FileWriter<BufWriter<File>>,
+    writer: FileWriter<Sink>,
     fields: Vec<ParquetType>,
     dtypes: Vec<DataType>,
     options: WriteOptions,
@@ -59,6 +81,28 @@ impl ParquetOut {
     /// when `statistics` is set.
     pub(crate) fn create(
         path: &Path,
+        schema: &Schema,
+        statistics: bool,
+    ) -> Result<ParquetOut, IngestError> {
+        let file = File::create(path).map_err(|e| io_err(path, e))?;
+        let sink = Sink::Plain(BufWriter::with_capacity(1 << 20, file));
+        ParquetOut::create_on(path, sink, schema, statistics)
+    }
+
+    /// [`ParquetOut::create`] for a large file the run does not read back (the statistics
+    /// set's value counts), written past the page cache ([`crate::direct`]).
+    pub(crate) fn create_direct(
+        path: &Path,
+        schema: &Schema,
+        statistics: bool,
+    ) -> Result<ParquetOut, IngestError> {
+        let file = crate::direct::DirectWriter::create(path).map_err(|e| io_err(path, e))?;
+        ParquetOut::create_on(path, Sink::Direct(file), schema, statistics)
+    }
+
+    fn create_on(
+        path: &Path,
+        sink: Sink,
         schema: &Schema,
         statistics: bool,
     ) -> Result<ParquetOut, IngestError> {
@@ -79,15 +123,9 @@ impl ParquetOut {
             version: Version::V1,
             data_page_size: None,
         };
-        let file = File::create(path).map_err(|e| io_err(path, e))?;
         let fields = parquet.fields().to_vec();
         Ok(ParquetOut {
-            writer: FileWriter::new_with_parquet_schema(
-                BufWriter::with_capacity(1 << 20, file),
-                arrow,
-                parquet,
-                options,
-            ),
+            writer: FileWriter::new_with_parquet_schema(sink, arrow, parquet, options),
             fields,
             dtypes: schema.iter_values().cloned().collect(),
             options,
@@ -281,8 +319,11 @@ impl ParquetOut {
     /// Writes the footer and flushes the file.
     pub(crate) fn finish(mut self) -> Result<(), IngestError> {
         self.writer.end(None).map_err(|e| io_err(&self.path, e))?;
-        let mut file = self.writer.into_inner();
-        file.flush().map_err(|e| io_err(&self.path, e))
+        match self.writer.into_inner() {
+            Sink::Plain(mut file) => file.flush(),
+            Sink::Direct(file) => file.finish(),
+        }
+        .map_err(|e| io_err(&self.path, e))
     }
 }
 

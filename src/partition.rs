@@ -103,6 +103,7 @@ pub fn remove_ended(base: &Path, prefix: &str) {
 impl Drop for SpillDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+        crate::direct::release();
     }
 }
 
@@ -206,52 +207,71 @@ fn write_routed(path: &Path, df: &mut DataFrame) -> Result<(), IngestError> {
             .to_physical_repr();
         df.with_column(ids).map_err(pe("routing rows"))?;
     }
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    IpcWriter::new(std::io::BufWriter::new(file))
+    let mut file = crate::direct::DirectWriter::create(path).map_err(|e| io_err(path, e))?;
+    IpcWriter::new(&mut file)
         .with_compression(Some(IpcCompression::LZ4))
         .finish(df)
         .map_err(|e| io_err(path, e))?;
-    Ok(())
+    file.finish().map_err(|e| io_err(path, e))
 }
 
 /// Reads the files written by [`write_routed`] as one query, in the order given, with the
 /// columns of `schema` (the categories' ids, spilled as integers, become categories again).
+/// The files are read when the query runs, past the page cache ([`crate::direct`]), each
+/// decoded from memory, on twice as many threads as cores (some wait on the device while
+/// others decode).
 fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestError> {
+    let empty = DataFrame::empty_with_schema(schema);
     if paths.is_empty() {
-        return Ok(DataFrame::empty_with_schema(schema).lazy());
+        return Ok(empty.lazy());
     }
-    let sources = ScanSources::Paths(
-        paths
-            .iter()
-            .map(|p| PlRefPath::new(p.display().to_string().as_str()))
-            .collect(),
-    );
-    let lf = LazyFrame::scan_ipc_sources(
-        sources,
-        IpcScanOptions::default(),
-        UnifiedScanArgs::default(),
-    )
-    .map_err(|e| io_err(&paths[0], e))?;
-    let categories: Vec<Expr> = schema
+    let spilled: Schema = schema
         .iter()
-        .filter(|(_, dtype)| dtype.is_categorical())
         .map(|(name, dtype)| {
-            let (dtype, field) = (dtype.clone(), dtype.clone());
-            col(name.clone())
-                .map(
-                    move |c| {
-                        let ids = c.u32()?.clone();
-                        crate::ingest::categorical_column(ids, &dtype)
-                    },
-                    move |_, f| Ok(Field::new(f.name().clone(), field.clone())),
-                )
-                .alias(name.clone())
+            let dtype = match dtype.is_categorical() {
+                true => DataType::UInt32,
+                false => dtype.clone(),
+            };
+            (name.clone(), dtype)
         })
         .collect();
-    Ok(match categories.is_empty() {
-        true => lf,
-        false => lf.with_columns(categories),
-    })
+    let (paths, schema) = (paths.to_vec(), std::sync::Arc::new(schema.clone()));
+    let read_schema = schema.clone();
+    let read = move |_: DataFrame| -> PolarsResult<DataFrame> {
+        let parts = crate::threads::map_interleaved(
+            paths.len(),
+            2 * crate::threads::workers(),
+            |i| {
+                let path = &paths[i];
+                let failed = |e: &dyn std::fmt::Display| polars_err!(ComputeError: "reading the spill file {}: {e}", path.display());
+                let bytes = crate::direct::read(path).map_err(|e| failed(&e))?;
+                IpcReader::new(std::io::Cursor::new(bytes))
+                    .finish()
+                    .map_err(|e| failed(&e))
+            },
+        );
+        let mut all = DataFrame::empty_with_schema(&spilled);
+        for part in parts {
+            all.vstack_mut_owned(part?)?;
+        }
+        let columns = all
+            .columns()
+            .iter()
+            .zip(read_schema.iter())
+            .map(|(c, (_, dtype))| match dtype.is_categorical() {
+                true => crate::ingest::categorical_column(c.u32()?.clone(), dtype),
+                false => Ok(c.clone()),
+            })
+            .collect::<PolarsResult<Vec<Column>>>()?;
+        DataFrame::new(all.height(), columns)
+    };
+    let out = schema.clone();
+    Ok(empty.lazy().map(
+        read,
+        AllowedOptimizations::default(),
+        Some(std::sync::Arc::new(move |_: &Schema| Ok(out.clone()))),
+        Some("routed rows"),
+    ))
 }
 
 /// One partition's rows of both tables, as queries over its spill files in input order.
@@ -432,7 +452,7 @@ fn split_chunk(
         .collect();
     // Several writers (at most 8): the take and the writing of one partition run beside
     // another's.
-    let results = crate::threads::map_range(jobs.len(), 8, |i| {
+    let results = crate::threads::map_interleaved(jobs.len(), 2 * crate::threads::workers(), |i| {
         let (k, idx) = &jobs[i];
         let mut part = take_rows(chunk, idx).map_err(pe("routing rows"))?;
         let path = root.join(k.to_string()).join(format!("{seq:010}.arrow"));
@@ -598,6 +618,59 @@ mod tests {
         let path = dir.join("empty.parquet");
         write_spill(&path, &empty).unwrap();
         assert_eq!(read_spill(&path, Ok).unwrap().height(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn routed_files_are_read_back_in_order_and_a_missing_one_is_named() {
+        let dir =
+            std::env::temp_dir().join(format!("readiness-test-routed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let class = crate::ingest::categorical("action_class").unwrap();
+        let frame = |ids: &[&str], classes: &[&str]| {
+            let classes = Column::new("action_class".into(), classes);
+            DataFrame::new(
+                ids.len(),
+                vec![
+                    Column::new("decision_id".into(), ids),
+                    crate::ingest::to_categories(classes, &class).unwrap(),
+                    Column::new("n".into(), (0..ids.len() as i64).collect::<Vec<_>>()),
+                ],
+            )
+            .unwrap()
+        };
+        // Files of several sizes (one past a direct transfer's block), one of them empty.
+        let many: Vec<String> = (0..5000).map(|i| format!("d{i:07}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let classes: Vec<&str> = (0..5000)
+            .map(|i| ["isolate_host", "tag_alert"][i % 2])
+            .collect();
+        let frames = [
+            frame(&["a", "b"], &["tag_alert", "block_ip"]),
+            frame(&[], &[]),
+            frame(&many, &classes),
+        ];
+        let schema = frames[0].schema().as_ref().clone();
+        let mut paths = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let path = dir.join(format!("{i}.arrow"));
+            write_routed(&path, &mut f.clone()).unwrap();
+            paths.push(path);
+        }
+        let read = scan_routed(&paths, &schema).unwrap().collect().unwrap();
+        let mut want = frames[0].clone();
+        for f in &frames[1..] {
+            want.vstack_mut(f).unwrap();
+        }
+        assert_eq!(read.schema(), want.schema());
+        assert!(read.equals_missing(&want), "{read} against {want}");
+        std::fs::remove_file(&paths[2]).unwrap();
+        let err = scan_routed(&paths, &schema)
+            .unwrap()
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2.arrow"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

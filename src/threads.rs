@@ -40,6 +40,30 @@ pub(crate) fn map_range<R: Send>(n: usize, max: usize, f: impl Fn(usize) -> R + 
     })
 }
 
+/// `f(i)` for every `i` in `0..n` on `threads` threads (at least one), thread `t` taking
+/// `t`, `t + threads`, …; the results in index order. For work that waits on the device
+/// (direct transfers of spill files): more threads than cores keep the cores busy while some
+/// wait. A panic in `f` is resumed in the caller.
+pub(crate) fn map_interleaved<R: Send>(
+    n: usize,
+    threads: usize,
+    f: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.clamp(1, n.max(1));
+    let f = &f;
+    let per_thread: Vec<Vec<R>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (t..n).step_by(threads).map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let mut iters: Vec<_> = per_thread.into_iter().map(Vec::into_iter).collect();
+    (0..n).filter_map(|i| iters[i % threads].next()).collect()
+}
+
 /// `f(offset, part)` for contiguous parts of `items`, one per worker thread, where `offset` is
 /// the index of the part's first item; the results in part order. A panic in `f` is resumed
 /// in the caller.
@@ -77,6 +101,20 @@ mod tests {
             );
         }
         assert!(map_range(0, 2, |i| i).is_empty());
+        for threads in [0, 1, 3, 4, 2000] {
+            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+            let out = map_interleaved(1001, threads, |i| {
+                seen.lock().unwrap().insert(std::thread::current().id());
+                i * 3
+            });
+            assert_eq!(
+                out,
+                (0..1001).map(|i| i * 3).collect::<Vec<usize>>(),
+                "{threads} threads"
+            );
+            assert!(seen.into_inner().unwrap().len() <= threads.max(1));
+        }
+        assert!(map_interleaved(0, 4, |i| i).is_empty());
         assert_eq!(join(|| 1, || "b"), (1, "b"));
         let mut items = vec![0usize; 1001];
         let lengths = map_parts_mut(&mut items, |offset, part| {

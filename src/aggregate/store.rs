@@ -967,12 +967,14 @@ impl StatsSet {
 /// writer: frames through [`ParquetOut::write_sliced`] (row groups of at most 512² rows cut
 /// from each frame, so that the file's bytes depend on the rows only, not on how the frames
 /// happen to be chunked in memory), or files of the same layout through [`ParquetOut::append`].
+/// Written past the page cache ([`crate::direct`]): at 10^8 decisions these two files hold
+/// about 1 GB, and the run does not read them back.
 fn write_rows(
     layout: &Layout,
     path: &Path,
     rows: impl FnOnce(&mut ParquetOut) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
-    let mut writer = ParquetOut::create(path, empty(layout).schema(), true)?;
+    let mut writer = ParquetOut::create_direct(path, empty(layout).schema(), true)?;
     rows(&mut writer)?;
     writer.finish()
 }
