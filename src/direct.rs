@@ -26,10 +26,13 @@ const ALIGN: usize = 4096;
 /// The size of a writer's buffer: the bytes handed to the device at a time.
 const WRITE_BUFFER: usize = 1 << 21;
 
-/// Buffers kept for reuse at most (as many as the routing's writers and the partitions'
-/// readers use at once on two cores): zeroing a fresh buffer for each of a run's thousands of
-/// spill files would cost as much as the files' bytes.
-const POOLED: usize = 8;
+/// Buffers kept for reuse at most: as many as the routing's writers (twice the cores) or the
+/// two tables' readers of a partition (twice the cores each) use at once, at most 32. Zeroing a
+/// fresh buffer for each of a run's thousands of spill files would cost as much as the files'
+/// bytes.
+fn pooled() -> usize {
+    (4 * crate::threads::workers()).clamp(8, 32)
+}
 
 /// Buffers no longer in use, for the next transfers.
 static POOL: std::sync::Mutex<Vec<Aligned>> = std::sync::Mutex::new(Vec::new());
@@ -53,17 +56,21 @@ struct Aligned {
 }
 
 impl Aligned {
-    /// A buffer of the pool with room for `len` bytes (the largest one, grown if too small), or
-    /// a new one.
+    /// The smallest buffer of the pool with room for `len` bytes, or a new one (replacing the
+    /// pool's largest, which is too small, so that the pool does not fill with small ones).
     fn new(len: usize) -> Aligned {
+        let need = len + ALIGN;
         let reused = {
             let mut pool = pool();
-            let largest = (0..pool.len()).max_by_key(|&i| pool[i].bytes.len());
-            largest.map(|i| pool.swap_remove(i))
+            let fits = (0..pool.len())
+                .filter(|&i| pool[i].bytes.len() >= need)
+                .min_by_key(|&i| pool[i].bytes.len());
+            let largest = || (0..pool.len()).max_by_key(|&i| pool[i].bytes.len());
+            fits.or_else(largest).map(|i| pool.swap_remove(i))
         };
         let mut bytes = reused.map(|a| a.bytes).unwrap_or_default();
-        if bytes.len() < len + ALIGN {
-            bytes = vec![0u8; len + ALIGN];
+        if bytes.len() < need {
+            bytes = vec![0u8; need];
         }
         let start = bytes.as_ptr().align_offset(ALIGN).min(ALIGN);
         Aligned { bytes, start, len }
@@ -72,7 +79,7 @@ impl Aligned {
     /// Returns the buffer to the pool (or frees it when the pool is full).
     fn recycle(self) {
         let mut pool = pool();
-        if pool.len() < POOLED {
+        if pool.len() < pooled() {
             pool.push(self);
         }
     }
@@ -210,15 +217,17 @@ impl DirectWriter {
 }
 
 impl Write for DirectWriter {
+    /// Takes as much of `data` as the buffer holds, after handing a full buffer to the file (so
+    /// that an error takes none of `data`).
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = data.len().min(WRITE_BUFFER - self.filled);
-        self.buffer.as_mut_slice()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
-        self.filled += n;
         if self.filled == WRITE_BUFFER {
             write_blocks(&mut self.file, self.buffer.as_slice())?;
             self.written += WRITE_BUFFER as u64;
             self.filled = 0;
         }
+        let n = data.len().min(WRITE_BUFFER - self.filled);
+        self.buffer.as_mut_slice()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
         Ok(n)
     }
 
@@ -257,12 +266,9 @@ pub fn read(path: &Path) -> std::io::Result<DirectBytes> {
     let mut buffer = Aligned::new(len.div_ceil(ALIGN) * ALIGN);
     let mut filled = 0;
     let mut direct = true;
-    loop {
-        let room = &mut buffer.as_mut_slice()[filled..];
-        if room.is_empty() {
-            break;
-        }
-        match file.read(room) {
+    while filled < len {
+        // From a block's start to the buffer's end: a whole number of blocks.
+        match file.read(&mut buffer.as_mut_slice()[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

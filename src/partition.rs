@@ -238,18 +238,9 @@ fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestEr
     let (paths, schema) = (paths.to_vec(), std::sync::Arc::new(schema.clone()));
     let read_schema = schema.clone();
     let read = move |_: DataFrame| -> PolarsResult<DataFrame> {
-        let parts = crate::threads::map_interleaved(
-            paths.len(),
-            2 * crate::threads::workers(),
-            |i| {
-                let path = &paths[i];
-                let failed = |e: &dyn std::fmt::Display| polars_err!(ComputeError: "reading the spill file {}: {e}", path.display());
-                let bytes = crate::direct::read(path).map_err(|e| failed(&e))?;
-                IpcReader::new(std::io::Cursor::new(bytes))
-                    .finish()
-                    .map_err(|e| failed(&e))
-            },
-        );
+        let threads = 2 * crate::threads::workers();
+        let parts =
+            crate::threads::map_interleaved(paths.len(), threads, |i| read_routed_file(&paths[i]));
         let mut all = DataFrame::empty_with_schema(&spilled);
         for part in parts {
             all.vstack_mut_owned(part?)?;
@@ -266,12 +257,26 @@ fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestEr
         DataFrame::new(all.height(), columns)
     };
     let out = schema.clone();
+    // No optimisation may push a filter, a projection or a slice into the empty frame the
+    // reading ignores.
     Ok(empty.lazy().map(
         read,
-        AllowedOptimizations::default(),
+        AllowedOptimizations::empty(),
         Some(std::sync::Arc::new(move |_: &Schema| Ok(out.clone()))),
         Some("routed rows"),
     ))
+}
+
+/// One file written by [`write_routed`], read past the page cache and decoded from memory. An
+/// error names the file; a reader that panics on its bytes is an unreadable file, not a crash.
+fn read_routed_file(path: &Path) -> PolarsResult<DataFrame> {
+    let failed = |e: &dyn std::fmt::Display| polars_err!(ComputeError: "reading the spill file {}: {e}", path.display());
+    let bytes = crate::direct::read(path).map_err(|e| failed(&e))?;
+    let decoded = std::panic::catch_unwind(|| IpcReader::new(std::io::Cursor::new(bytes)).finish());
+    match decoded {
+        Ok(read) => read.map_err(|e| failed(&e)),
+        Err(_) => Err(failed(&"the Arrow IPC reader stopped on its contents")),
+    }
 }
 
 /// One partition's rows of both tables, as queries over its spill files in input order.
@@ -450,8 +455,8 @@ fn split_chunk(
         .enumerate()
         .filter(|(_, r)| !r.is_empty())
         .collect();
-    // Several writers (at most 8): the take and the writing of one partition run beside
-    // another's.
+    // Several writers (twice as many as cores: a direct write waits on the device): the take
+    // and the writing of one partition run beside another's.
     let results = crate::threads::map_interleaved(jobs.len(), 2 * crate::threads::workers(), |i| {
         let (k, idx) = &jobs[i];
         let mut part = take_rows(chunk, idx).map_err(pe("routing rows"))?;

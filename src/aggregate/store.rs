@@ -628,7 +628,7 @@ impl StatsSet {
                 large.push(Box::new(move || self.write_large(layout, &path)));
             } else {
                 small.push(Box::new(move || {
-                    write_rows(layout, &path, |writer| writer.write_sliced(df))
+                    write_rows(layout, &path, false, |writer| writer.write_sliced(df))
                 }));
             }
         }
@@ -646,7 +646,7 @@ impl StatsSet {
     /// metrics and the set's files took 3.5 s with the periods read and encoded again, 1.0 s
     /// with them copied (BENCHMARKS.md, "10^8 decisions, twenty-first session").
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
-        write_rows(layout, path, |writer| match &self.spilled {
+        write_rows(layout, path, true, |writer| match &self.spilled {
             None => self.for_each_period(layout.name, |df| writer.write_sliced(&df)),
             Some(spilled) => {
                 for p in &spilled.periods {
@@ -967,14 +967,19 @@ impl StatsSet {
 /// writer: frames through [`ParquetOut::write_sliced`] (row groups of at most 512² rows cut
 /// from each frame, so that the file's bytes depend on the rows only, not on how the frames
 /// happen to be chunked in memory), or files of the same layout through [`ParquetOut::append`].
-/// Written past the page cache ([`crate::direct`]): at 10^8 decisions these two files hold
-/// about 1 GB, and the run does not read them back.
+/// With `direct` (the [`LARGE`] tables: about 1 GB at 10^8 decisions, not read back by the
+/// run) the file is written past the page cache ([`crate::direct`]).
 fn write_rows(
     layout: &Layout,
     path: &Path,
+    direct: bool,
     rows: impl FnOnce(&mut ParquetOut) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
-    let mut writer = ParquetOut::create_direct(path, empty(layout).schema(), true)?;
+    let schema = empty(layout).schema().clone();
+    let mut writer = match direct {
+        true => ParquetOut::create_direct(path, &schema, true)?,
+        false => ParquetOut::create(path, &schema, true)?,
+    };
     rows(&mut writer)?;
     writer.finish()
 }
