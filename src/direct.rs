@@ -14,7 +14,8 @@
 //! Direct transfers need buffers, file offsets and lengths aligned to the device's block size:
 //! [`ALIGN`] (4 KiB) covers every block size Linux's direct I/O takes on common devices. A file
 //! is written in whole blocks and cut to its length at the end. Where the file system refuses
-//! direct I/O (tmpfs, some network file systems), the same calls go through the page cache.
+//! direct I/O (tmpfs before Linux 6.6, some network file systems), the same calls go through
+//! the page cache.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -104,19 +105,25 @@ fn open_direct(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions 
     options
 }
 
+/// An open file's status flags (`O_DIRECT` among them).
+#[cfg(target_os = "linux")]
+fn status_flags(file: &File) -> std::io::Result<libc::c_int> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fcntl on a descriptor this file owns; no memory is passed.
+    match unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) } {
+        flags if flags < 0 => Err(std::io::Error::last_os_error()),
+        flags => Ok(flags),
+    }
+}
+
 /// Turns direct I/O off on an open file (a file system that opened it so but refuses a
 /// transfer).
 #[cfg(target_os = "linux")]
 fn through_page_cache(file: &File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
+    let flags = status_flags(file)? & !libc::O_DIRECT;
     // SAFETY: fcntl on a descriptor this file owns; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
@@ -130,10 +137,7 @@ fn through_page_cache(_file: &File) -> std::io::Result<()> {
 /// Whether `file` transfers past the page cache.
 #[cfg(all(test, target_os = "linux"))]
 fn is_direct(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor this file owns; no memory is passed.
-    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_DIRECT != 0
+    status_flags(file).is_ok_and(|flags| flags & libc::O_DIRECT != 0)
 }
 
 /// Whether an error is a refusal of direct I/O (rather than a failure of the device).
@@ -143,21 +147,16 @@ fn refused(e: &std::io::Error) -> bool {
 
 /// Opens `path` for reading or writing, directly where the file system allows it.
 fn open(path: &Path, write: bool) -> std::io::Result<File> {
-    let plain = || {
+    let options = || {
         let mut options = std::fs::OpenOptions::new();
         match write {
             true => options.write(true).create(true).truncate(true),
             false => options.read(true),
         };
-        options.open(path)
+        options
     };
-    let mut options = std::fs::OpenOptions::new();
-    match write {
-        true => options.write(true).create(true).truncate(true),
-        false => options.read(true),
-    };
-    match open_direct(&mut options).open(path) {
-        Err(e) if refused(&e) => plain(),
+    match open_direct(&mut options()).open(path) {
+        Err(e) if refused(&e) => options().open(path),
         opened => opened,
     }
 }

@@ -270,13 +270,26 @@ fn scan_routed(paths: &[PathBuf], schema: &Schema) -> Result<LazyFrame, IngestEr
 /// One file written by [`write_routed`], read past the page cache and decoded from memory. An
 /// error names the file; a reader that panics on its bytes is an unreadable file, not a crash.
 fn read_routed_file(path: &Path) -> PolarsResult<DataFrame> {
-    let failed = |e: &dyn std::fmt::Display| polars_err!(ComputeError: "reading the spill file {}: {e}", path.display());
+    let shown = path.display();
+    let failed = |e: &dyn std::fmt::Display| polars_err!(ComputeError: "reading the spill file {shown}: {e}");
     let bytes = crate::direct::read(path).map_err(|e| failed(&e))?;
     let decoded = std::panic::catch_unwind(|| IpcReader::new(std::io::Cursor::new(bytes)).finish());
     match decoded {
         Ok(read) => read.map_err(|e| failed(&e)),
-        Err(_) => Err(failed(&"the Arrow IPC reader stopped on its contents")),
+        Err(panic) => Err(failed(&panic_message(
+            &*panic,
+            "the Arrow IPC reader stopped",
+        ))),
     }
+}
+
+/// The message a panic carried (`otherwise` when it carried none).
+fn panic_message(panic: &(dyn std::any::Any + Send), otherwise: &str) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| otherwise.into())
 }
 
 /// One partition's rows of both tables, as queries over its spill files in input order.
@@ -370,11 +383,7 @@ pub fn route(
             // A reader that panicked on the file's contents is an unreadable file, not a
             // crash.
             let read = reader.join().unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "the Parquet reader stopped".into());
+                let what = panic_message(&*panic, "the Parquet reader stopped");
                 Err(PolarsError::ComputeError(what.into()))
             });
             if let Some(e) = failed {
@@ -677,6 +686,19 @@ mod tests {
             .to_string();
         assert!(err.contains("2.arrow"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_panic_is_told_by_its_message() {
+        let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+        let (text, formatted, other) = (
+            caught(|| panic!("bad page")),
+            caught(|| panic!("bad page {}", 7)),
+            caught(|| std::panic::panic_any(7u8)),
+        );
+        assert_eq!(panic_message(&*text, "none"), "bad page");
+        assert_eq!(panic_message(&*formatted, "none"), "bad page 7");
+        assert_eq!(panic_message(&*other, "none"), "none");
     }
 
     #[test]

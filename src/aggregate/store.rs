@@ -95,12 +95,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The key column that says which period (or day) a row belongs to: the first key.
     /// Whether this is one of the [`LARGE`] tables.
     fn is_large(&self) -> bool {
         LARGE.iter().any(|l| l.name == self.name)
     }
 
+    /// The key column that says which period (or day) a row belongs to: the first key.
     fn period_key(&self) -> &'static str {
         self.keys[0].0
     }
@@ -628,7 +628,7 @@ impl StatsSet {
                 large.push(Box::new(move || self.write_large(layout, &path)));
             } else {
                 small.push(Box::new(move || {
-                    write_rows(layout, &path, false, |writer| writer.write_sliced(df))
+                    write_rows(layout, &path, |writer| writer.write_sliced(df))
                 }));
             }
         }
@@ -646,7 +646,7 @@ impl StatsSet {
     /// metrics and the set's files took 3.5 s with the periods read and encoded again, 1.0 s
     /// with them copied (BENCHMARKS.md, "10^8 decisions, twenty-first session").
     fn write_large(&self, layout: &Layout, path: &Path) -> Result<(), IngestError> {
-        write_rows(layout, path, true, |writer| match &self.spilled {
+        write_rows(layout, path, |writer| match &self.spilled {
             None => self.for_each_period(layout.name, |df| writer.write_sliced(&df)),
             Some(spilled) => {
                 for p in &spilled.periods {
@@ -967,16 +967,15 @@ impl StatsSet {
 /// writer: frames through [`ParquetOut::write_sliced`] (row groups of at most 512² rows cut
 /// from each frame, so that the file's bytes depend on the rows only, not on how the frames
 /// happen to be chunked in memory), or files of the same layout through [`ParquetOut::append`].
-/// With `direct` (the [`LARGE`] tables: about 1 GB at 10^8 decisions, not read back by the
-/// run) the file is written past the page cache ([`crate::direct`]).
+/// A [`LARGE`] table's file (about 1 GB at 10^8 decisions, not read back by the run) is
+/// written past the page cache ([`crate::direct`]).
 fn write_rows(
     layout: &Layout,
     path: &Path,
-    direct: bool,
     rows: impl FnOnce(&mut ParquetOut) -> Result<(), IngestError>,
 ) -> Result<(), IngestError> {
     let schema = empty(layout).schema().clone();
-    let mut writer = match direct {
+    let mut writer = match layout.is_large() {
         true => ParquetOut::create_direct(path, &schema, true)?,
         false => ParquetOut::create(path, &schema, true)?,
     };
