@@ -67,7 +67,15 @@ fn run(cli: Cli) -> Result<i32, RunError> {
         Command::Aggregate(args) => {
             let input = args.input.to_config()?;
             match args.emit_sql {
-                Some(engine) => print!("{}", pipeline::emit_sql(&input, engine.into(), &args.out)?),
+                Some(engine) => {
+                    let emitted = pipeline::emit_sql(&input, engine.into(), &args.out)?;
+                    if !quiet {
+                        for note in &emitted.unseen {
+                            eprintln!("readiness: note: {note}");
+                        }
+                    }
+                    print!("{}", emitted.sql);
+                }
                 None => {
                     generate::ensure_sample(&input, quiet)?;
                     let (out, n) = pipeline::run_aggregate(&input, &args.out, quiet)?;

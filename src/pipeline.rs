@@ -4,7 +4,7 @@
 //! Every function here takes plain configuration structs (the CLI builds them) and returns typed
 //! results or a [`RunError`] that knows its exit code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -395,11 +395,36 @@ fn statistics(
     let unwatched = unwatched_classes(&policy.policy);
     let mut inputs = Vec::new();
     let mut stored = Vec::new();
+    let mut given = BTreeSet::new();
+    for dir in &input.stats {
+        // The same set twice would count its decisions twice; sets of the same periods built
+        // from different rows (partitions aggregated apart) are summed as they should be.
+        if !given.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone())) {
+            return Err(RunError::Usage(format!(
+                "--stats {}: the same statistics directory is given twice; each is summed, so its \
+                 decisions would count twice",
+                dir.display()
+            )));
+        }
+    }
     for dir in &input.stats {
         progress.stage(format!("reading statistics {}", dir.display()));
         let (set, files) = StatsSet::read(dir)?;
         set.meta
             .check(granularity, &unwatched, &dir.display().to_string())?;
+        // A copy of a set given beside it: different decisions do not give equal counts and
+        // confidence sums in every cell.
+        if let Some(twin) = stored
+            .iter()
+            .position(|s: &StatsSet| set.cells.height() > 0 && s.cells.equals_missing(&set.cells))
+        {
+            return Err(RunError::Usage(format!(
+                "--stats {}: holds the same statistics as --stats {} (a copy?); each is summed, \
+                 so its decisions would count twice",
+                dir.display(),
+                input.stats[twin].display()
+            )));
+        }
         inputs.extend(files);
         stored.push(set);
     }
@@ -843,7 +868,7 @@ pub fn emit_sql(
     input: &InputConfig,
     dialect: crate::sql::Dialect,
     out: &Path,
-) -> Result<String, RunError> {
+) -> Result<EmittedSql, RunError> {
     if !input.stats.is_empty() {
         return Err(RunError::Usage(
             "--emit-sql aggregates raw inputs; --stats does not apply".into(),
@@ -860,6 +885,22 @@ pub fn emit_sql(
         input_columns("decisions", &input.decisions),
         input_columns("verdicts", &input.verdicts),
     );
+    let unseen = [("--decisions", &decisions), ("--verdicts", &verdicts)]
+        .into_iter()
+        .filter_map(|(option, held)| {
+            let why = held.as_ref().err()?;
+            Some(format!(
+                "{option}: {why}; the SQL names the inputs as given and takes their timestamps \
+                 to be in microseconds or coarser{}",
+                if option == "--decisions" {
+                    " and every optional column to be present"
+                } else {
+                    ""
+                }
+            ))
+        })
+        .collect();
+    let (decisions, verdicts) = (decisions.ok(), verdicts.ok());
     let nanoseconds = crate::sql::Nanoseconds {
         decided_at: in_nanoseconds(decisions.as_ref(), name("decided_at")),
         reviewed_at: in_nanoseconds(verdicts.as_ref(), name("reviewed_at")),
@@ -870,7 +911,7 @@ pub fn emit_sql(
         crate::ingest::optional_decision_columns()
             .filter(|&c| decisions.as_ref().is_some_and(|h| !h.contains_key(name(c))))
             .collect();
-    Ok(crate::sql::emit(&crate::sql::SqlOptions {
+    let sql = crate::sql::emit(&crate::sql::SqlOptions {
         dialect,
         decisions: &input.decisions,
         verdicts: &input.verdicts,
@@ -881,21 +922,36 @@ pub fn emit_sql(
         catalog: attack_catalog(),
         nanoseconds,
         absent: &absent,
-    }))
+    });
+    Ok(EmittedSql { sql, unseen })
+}
+
+/// What `aggregate --emit-sql` prints: the script, and what this machine could not read of
+/// the inputs it names (one note per table, for standard error).
+pub struct EmittedSql {
+    pub sql: String,
+    pub unseen: Vec<String>,
 }
 
 /// The columns of `specs`' Parquet files, each with its type in the first file that holds it,
-/// and the keys of their hive folders (typed `None`), where this machine can read every file
-/// (`None` otherwise: the SQL may be emitted for files only the engine that runs it sees).
+/// and the keys of their hive folders (typed `None`), where this machine can read every file;
+/// otherwise why not (the SQL may be emitted for files only the engine that runs it sees).
 fn input_columns(
     table: &'static str,
     specs: &[String],
-) -> Option<BTreeMap<String, Option<polars_arrow::datatypes::ArrowDataType>>> {
+) -> Result<BTreeMap<String, Option<polars_arrow::datatypes::ArrowDataType>>, String> {
     use polars::prelude::{ParquetReader, SerReader};
     let mut held = BTreeMap::new();
-    for (path, hive) in crate::ingest::resolve(table, specs).ok()? {
-        let file = std::fs::File::open(&path).ok()?;
-        let schema = ParquetReader::new(file).schema().ok()?;
+    let files = crate::ingest::resolve(table, specs).map_err(|e| e.to_string())?;
+    if files.is_empty() {
+        return Err(format!("no Parquet file found in {}", specs.join(" ")));
+    }
+    for (path, hive) in files {
+        let unreadable = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
+        let file = std::fs::File::open(&path).map_err(|e| unreadable(&e))?;
+        let schema = ParquetReader::new(file)
+            .schema()
+            .map_err(|e| unreadable(&e))?;
         for field in schema.iter_values() {
             held.entry(field.name.to_string())
                 .or_insert_with(|| Some(field.dtype().clone()));
@@ -904,7 +960,7 @@ fn input_columns(
             held.entry(key).or_insert(None);
         }
     }
-    Some(held)
+    Ok(held)
 }
 
 /// Whether the files' `column` is a timestamp in nanoseconds (false when unknown).

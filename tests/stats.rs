@@ -389,6 +389,7 @@ fn the_sql_emitted_for_duckdb_gives_the_native_statistics() {
     ]);
     let (code, sql, err) = outcome(&o);
     assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "inputs read here give no note: {err}");
     let run_dir = run_on_duckdb(&dir, &sql, &stats);
     assert_same_outputs(&f.run, &run_dir);
     // DuckDB's own files hold the same rows as the native ones, not only after decoding.
@@ -503,6 +504,59 @@ fn the_sql_emitted_for_duckdb_reads_zoned_nanosecond_timestamps() {
     );
 }
 
+#[test]
+fn sql_for_inputs_this_machine_cannot_read_is_emitted_with_a_note_on_each() {
+    let dir = scratch("unseen-sql");
+    // Decisions named where this machine has nothing; verdicts that are not Parquet.
+    let decisions = dir.join("lake/decisions");
+    let verdicts = dir.join("lake/verdicts");
+    std::fs::create_dir_all(&verdicts).unwrap();
+    std::fs::write(verdicts.join("part-0.parquet"), "not Parquet").unwrap();
+    let emit = |quiet: bool| {
+        let mut args = if quiet { vec!["--quiet"] } else { vec![] };
+        args.extend([
+            "aggregate",
+            "--emit-sql",
+            "duckdb",
+            "--decisions",
+            decisions.to_str().unwrap(),
+            "--verdicts",
+            verdicts.to_str().unwrap(),
+            "--out",
+            "/tmp/stats",
+        ]);
+        let o = run(&args);
+        assert_no_panic(&o);
+        outcome(&o)
+    };
+    let (code, sql, err) = emit(false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        sql.contains(decisions.to_str().unwrap()) && sql.contains(verdicts.to_str().unwrap()),
+        "the SQL names the inputs as given:\n{sql}"
+    );
+    let notes: Vec<&str> = err.lines().collect();
+    assert_eq!(notes.len(), 2, "{err}");
+    assert!(
+        notes[0].starts_with("readiness: note: --decisions: ")
+            && notes[0].contains(decisions.to_str().unwrap())
+            && notes[0].contains("no such file or directory")
+            && notes[0].contains("microseconds")
+            && notes[0].contains("every optional column"),
+        "{err}"
+    );
+    assert!(
+        notes[1].starts_with("readiness: note: --verdicts: ")
+            && notes[1].contains("part-0.parquet")
+            && notes[1].contains("microseconds")
+            && !notes[1].contains("optional column"),
+        "{err}"
+    );
+    let (code, quiet_sql, err) = emit(true);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(quiet_sql, sql);
+}
+
 const OPTIONAL: [&str; 3] = ["target_entity", "technique_ids", "executed"];
 
 #[test]
@@ -596,6 +650,25 @@ fn bad_statistics_are_refused_with_the_file_and_what_is_wrong() {
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("meta.parquet") && err.contains("not a directory"),
+        "{err}"
+    );
+    // The same set twice, whether the same directory spelled another way or a copy, would
+    // count its decisions twice.
+    let stats = f.run.join("stats");
+    let respelled = f.run.join("stats/../stats");
+    let (code, _, err) = stats_run(&stats, &["--stats", respelled.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(respelled.to_str().unwrap()) && err.contains("given twice"),
+        "{err}"
+    );
+    let twin = copy("twin");
+    let (code, _, err) = stats_run(&stats, &["--stats", twin.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(twin.to_str().unwrap())
+            && err.contains(stats.to_str().unwrap())
+            && err.contains("same statistics"),
         "{err}"
     );
 
