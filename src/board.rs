@@ -242,7 +242,9 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
         })?),
         None => None,
     };
+    crate::output::refuse_foreign(&cfg.out, crate::output::OutputKind::Board)?;
     let c = compute(&cfg.input, progress, Passes { oversight: true }, |_| Ok(()))?;
+    crate::pipeline::warn(&c.warnings());
     let quarter = match asked {
         Some(q) => q,
         None => latest_complete_quarter(&c)
@@ -267,7 +269,7 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
     }
     let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);
     let model = board_model(&c, quarter, &id);
-    let dir = RunDir::create(&cfg.out)?;
+    let dir = RunDir::create(&cfg.out, crate::output::OutputKind::Board)?;
     readiness_report::render_board(&model, dir.root())?;
     dir.json("board.json", &model)?;
     let out = dir.commit()?;

@@ -22,7 +22,8 @@ pub const DEFAULT_POLICY: &str = "data/policy.toml";
 intervals, calibration, drift and gate thresholds, applies a human-written policy and writes \
 recommendations and reports. With no subcommand, runs `analyze` on the bundled sample.\n\n\
 Exit codes: 0 success; 1 error (bad input, policy or I/O); 2 usage error; 3 `drift` found a \
-flagged signal; 4 too many rejected rows (run.max_rejected_share)."
+flagged signal; 4 too many rejected rows (run.max_rejected_share); 5 `drift` flagged nothing \
+but could not check a class (no baseline, no earlier model version)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,7 +48,8 @@ pub enum Command {
     /// Write the statistics set of raw inputs (for --stats and incremental runs), or print
     /// the same aggregation as SQL for another engine (--emit-sql).
     Aggregate(AggregateArgs),
-    /// Print the drift and manipulation table; exit 3 when anything is flagged.
+    /// Print the drift and manipulation table; exit 3 when anything is flagged, 5 when nothing
+    /// is but a class with decisions in the latest period could not be compared with anything.
     Drift(DriftArgs),
     /// Print the full evidence chain of one class from a run directory.
     Explain(ExplainArgs),
@@ -223,11 +225,11 @@ impl InputArgs {
                 decisions.push(SAMPLE_DECISIONS.to_string());
                 verdicts.push(SAMPLE_VERDICTS.to_string());
             }
-            (true, false) | (false, true) => {
-                return Err(RunError::Usage(
-                    "give both --decisions and --verdicts (or neither, with --stats)".into(),
-                ))
-            }
+            (true, false) | (false, true) => return Err(RunError::Usage(
+                "give both --decisions and --verdicts, or neither (the bundled sample, or --stats \
+                     where the command takes it)"
+                    .into(),
+            )),
             _ => {}
         }
         Ok(InputConfig {

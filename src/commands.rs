@@ -80,6 +80,14 @@ pub fn drift_text(w: &DriftWatch) -> String {
         out,
         "p* = Benjamini-Hochberg adjusted p-value across all classes and periods"
     );
+    if !w.unchecked.is_empty() {
+        let names: Vec<String> = w.unchecked.iter().map(|c| clean(c)).collect();
+        let _ = writeln!(
+            out,
+            "not checked (decisions in this period, but no baseline and no earlier model version to compare with): {}",
+            names.join(", ")
+        );
+    }
     if w.flagged.is_empty() {
         let _ = writeln!(out, "nothing flagged");
     } else {

@@ -74,6 +74,16 @@ pub enum IngestError {
         mapped: String,
         found: String,
     },
+    #[error(
+        "{path}: column '{column}' has type {found}, which the Parquet reader cannot take; {what}"
+    )]
+    UnsupportedType {
+        path: String,
+        column: String,
+        found: String,
+        /// What the engine reads the column as, or that it reads none of it.
+        what: String,
+    },
     #[error("{path}: column '{column}' has type {found}, expected {expected}")]
     WrongType {
         path: String,
@@ -168,7 +178,10 @@ impl Kind {
                 DataType::String | DataType::Categorical(..) | DataType::Enum(..)
             ),
             Kind::Timestamp => matches!(dt, DataType::Datetime(..)),
-            Kind::Float => matches!(dt, DataType::Float64 | DataType::Float32),
+            Kind::Float => matches!(
+                dt,
+                DataType::Float64 | DataType::Float32 | DataType::Decimal(..)
+            ),
             Kind::Bool => matches!(dt, DataType::Boolean),
             Kind::StrList => match dt {
                 DataType::List(inner) => matches!(**inner, DataType::String | DataType::Null),
@@ -623,21 +636,51 @@ fn scan_file(
         path: shown.clone(),
         detail: e.to_string(),
     };
-    let rows = File::open(path)
+    let mut reader = File::open(path)
+        .map(ParquetReader::new)
         .map_err(|e| IngestError::Io {
             path: shown.clone(),
             detail: e.to_string(),
-        })
-        .and_then(|f| ParquetReader::new(f).num_rows().map_err(unreadable))? as u64;
-    let mut lf =
-        LazyFrame::scan_parquet(PlRefPath::new(shown.as_str()), ScanArgsParquet::default())
-            .map_err(unreadable)?;
-    let schema = lf.collect_schema().map_err(unreadable)?;
+        })?;
+    let rows = reader.num_rows().map_err(unreadable)? as u64;
     let specs: &[Spec] = match table {
         Table::Decisions => &DECISION_COLUMNS,
         Table::Verdicts => &VERDICT_COLUMNS,
         Table::Stats => &[],
     };
+    // Polars stops the process on a column type it has no conversion for (in any column of
+    // the file, read or not): such a file is refused first, naming the column.
+    for field in reader.schema().map_err(unreadable)?.iter_values() {
+        if !readable_type(field.dtype()) {
+            let read = specs
+                .iter()
+                .find(|spec| columns.input_name(table, spec.name) == field.name.as_str());
+            return Err(IngestError::UnsupportedType {
+                path: shown,
+                column: field.name.to_string(),
+                found: match field.dtype() {
+                    ArrowDataType::Extension(ext) => format!("extension type {}", ext.name),
+                    ArrowDataType::Timestamp(unit, Some(zone)) => {
+                        format!("timestamp ({unit:?}) in the unknown time zone '{zone}'")
+                    }
+                    other => format!("{other:?}"),
+                },
+                what: match read {
+                    Some(spec) => format!(
+                        "the engine reads it as {}: cast it to that type",
+                        spec.kind.describe()
+                    ),
+                    None => "the engine does not use this column: drop it or cast it to a \
+                             common type (string, integer, float, timestamp)"
+                        .into(),
+                },
+            });
+        }
+    }
+    let mut lf =
+        LazyFrame::scan_parquet(PlRefPath::new(shown.as_str()), ScanArgsParquet::default())
+            .map_err(unreadable)?;
+    let schema = lf.collect_schema().map_err(unreadable)?;
     let mut exprs = Vec::with_capacity(specs.len());
     for spec in specs {
         let name = columns.input_name(table, spec.name);
@@ -706,6 +749,52 @@ fn scan_file(
         rows,
     };
     Ok((lf, file))
+}
+
+/// Whether polars (with this build's features) has a column type for `dt`: its conversion
+/// from Arrow (`DataType::from_arrow`) panics on the others, and on a timestamp whose time zone
+/// it does not know.
+fn readable_type(dt: &ArrowDataType) -> bool {
+    match dt {
+        ArrowDataType::Null
+        | ArrowDataType::Boolean
+        | ArrowDataType::Int8
+        | ArrowDataType::Int16
+        | ArrowDataType::Int32
+        | ArrowDataType::Int64
+        | ArrowDataType::UInt8
+        | ArrowDataType::UInt16
+        | ArrowDataType::UInt32
+        | ArrowDataType::UInt64
+        | ArrowDataType::Float32
+        | ArrowDataType::Float64
+        | ArrowDataType::Date32
+        | ArrowDataType::Date64
+        | ArrowDataType::Time32(_)
+        | ArrowDataType::Time64(_)
+        | ArrowDataType::Duration(_)
+        | ArrowDataType::Binary
+        | ArrowDataType::LargeBinary
+        | ArrowDataType::FixedSizeBinary(_)
+        | ArrowDataType::BinaryView
+        | ArrowDataType::Utf8
+        | ArrowDataType::LargeUtf8
+        | ArrowDataType::Utf8View
+        | ArrowDataType::Decimal(..)
+        | ArrowDataType::Decimal32(..)
+        | ArrowDataType::Decimal64(..)
+        | ArrowDataType::Decimal256(..) => true,
+        ArrowDataType::Timestamp(_, tz) => TimeZone::opt_try_new(tz.clone()).is_ok(),
+        ArrowDataType::List(f)
+        | ArrowDataType::LargeList(f)
+        | ArrowDataType::FixedSizeList(f, _)
+        | ArrowDataType::Map(f, _) => readable_type(f.dtype()),
+        ArrowDataType::Struct(fields) => fields.iter().all(|f| readable_type(f.dtype())),
+        ArrowDataType::Dictionary(_, values, _) => readable_type(values),
+        // Intervals (read as structs only where the environment allows it), 16-bit floats,
+        // 128-bit integers, unions and extension types (the Parquet UUID among them).
+        _ => false,
+    }
 }
 
 /// The inputs' low-cardinality string columns, read as categories: a 4-byte id per row instead
@@ -2501,16 +2590,31 @@ impl Ingested {
             .column("action_class")
             .and_then(|c| c.n_unique())
             .unwrap_or(0);
-        check_counts(&self.counts, classes, limit)
+        check_counts(&self.counts, classes, limit, &self.files)
     }
 }
 
 /// [`Ingested::check`] from the row counts and the number of distinct valid action classes (a
 /// partitioned run has no single table of decisions).
-pub fn check_counts(counts: &RowCounts, classes: usize, limit: f64) -> Result<(), IngestError> {
+pub fn check_counts(
+    counts: &RowCounts,
+    classes: usize,
+    limit: f64,
+    files: &[InputFile],
+) -> Result<(), IngestError> {
     if counts.decisions_read == 0 {
+        let read: Vec<&str> = files
+            .iter()
+            .filter(|f| f.table == Table::Decisions)
+            .map(|f| f.path.as_str())
+            .collect();
+        let shown = match read.as_slice() {
+            [one] => format!(" ({one})"),
+            [first, ..] => format!(" ({} files, none with a row, from {first})", read.len()),
+            [] => String::new(),
+        };
         return Err(IngestError::Empty {
-            detail: "the decisions input has no rows".into(),
+            detail: format!("the decisions input{shown} has no rows"),
         });
     }
     if classes > MAX_CLASSES {

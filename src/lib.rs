@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod board;
 pub mod cli;
 pub mod commands;
+pub mod coverage;
 mod direct;
 pub mod generate;
 pub mod ingest;

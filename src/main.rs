@@ -90,14 +90,17 @@ fn run(cli: Cli) -> Result<i32, RunError> {
             let cfg = args.input.to_config()?;
             generate::ensure_sample(&cfg, quiet)?;
             let watch = pipeline::drift_watch(&cfg, quiet)?;
+            pipeline::warn(&watch.warnings);
             match args.format {
                 Format::Json => println!("{}", commands::drift_json(&watch)?),
                 Format::Text => print!("{}", commands::drift_text(&watch)),
             }
-            Ok(if watch.flagged.is_empty() {
-                exit::OK
-            } else {
+            Ok(if !watch.flagged.is_empty() {
                 exit::FLAGGED
+            } else if !watch.unchecked.is_empty() {
+                exit::UNCHECKED
+            } else {
+                exit::OK
             })
         }
         Command::Board(args) => {

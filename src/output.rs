@@ -10,6 +10,50 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde::Serialize;
 
+/// What a directory this program writes holds: each command replaces only its own kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// `analyze`: a run (`manifest.json`, metrics, reports, `stats/`).
+    Run,
+    /// `board`: the quarterly pack (`board.json`).
+    Board,
+    /// `aggregate`: a statistics directory (`meta.parquet` and the tables).
+    Stats,
+}
+
+impl OutputKind {
+    const ALL: [OutputKind; 3] = [OutputKind::Run, OutputKind::Board, OutputKind::Stats];
+
+    /// Files that together mark a directory of this kind.
+    fn markers(self) -> &'static [&'static str] {
+        match self {
+            OutputKind::Run => &["manifest.json"],
+            OutputKind::Board => &["board.json"],
+            OutputKind::Stats => &["meta.parquet", "suffstats.parquet", "confidence.parquet"],
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            OutputKind::Run => "a run of `readiness analyze` (manifest.json)",
+            OutputKind::Board => "a board pack of `readiness board` (board.json)",
+            OutputKind::Stats => "a statistics directory of `readiness aggregate` (meta.parquet)",
+        }
+    }
+
+    fn command(self) -> &'static str {
+        match self {
+            OutputKind::Run => "analyze",
+            OutputKind::Board => "board",
+            OutputKind::Stats => "aggregate",
+        }
+    }
+
+    fn marks(self, dir: &Path) -> bool {
+        self.markers().iter().all(|m| dir.join(m).is_file())
+    }
+}
+
 /// A run directory being written.
 pub struct RunDir {
     tmp: PathBuf,
@@ -21,8 +65,8 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> io::Error {
 }
 
 impl RunDir {
-    /// Starts a run directory that will become `dest` on [`RunDir::commit`].
-    pub fn create(dest: &Path) -> io::Result<RunDir> {
+    /// Starts a directory of `kind` that will become `dest` on [`RunDir::commit`].
+    pub fn create(dest: &Path, kind: OutputKind) -> io::Result<RunDir> {
         let parent = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -32,7 +76,7 @@ impl RunDir {
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| io_err(dest, "the output path needs a directory name"))?;
-        refuse_foreign(dest)?;
+        refuse_foreign(dest, kind)?;
         clean_leftovers(dest)?;
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if tmp.exists() {
@@ -102,17 +146,11 @@ impl RunDir {
     }
 }
 
-/// Files that together mark a directory as one this program wrote (a run, a board report, a
-/// statistics directory).
-const RUN_MARKERS: [&[&str]; 3] = [
-    &["manifest.json"],
-    &["board.json"],
-    &["meta.parquet", "suffstats.parquet", "confidence.parquet"],
-];
-
-/// Refuses to replace `dest` unless it is absent, empty, or a directory this program wrote:
-/// `--out ~/work` must never delete someone's work.
-fn refuse_foreign(dest: &Path) -> io::Result<()> {
+/// Refuses to replace `dest` unless it is absent, empty, or a directory of `kind` this program
+/// wrote: `--out ~/work` must never delete someone's work, and `board --out` a month's run
+/// must not replace that run's evidence. [`RunDir::create`] checks it; commands that compute
+/// before they create their directory check it first too, so that a refusal comes at once.
+pub fn refuse_foreign(dest: &Path, kind: OutputKind) -> io::Result<()> {
     if !dest.exists() {
         return Ok(());
     }
@@ -126,17 +164,22 @@ fn refuse_foreign(dest: &Path) -> io::Result<()> {
         .map_err(|e| io_err(dest, e))?
         .next()
         .is_none();
-    if empty
-        || RUN_MARKERS
-            .iter()
-            .any(|set| set.iter().all(|m| dest.join(m).is_file()))
-    {
-        Ok(())
-    } else {
-        Err(io_err(
+    if empty || kind.marks(dest) {
+        return Ok(());
+    }
+    match OutputKind::ALL.into_iter().find(|other| other.marks(dest)) {
+        Some(other) => Err(io_err(
+            dest,
+            format!(
+                "holds {}; `readiness {}` would replace it: choose another output path",
+                other.describe(),
+                kind.command()
+            ),
+        )),
+        None => Err(io_err(
             dest,
             "exists and is not a readiness output directory (no manifest.json, board.json or statistics tables); refusing to replace it: choose another output path",
-        ))
+        )),
     }
 }
 
@@ -247,6 +290,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Appends records to a JSON-lines ledger unless a record with the same run id and class is
 /// already there. Lines that do not parse (there should be none: writes are atomic) are kept
 /// as they are. Returns how many records were added.
+/// Checks, before a run starts, that the ledger at `path` can be read and appended to (absent
+/// is fine: it is created), so that a bad `--ledger` fails before the run directory is
+/// replaced. Returns a warning when some of its lines are not JSON records (they are kept).
+pub fn check_ledger(path: &Path) -> io::Result<Option<String>> {
+    if path.is_dir() {
+        return Err(io_err(
+            path,
+            "is a directory; --ledger takes a file (JSON lines, created if absent)",
+        ));
+    }
+    let text = match fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    let bad: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            !l.trim().is_empty()
+                && !serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v.is_object())
+        })
+        .map(|(i, _)| i + 1)
+        .collect();
+    Ok(match bad.as_slice() {
+        [] => None,
+        [first, ..] => Some(format!(
+            "{}: {} line{} not a JSON record (the first at line {first}); kept as they are, \
+             and not read as history",
+            path.display(),
+            bad.len(),
+            if bad.len() == 1 { " is" } else { "s are" }
+        )),
+    })
+}
+
 pub fn append_ledger<T: Serialize>(
     path: &Path,
     run_id: &str,

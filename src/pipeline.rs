@@ -39,6 +39,9 @@ pub mod exit {
     pub const FLAGGED: i32 = 3;
     /// More input rows were rejected than the policy's `run.max_rejected_share` allows.
     pub const TOO_MANY_REJECTED: i32 = 4;
+    /// `drift` flagged nothing, but some class with decisions in the evaluated period could
+    /// not be compared with anything (no baseline, no earlier model version).
+    pub const UNCHECKED: i32 = 5;
 }
 
 /// Why a command failed; [`RunError::exit_code`] maps it to the documented exit code.
@@ -364,6 +367,43 @@ pub struct Computed {
     pub granularity: Granularity,
 }
 
+impl Computed {
+    /// Warnings about the evaluated period and about policy classes that look misspelled
+    /// (`crate::coverage`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = crate::coverage::period_warnings(
+            &self.aggregated.stats,
+            self.granularity,
+            self.analysis.evaluated,
+        );
+        if let Some(b) = &self.policy.policy.run().baseline {
+            warnings.extend(crate::coverage::baseline_warning(
+                &self.aggregated.stats,
+                b.start,
+                b.end,
+            ));
+        }
+        let data = self
+            .analysis
+            .classes
+            .iter()
+            .map(|c| c.action_class.as_str())
+            .collect();
+        warnings.extend(crate::coverage::policy_typo_warnings(
+            self.policy.policy.classes().map(|c| c.class.as_str()),
+            &data,
+        ));
+        warnings
+    }
+}
+
+/// Prints warnings on standard error (also with `--quiet`: they say something may be wrong).
+pub fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("readiness: warning: {w}");
+    }
+}
+
 /// Classes the manipulation signature does not watch: the policy's classes of low and medium
 /// tier (unowned classes are watched).
 pub fn unwatched_classes(policy: &Policy) -> std::collections::BTreeSet<String> {
@@ -465,6 +505,7 @@ fn statistics(
             &summary.counts,
             summary.classes,
             policy.policy.run().max_rejected_share,
+            &summary.files,
         )?;
         let mut built = built
             .total()?
@@ -599,6 +640,10 @@ pub struct Manifest {
     pub inputs: Vec<InputFile>,
     pub rows: RowCounts,
     pub outputs: Vec<String>,
+    /// What looks wrong: the evaluated period, a misspelled policy class (`crate::coverage`);
+    /// absent when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The policy a run used.
@@ -669,7 +714,9 @@ pub struct AnalyzeSummary {
 /// `readiness analyze`: the whole pipeline into a run directory, then the ledger.
 pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     let progress = Progress::new(cfg.quiet);
-    let run = RunDir::create(&cfg.out)?;
+    let ledger_warning = crate::output::check_ledger(&cfg.ledger)?;
+    warn(ledger_warning.as_slice());
+    let run = RunDir::create(&cfg.out, crate::output::OutputKind::Run)?;
     let c = compute_beside(
         &cfg.input,
         progress,
@@ -727,6 +774,8 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     };
     let a = &c.analysis;
     let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);
+    let warnings = c.warnings();
+    warn(&warnings);
     progress.stage("writing metrics");
     let mut outputs: Vec<String> = vec!["rejects.parquet".into()];
     let mut write = |rel: &str, df: polars::prelude::PolarsResult<polars::prelude::DataFrame>| {
@@ -816,6 +865,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
         inputs: c.inputs.clone(),
         rows: c.counts.clone(),
         outputs,
+        warnings,
     };
     run.json("manifest.json", &manifest)?;
     let out = run.commit()?;
@@ -983,12 +1033,13 @@ pub fn run_aggregate(
     out: &Path,
     quiet: bool,
 ) -> Result<(PathBuf, u64), RunError> {
+    crate::output::refuse_foreign(out, crate::output::OutputKind::Stats)?;
     let policy = load_policy(&input.policy)?;
     let granularity = input.period.unwrap_or(policy.policy.run().period);
     let progress = Progress::new(quiet);
     let passes = Passes { oversight: true };
     let (set, _, _) = statistics(input, &policy, granularity, progress, passes, |_| Ok(()))?;
-    let dir = RunDir::create(out)?;
+    let dir = RunDir::create(out, crate::output::OutputKind::Stats)?;
     set.write(|rel| Ok(dir.path(rel.strip_prefix("stats/").unwrap_or(rel))?))?;
     let n = stats_from_table(&set.cells)?.total(|_| true).n_decisions();
     Ok((dir.commit()?, n))
@@ -1031,13 +1082,19 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
         &ing.counts,
         ing.classes,
         policy.policy.run().max_rejected_share,
+        &ing.files,
     ) {
         Ok(()) => {
             let _ = writeln!(out, "ok: the inputs can be analysed");
             exit::OK
         }
         Err(e) => {
-            let _ = writeln!(out, "error: {e}");
+            // The counts by reason are printed above: the message need not send the user here.
+            let text = e.to_string().replace(
+                "(`readiness validate` counts the rejected rows by reason)",
+                "(the rejected rows are counted by reason above)",
+            );
+            let _ = writeln!(out, "error: {text}");
             match e {
                 IngestError::TooManyRejected { .. } => exit::TOO_MANY_REJECTED,
                 _ => exit::ERROR,
@@ -1062,6 +1119,11 @@ pub struct DriftWatch {
     pub evaluated_period: String,
     pub classes: Vec<DriftLine>,
     pub flagged: Vec<DriftFinding>,
+    /// Classes with decisions in the evaluated period that nothing could be compared for: no
+    /// baseline for their confidence or agreement, and no earlier model version.
+    pub unchecked: Vec<String>,
+    /// What looks wrong: the evaluated period, a misspelled policy class (`crate::coverage`).
+    pub warnings: Vec<String>,
 }
 
 /// One class's line of the drift watch.
@@ -1095,6 +1157,8 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
     )?;
     let a = &c.analysis;
     let period = a.evaluated.date_string();
+    let warnings = c.warnings();
+    let mut unchecked = Vec::new();
     // The evaluated period's drift row and flagged manipulation days, by class (one pass each).
     let latest: BTreeMap<&str, &crate::analysis::DriftRow> = a
         .drift
@@ -1177,6 +1241,11 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
                 ),
             );
         }
+        let compared = d.is_some_and(|d| d.psi.is_some() || d.agreement_baseline.is_some())
+            || version.is_some();
+        if d.is_some_and(|d| d.n_current > 0) && !compared {
+            unchecked.push(cl.action_class.clone());
+        }
         classes.push(DriftLine {
             action_class: cl.action_class.clone(),
             n_current: d.map(|d| d.n_current).unwrap_or(0),
@@ -1194,5 +1263,7 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
         evaluated_period: a.evaluated.date_string(),
         classes,
         flagged,
+        unchecked,
+        warnings,
     })
 }

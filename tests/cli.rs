@@ -471,6 +471,149 @@ fn drift_exit_code_says_whether_anything_is_flagged() {
     assert!(out.contains("nothing flagged"));
 }
 
+/// Inputs::valid(2000) (January and February 2025) and `extra` more `enrich_alert`
+/// decisions from `at` on, an hour apart, each approved ten minutes later.
+fn with_late_rows(dir: &Path, at: i64, extra: usize) -> (PathBuf, PathBuf) {
+    let mut x = Inputs::valid(2000);
+    for i in 0..extra {
+        let t = at + i as i64 * HOUR;
+        x.decision_id.push(Some(format!("late{i}")));
+        x.decided_at.push(Some(t));
+        x.action_class.push(Some("enrich_alert".into()));
+        x.confidence.push(Some(0.9));
+        x.model_version.push(Some("v1".into()));
+        x.asset_criticality.push(Some("low".into()));
+        x.privileged.push(Some(false));
+        x.v_decision_id.push(Some(format!("late{i}")));
+        x.reviewed_at.push(Some(t + HOUR / 6));
+        x.analyst_id.push(Some("a0".into()));
+        x.verdict.push(Some("approve".into()));
+    }
+    x.write(dir)
+}
+
+/// A stray row far after the rest decides the evaluated period: `analyze` and `drift` warn,
+/// and the drift watch, which has nothing to compare that period with, exits 5, not 0.
+#[test]
+fn a_stray_or_thin_latest_period_is_warned_about() {
+    const JUNE_2025: i64 = T0 + 151 * 24 * HOUR;
+    const MARCH_2025: i64 = T0 + 59 * 24 * HOUR;
+    let dir = scratch("stray-period");
+    let (d, v) = with_late_rows(&dir.join("stray"), JUNE_2025, 1);
+    let o = analyze(&d, &v, &dir.join("run"), &[]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let warning = "readiness: warning: the evaluated period 2025-06 (the latest with a decision) \
+                   holds 1 decision and follows 3 periods without any after 2025-02";
+    assert!(err.starts_with(warning), "{err}");
+    let manifest = json(&dir.join("run/manifest.json"));
+    let warnings = manifest["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{manifest}");
+    let recorded = warnings[0].as_str().unwrap();
+    assert!(
+        recorded.starts_with(warning.trim_start_matches("readiness: warning: ")),
+        "{recorded}"
+    );
+
+    let drift = |d: &Path, v: &Path| {
+        let o = run(&[
+            "--quiet",
+            "drift",
+            "--decisions",
+            d.to_str().unwrap(),
+            "--verdicts",
+            v.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_no_panic(&o);
+        let (code, out, err) = outcome(&o);
+        let watch: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        (code, watch, err)
+    };
+    let (code, watch, err) = drift(&d, &v);
+    assert_eq!(code, 5, "{watch}");
+    assert_eq!(
+        watch["unchecked"],
+        serde_json::json!(["enrich_alert"]),
+        "{watch}"
+    );
+    assert_eq!(watch["flagged"], serde_json::json!([]), "{watch}");
+    assert!(err.starts_with(warning), "{err}");
+    assert_eq!(watch["warnings"].as_array().unwrap().len(), 1, "{watch}");
+
+    // Five decisions in March, right after February's thousand: a period that has only begun.
+    let (d, v) = with_late_rows(&dir.join("thin"), MARCH_2025, 5);
+    let (_, watch, err) = drift(&d, &v);
+    assert!(
+        err.starts_with(
+            "readiness: warning: the evaluated period 2025-03 (the latest with a decision) \
+             holds 5 decisions, 0.5% of the median earlier period"
+        ),
+        "{err}"
+    );
+    assert_eq!(watch["warnings"].as_array().unwrap().len(), 1, "{watch}");
+
+    // Nothing looks wrong: no warning anywhere.
+    let (d, v) = Inputs::valid(2000).write(&dir);
+    let o = analyze(&d, &v, &dir.join("plain"), &[]);
+    assert_eq!(outcome(&o), (0, String::new(), String::new()));
+    assert!(json(&dir.join("plain/manifest.json"))
+        .get("warnings")
+        .is_none());
+}
+
+/// A policy class spelled almost like an unowned class of the data, and a fixed baseline
+/// without data, are warned about; the run goes on.
+#[test]
+fn a_misspelled_policy_class_and_an_empty_baseline_are_warned_about() {
+    let dir = scratch("policy-warnings");
+    let (d, v) = Inputs::valid(2000).write(&dir);
+    let bundled = std::fs::read_to_string(root().join("data/policy.toml")).unwrap();
+    let policy = dir.join("policy.toml");
+    let text = bundled
+        .replace("[classes.isolate_host]", "[classes.isolate_hosts]")
+        .replace(
+            "# baseline_start = \"2024-01-01\"",
+            "baseline_start = \"2024-01-01\"",
+        )
+        .replace(
+            "# baseline_end = \"2024-03-31\"",
+            "baseline_end = \"2024-03-31\"",
+        );
+    std::fs::write(&policy, text).unwrap();
+    let o = analyze(
+        &d,
+        &v,
+        &dir.join("run"),
+        &["--policy", policy.to_str().unwrap()],
+    );
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(
+            "readiness: warning: the policy's fixed baseline (2024-01-01 to 2024-03-31"
+        ) && lines[0].contains("holds no period with a decision"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "readiness: warning: policy class 'isolate_hosts' matches no decision, and the \
+             data's 'isolate_host' is without a policy entry"
+        ),
+        "{err}"
+    );
+    let manifest = json(&dir.join("run/manifest.json"));
+    assert_eq!(
+        manifest["warnings"].as_array().unwrap().len(),
+        2,
+        "{manifest}"
+    );
+}
+
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -602,6 +745,36 @@ fn validate_reports_counts() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("unknown_verdict: 1"), "{out}");
     assert!(out.contains("200 read, 200 valid"), "{out}");
+
+    // Over the limit: the counts are above, the message does not send the user to validate.
+    for v in x.verdict.iter_mut().take(20) {
+        *v = Some("maybe".into());
+    }
+    let (d, v) = x.write(&dir);
+    let o = run(&[
+        "validate",
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+    ]);
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, 4, "{err}");
+    assert!(out.contains("unknown_verdict: 20"), "{out}");
+    assert!(
+        out.contains("error: verdicts: 20 of 200 rows rejected")
+            && out.contains("counted by reason above")
+            && !out.contains("`readiness validate`"),
+        "{out}"
+    );
+    // One table without the other: the message offers what validate takes.
+    let o = run(&["validate", "--decisions", d.to_str().unwrap()]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("give both --decisions and --verdicts, or neither"),
+        "{err}"
+    );
 }
 
 /// Counts and intervals checked against an independent implementation: pyarrow for the final

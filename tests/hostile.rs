@@ -364,6 +364,124 @@ fn thousands_of_classes_stay_bounded() {
     assert!(html < 20 << 20, "report.html is {html} bytes");
 }
 
+/// Each command replaces only its own kind of output: a board pack or a statistics directory
+/// written over a month's run would delete that run's evidence.
+#[test]
+fn an_output_of_another_command_is_never_replaced() {
+    let dir = scratch("other-kind");
+    let (d, v) = Inputs::valid(200).write(&dir);
+    let (run_dir, stats) = (dir.join("run"), dir.join("stats"));
+    assert_eq!(outcome(&analyze(&d, &v, &run_dir, &[])).0, 0);
+    let inputs = [
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+    ];
+    let ledger = dir.join("ledger.jsonl");
+    let command = |name: &str, out: &std::path::Path| {
+        let mut args = vec!["--quiet", name];
+        args.extend(inputs);
+        args.extend(["--out", out.to_str().unwrap()]);
+        if name == "analyze" {
+            args.extend(["--ledger", ledger.to_str().unwrap()]);
+        }
+        let o = run(&args);
+        assert_no_panic(&o);
+        outcome(&o)
+    };
+    assert_eq!(command("aggregate", &stats).0, 0);
+    let listing = |p: &std::path::Path| {
+        let mut names: Vec<_> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let (run_files, stats_files) = (listing(&run_dir), listing(&stats));
+    for (name, out, holds) in [
+        ("board", &run_dir, "holds a run of `readiness analyze`"),
+        ("aggregate", &run_dir, "holds a run of `readiness analyze`"),
+        (
+            "analyze",
+            &stats,
+            "holds a statistics directory of `readiness aggregate`",
+        ),
+        (
+            "board",
+            &stats,
+            "holds a statistics directory of `readiness aggregate`",
+        ),
+    ] {
+        let (code, _, err) = command(name, out);
+        assert_eq!(code, 1, "{name} --out {}: {err}", out.display());
+        assert!(
+            err.contains(out.to_str().unwrap())
+                && err.contains(holds)
+                && err.contains(&format!("`readiness {name}` would replace it")),
+            "{err}"
+        );
+    }
+    assert_eq!(listing(&run_dir), run_files);
+    assert_eq!(listing(&stats), stats_files);
+    // Its own kind is replaced as before.
+    assert_eq!(command("analyze", &run_dir).0, 0);
+    assert_eq!(command("aggregate", &stats).0, 0);
+}
+
+/// A `--ledger` that cannot take the run's records stops the run before the previous run is
+/// replaced; a ledger with lines that are not records is kept as it is, with a warning.
+#[test]
+fn a_bad_ledger_is_found_before_the_run() {
+    let dir = scratch("bad-ledger");
+    let (d, v) = Inputs::valid(200).write(&dir);
+    let out = dir.join("run");
+    assert_eq!(outcome(&analyze(&d, &v, &out, &[])).0, 0);
+    let manifest = std::fs::read(out.join("manifest.json")).unwrap();
+    let (mut x, ledger_dir) = (Inputs::valid(300), dir.join("ledger-dir"));
+    x.confidence[0] = Some(0.51);
+    let (d2, v2) = x.write(&dir.join("other"));
+    std::fs::create_dir_all(&ledger_dir).unwrap();
+    let with_ledger = |ledger: &std::path::Path| {
+        run(&[
+            "--quiet",
+            "analyze",
+            "--decisions",
+            d2.to_str().unwrap(),
+            "--verdicts",
+            v2.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+        ])
+    };
+    let o = with_ledger(&ledger_dir);
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(ledger_dir.to_str().unwrap()) && err.contains("is a directory"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), manifest);
+
+    let ledger = dir.join("kept.jsonl");
+    std::fs::write(&ledger, "{\"run_id\": \"x\"}\nnot json\n\n[1]\n").unwrap();
+    let (code, _, err) = outcome(&with_ledger(&ledger));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("kept.jsonl: 2 lines are not a JSON record (the first at line 2)"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert!(
+        text.starts_with("{\"run_id\": \"x\"}\nnot json\n\n[1]\n"),
+        "{text}"
+    );
+}
+
 /// `--out` never replaces a directory this program did not write, and `generate` never replaces
 /// input folders it did not make.
 #[test]

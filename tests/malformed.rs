@@ -160,7 +160,14 @@ fn zero_rows() {
     case(
         "zero_rows",
         |x| *x = Inputs::valid(0),
-        Expect::Error(1, &["nothing to analyse", "no rows"]),
+        Expect::Error(
+            1,
+            &[
+                "nothing to analyse",
+                "decisions input (",
+                "decisions.parquet) has no rows",
+            ],
+        ),
     );
 }
 
@@ -224,6 +231,88 @@ fn mistyped_columns() {
         },
         Expect::Error(1, &["'privileged'", "expected bool"]),
     );
+}
+
+/// Columns of uncommon Parquet types (written by `tests/reference/odd_types.py`): those the
+/// reader converts are read (and ignored outside the contract), a decimal confidence is read as
+/// the doubles it stands for, and a type the reader has no conversion for stops the run with
+/// the file and the column named, whether the engine uses the column or not.
+#[test]
+fn uncommon_column_types() {
+    let dir = scratch("odd-types");
+    let (d, v) = Inputs::valid(400).write(&dir);
+    let o = std::process::Command::new("python3")
+        .arg(root().join("tests/reference/odd_types.py"))
+        .args([&d, &dir.join("cases")])
+        .output()
+        .expect("python3 runs (install requirements-dev.txt)");
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let case = |name: &str| dir.join("cases").join(name).join("decisions.parquet");
+    let plain = dir.join("plain");
+    assert_eq!(outcome(&analyze(&d, &v, &plain, &[])).0, 0);
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        for file in [
+            "recommendations.json",
+            "metrics/agreement.parquet",
+            "metrics/calibration.parquet",
+        ] {
+            assert_eq!(
+                std::fs::read(a.join(file)).unwrap(),
+                std::fs::read(b.join(file)).unwrap(),
+                "{file} differs between {} and {}",
+                a.display(),
+                b.display()
+            );
+        }
+    };
+    for name in [
+        "extra_decimal",
+        "extra_decimal256",
+        "extra_fixed_list",
+        "extra_map",
+        "extra_struct",
+    ] {
+        let out = dir.join(name);
+        let o = analyze(&case(name), &v, &out, &[]);
+        assert_no_panic(&o);
+        assert_eq!(outcome(&o).0, 0, "{name}: {}", outcome(&o).2);
+        same(&plain, &out);
+    }
+    for (name, found) in [
+        ("extra_float16", "Float16"),
+        ("extra_uuid", "uuid"),
+        ("extra_unknown_zone", "Mars/Olympus"),
+    ] {
+        let o = analyze(&case(name), &v, &dir.join(name), &[]);
+        assert_no_panic(&o);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.contains(case(name).to_str().unwrap())
+                && err.contains(&format!("column '{name}'"))
+                && err.contains(found)
+                && err.contains("does not use this column: drop it or cast it"),
+            "{name}: {err}"
+        );
+        assert!(!dir.join(name).exists(), "{name}: nothing is written");
+    }
+    let o = analyze(&case("id_uuid"), &v, &dir.join("id_uuid"), &[]);
+    assert_no_panic(&o);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("column 'decision_id'") && err.contains("reads it as string: cast it"),
+        "{err}"
+    );
+    let (decimal, float) = (dir.join("confidence_decimal"), dir.join("confidence_float"));
+    for (name, out) in [
+        ("confidence_decimal", &decimal),
+        ("confidence_float", &float),
+    ] {
+        let o = analyze(&case(name), &v, out, &[]);
+        assert_eq!(outcome(&o).0, 0, "{name}: {}", outcome(&o).2);
+    }
+    same(&float, &decimal);
 }
 
 #[test]

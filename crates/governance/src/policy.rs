@@ -701,7 +701,9 @@ impl PolicyError {
 // What each key takes, in words (also used for the deserializer's type errors).
 const OPEN01: &str = "a number in (0, 1)";
 const CLOSED01: &str = "a number in [0, 1]";
-const INT_GE1: &str = "an integer from 1 to 1000";
+const INT_GE1: &str = "an integer >= 1";
+/// An evidence or baseline window, in periods.
+const INT_WINDOW: &str = "an integer from 1 to 1000";
 
 /// Longest evidence or baseline window, in periods (over 19 years of weeks).
 pub const MAX_WINDOW_PERIODS: u32 = 1000;
@@ -728,7 +730,7 @@ fn expectation(key: &str) -> Option<&'static str> {
         ["run", k] => match *k {
             "period" => Some(PERIOD),
             "max_rejected_share" => Some(CLOSED01),
-            "baseline_periods" => Some(INT_GE1),
+            "baseline_periods" => Some(INT_WINDOW),
             "baseline_start" | "baseline_end" => Some(DATE),
             "fdr_level" => Some(OPEN01),
             "rubber_stamp_seconds" | "review_minutes" => Some(POSITIVE),
@@ -917,6 +919,7 @@ impl Check {
             Check::Open01 => OPEN01,
             Check::Closed01 => CLOSED01,
             Check::Positive => POSITIVE,
+            Check::IntAtLeast1 { max } if max == MAX_WINDOW_PERIODS as u64 => INT_WINDOW,
             Check::IntAtLeast1 { .. } => INT_GE1,
             Check::Crit => CRITICALITY,
             Check::Bool => BOOL,
@@ -1140,7 +1143,7 @@ fn check_knobs(
             (Check::IntAtLeast1 { max }, RawKnob::Int(i)) => {
                 let x = *i.get_ref();
                 if x < 1 || x as u64 > max {
-                    return Err(cx.invalid(&full, &i.span(), INT_GE1));
+                    return Err(cx.invalid(&full, &i.span(), spec.check.expected()));
                 }
                 KnobValue::Int(x as u64)
             }
@@ -1218,7 +1221,7 @@ fn check_run(raw: Option<RawRun>, cx: &Cx) -> Result<RunSettings, PolicyError> {
     if let Some(b) = &r.baseline_periods {
         let x = *b.get_ref();
         if x < 1 || x > MAX_WINDOW_PERIODS as i64 {
-            return Err(cx.invalid("run.baseline_periods", &b.span(), INT_GE1));
+            return Err(cx.invalid("run.baseline_periods", &b.span(), INT_WINDOW));
         }
         run.baseline_periods = x as u32;
     }

@@ -97,9 +97,20 @@ fn min_reviewed_negative() {
     assert!(matches!(e, PolicyError::Invalid { .. }), "{e}");
     assert_at(&e, "tiers.medium.min_reviewed", 2);
     assert!(
-        e.to_string().contains("= -5")
-            && e.to_string()
-                .ends_with("expected an integer from 1 to 1000"),
+        e.to_string().contains("= -5") && e.to_string().ends_with("expected an integer >= 1"),
+        "{e}"
+    );
+    // No upper bound: a critical tier may ask for thousands of reviews.
+    let text = format!("[tiers.high]\nmin_reviewed = 5000\n{CLASS}");
+    let p = Policy::from_toml_str(&text, "policy.toml").unwrap();
+    let class = p.effective("isolate_host").unwrap();
+    assert_eq!(class.thresholds.min_reviewed, 5000);
+    // Windows are bounded, and say so.
+    let e = refuse(&format!("[defaults]\nevidence_periods = 1001\n{CLASS}"));
+    assert_at(&e, "defaults.evidence_periods", 2);
+    assert!(
+        e.to_string()
+            .ends_with("expected an integer from 1 to 1000"),
         "{e}"
     );
 }
