@@ -711,6 +711,14 @@ pub struct AnalyzeSummary {
     pub ledger_added: usize,
 }
 
+/// Where a failed run keeps its rejected rows: `<out>.rejects.parquet`, beside the run.
+fn rejects_beside(out: &Path) -> PathBuf {
+    out.with_file_name(format!(
+        "{}.rejects.parquet",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("run")
+    ))
+}
+
 /// `readiness analyze`: the whole pipeline into a run directory, then the ledger.
 pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     let progress = Progress::new(cfg.quiet);
@@ -748,13 +756,7 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
             ) && run.root().join("rejects.parquet").is_file();
             if keep_rejects {
                 // Keep the evidence of what was rejected beside the previous run.
-                let dest = cfg.out.with_file_name(format!(
-                    "{}.rejects.parquet",
-                    cfg.out
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or("run")
-                ));
+                let dest = rejects_beside(&cfg.out);
                 let _ = std::fs::rename(run.root().join("rejects.parquet"), &dest);
                 let _ = std::fs::remove_dir_all(run.root());
                 let msg = format!(
@@ -869,6 +871,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     };
     run.json("manifest.json", &manifest)?;
     let out = run.commit()?;
+    // The rejects a failed run left beside this directory describe other inputs.
+    let stale = rejects_beside(&cfg.out);
+    if stale.is_file() {
+        std::fs::remove_file(&stale)
+            .map_err(|e| RunError::Other(format!("removing the stale {}: {e}", stale.display())))?;
+    }
 
     let records: Vec<(String, LedgerRecord)> = a
         .classes

@@ -545,6 +545,11 @@ fn all_rows_rejected_keeps_the_reasons() {
     let kept = dir.join("run.rejects.parquet");
     assert!(err.contains("run.rejects.parquet"), "{err}");
     assert_eq!(read_parquet(&kept).height(), 100);
+    // A later successful run into the same directory removes the stale rejects beside it.
+    let (d, v) = Inputs::valid(50).write(&dir.join("fixed"));
+    assert_eq!(outcome(&analyze(&d, &v, &out, &[])).0, 0);
+    assert!(!kept.exists());
+    assert!(out.join("rejects.parquet").is_file());
 }
 
 #[test]
