@@ -363,15 +363,31 @@ impl Policy {
         let cx = Cx { text, path };
         // Structure-only pass first: it accepts any well-formed TOML, so its errors are syntax
         // errors, and its tree locates the keys of the typed pass's errors.
-        let root: Loc = toml::from_str(text).map_err(|e| PolicyError::Syntax {
-            path: path.to_string(),
-            line: e.span().map(|s| cx.line(s.start)).unwrap_or(1),
-            message: e
+        let root: Loc = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| cx.line(s.start)).unwrap_or(1);
+            // The line itself names the key (the parser's message may not, e.g. for a number
+            // too large).
+            let shown = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| match l.char_indices().nth(80) {
+                    Some((cut, _)) => format!(" (in `{}…`)", &l[..cut]),
+                    None => format!(" (in `{l}`)"),
+                })
+                .unwrap_or_default();
+            let message = e
                 .message()
                 .trim_end()
                 .lines()
                 .collect::<Vec<_>>()
-                .join("; "),
+                .join("; ");
+            PolicyError::Syntax {
+                path: path.to_string(),
+                line,
+                message: message + &shown,
+            }
         })?;
         let locator = Locator::new(root);
         let raw: RawPolicy = toml::from_str(text).map_err(|e| cx.de_error(&e, &locator))?;

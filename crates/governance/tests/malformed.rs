@@ -219,7 +219,18 @@ fn toml_syntax_error_names_the_line() {
     assert_eq!(e.line(), Some(3), "{e}");
     assert!(
         e.to_string()
-            .starts_with("policy.toml line 3: invalid TOML"),
+            .starts_with("policy.toml line 3: invalid TOML")
+            && e.to_string().ends_with("(in `target_agreement = = 0.9`)"),
+        "{e}"
+    );
+    // A number too large: the parser's message alone does not name the key.
+    let e = refuse(&format!(
+        "[defaults]\nmin_reviewed = 99999999999999999999\n{CLASS}"
+    ));
+    assert_eq!(e.line(), Some(2), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("(in `min_reviewed = 99999999999999999999`)"),
         "{e}"
     );
 }
