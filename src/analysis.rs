@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use readiness_governance::policy::{EffectiveSettings, Policy, Thresholds};
 use readiness_governance::recommend::{
-    recommend, ClassEvidence, Gate, Recommendation, VersionRegression,
+    recommend, AgreementDrop, ClassEvidence, Gate, PsiFlag, Recommendation, VersionRegression,
 };
 use readiness_metrics::calibration::{
     calibration, calibration_bins, equal_mass_bins, Calibration, CalibrationBin, EqualMassBin,
@@ -580,15 +580,33 @@ pub fn analyze(
             .get(*class)
             .map(|v| v.as_slice())
             .unwrap_or(&[]);
-        let window_flag = |f: &dyn Fn(&DriftRow) -> bool| {
-            class_drift
-                .iter()
-                .any(|d| window.contains(&d.period) && f(d))
-        };
         let psi_latest = class_drift
             .iter()
             .find(|d| d.period == evaluated)
             .and_then(|d| d.psi);
+        let label = |p: Period| crate::present::period_label(granularity, p);
+        let window_drift: Vec<&&DriftRow> = class_drift
+            .iter()
+            .filter(|d| window.contains(&d.period))
+            .collect();
+        let psi_flagged_periods: Vec<PsiFlag> = window_drift
+            .iter()
+            .filter(|d| d.psi_flag)
+            .map(|d| PsiFlag {
+                period: label(d.period),
+                psi: d.psi.unwrap_or(f64::NAN),
+            })
+            .collect();
+        let agreement_drops: Vec<AgreementDrop> = window_drift
+            .iter()
+            .filter(|d| d.agreement_flag)
+            .map(|d| AgreementDrop {
+                period: label(d.period),
+                agreement: d.agreement_current.unwrap_or(f64::NAN),
+                baseline: d.agreement_baseline.unwrap_or(f64::NAN),
+                p_adjusted: d.agreement_p_adjusted.unwrap_or(f64::NAN),
+            })
+            .collect();
         let version_regression = versions_by_class
             .get(*class)
             .into_iter()
@@ -626,8 +644,11 @@ pub fn analyze(
             ece: ev_cal.as_ref().map(|c| c.ece),
             calibration_p: None,
             psi_latest,
-            psi_flagged: window_flag(&|d| d.psi_flag),
-            agreement_drift_flagged: window_flag(&|d| d.agreement_flag),
+            latest_period: label(evaluated),
+            psi_flagged: !psi_flagged_periods.is_empty(),
+            psi_flagged_periods,
+            agreement_drift_flagged: !agreement_drops.is_empty(),
+            agreement_drops,
             version_regression,
             manipulation_windows: {
                 let ids: BTreeSet<u32> = flagged

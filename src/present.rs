@@ -232,6 +232,34 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
                 .unwrap_or_else(|| "n/a".into()),
         ),
     ];
+    // The drift rules look at every period of the evidence window, not only the latest.
+    if !ev.psi_flagged_periods.is_empty() {
+        key_numbers.push((
+            "Confidence drift flagged (evidence window)".to_string(),
+            ev.psi_flagged_periods
+                .iter()
+                .map(|f| format!("{}: PSI {:.3}", f.period, f.psi))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    if !ev.agreement_drops.is_empty() {
+        key_numbers.push((
+            "Agreement drop (evidence window)".to_string(),
+            ev.agreement_drops
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {} against {} in its baseline",
+                        d.period,
+                        pct(d.agreement),
+                        pct(d.baseline)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
     if ev.n_executed > 0 {
         key_numbers.push((
             "Autonomous actions reversed".to_string(),

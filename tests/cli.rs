@@ -471,6 +471,93 @@ fn drift_exit_code_says_whether_anything_is_flagged() {
     assert!(out.contains("nothing flagged"));
 }
 
+/// The drift rules judge every period of the evidence window: each period of the window that
+/// `drift.parquet` flags is named in the rule's words with its PSI (or agreement), and a rule
+/// fails exactly when the window holds such a period, whatever the latest period shows.
+#[test]
+fn drift_rules_name_the_flagged_periods_of_the_evidence_window() {
+    let f = fixture();
+    let recs = json(&f.run.join("recommendations.json"));
+    let drift = read_parquet(&f.run.join("metrics/drift.parquet"));
+    let col_str = |c: &str| drift.column(c).unwrap().str().unwrap().clone();
+    let classes = col_str("action_class");
+    let starts = drift
+        .column("period_start")
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap();
+    let starts = starts.i32().unwrap().clone();
+    let psi = drift.column("psi").unwrap().f64().unwrap().clone();
+    let psi_flag = drift.column("psi_flag").unwrap().bool().unwrap().clone();
+    let agreement = drift
+        .column("agreement_current")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .clone();
+    let agreement_flag = drift
+        .column("agreement_flag")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .clone();
+    let mut flagged_outside_latest = 0;
+    for r in recs.as_array().unwrap() {
+        if r["rules"].as_array().unwrap().len() < 3 {
+            continue; // unowned or never: no drift rule
+        }
+        let class = r["action_class"].as_str().unwrap();
+        let window: Vec<i32> = r["evidence"]["evidence_periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| readiness_metrics::period::parse_date(p.as_str().unwrap()).unwrap())
+            .collect();
+        let rule = |id: &str| {
+            r["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == id)
+                .unwrap_or_else(|| panic!("{class}: no rule {id}"))
+                .clone()
+        };
+        let (psi_rule, agreement_rule) = (rule("drift.psi"), rule("drift.agreement"));
+        let (mut psi_periods, mut drop_periods) = (0, 0);
+        for i in 0..drift.height() {
+            if classes.get(i) != Some(class) || !window.contains(&starts.get(i).unwrap()) {
+                continue;
+            }
+            let (y, m, _) = readiness_metrics::period::civil_from_days(starts.get(i).unwrap());
+            let label = format!("{y:04}-{m:02}");
+            if psi_flag.get(i) == Some(true) {
+                psi_periods += 1;
+                let words = format!("{:.3} in {label}", psi.get(i).unwrap());
+                let text = psi_rule["text"].as_str().unwrap();
+                assert!(text.contains(&words), "{class}: {text} lacks {words}");
+                if starts.get(i) != window.last().copied() {
+                    flagged_outside_latest += 1;
+                }
+            }
+            if agreement_flag.get(i) == Some(true) {
+                drop_periods += 1;
+                let words = format!("{label} agreement {:.4}", agreement.get(i).unwrap());
+                let text = agreement_rule["text"].as_str().unwrap();
+                assert!(text.contains(&words), "{class}: {text} lacks {words}");
+            }
+        }
+        let fails = |rule: &Value| rule["outcome"] == "fail";
+        assert_eq!(fails(&psi_rule), psi_periods > 0, "{class}: {psi_rule}");
+        assert_eq!(
+            fails(&agreement_rule),
+            drop_periods > 0,
+            "{class}: {agreement_rule}"
+        );
+    }
+    // The fixture has a drift flagged before its latest period (the burst month).
+    assert!(flagged_outside_latest > 0);
+}
+
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];

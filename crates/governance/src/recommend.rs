@@ -40,6 +40,29 @@ pub struct VersionRegression {
     pub flagged: bool,
 }
 
+/// A period of the evidence window whose confidence distribution drifted (`drift.psi`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PsiFlag {
+    /// The period as the reports print it (`2025-10`, `2025-Q4`, `2025-W41`).
+    pub period: String,
+    /// PSI of that period against its baseline.
+    pub psi: f64,
+}
+
+/// A period of the evidence window whose agreement dropped significantly against its baseline
+/// (`drift.agreement`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgreementDrop {
+    /// The period as the reports print it.
+    pub period: String,
+    /// Agreement in that period.
+    pub agreement: f64,
+    /// Agreement in its baseline.
+    pub baseline: f64,
+    /// p-value of the test for a drop, FDR-adjusted across classes and periods.
+    pub p_adjusted: f64,
+}
+
 /// A certified gate: the scope within which a class may run on its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
@@ -96,10 +119,19 @@ pub struct ClassEvidence {
     pub calibration_p: Option<f64>,
     /// PSI of the latest period against the baseline.
     pub psi_latest: Option<f64>,
+    /// The latest (evaluated) period as the reports print it.
+    #[serde(default)]
+    pub latest_period: String,
     /// Whether the confidence distribution drifted in a period of the evidence window.
     pub psi_flagged: bool,
+    /// The periods of the evidence window whose drift was flagged, with their PSI.
+    #[serde(default)]
+    pub psi_flagged_periods: Vec<PsiFlag>,
     /// Significant agreement drop in a period of the evidence window (FDR-controlled).
     pub agreement_drift_flagged: bool,
+    /// The periods of the evidence window with a significant agreement drop.
+    #[serde(default)]
+    pub agreement_drops: Vec<AgreementDrop>,
     /// The current version against its predecessor, when there is one.
     pub version_regression: Option<VersionRegression>,
     /// Flagged manipulation windows in the evidence window.
@@ -417,28 +449,51 @@ fn manipulation(ev: &ClassEvidence) -> Rule {
     }
 }
 
+/// " (2025-12)" for the latest period, "" when the evidence does not name it.
+fn latest_label(ev: &ClassEvidence) -> String {
+    if ev.latest_period.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", ev.latest_period)
+    }
+}
+
 fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
     let cite = s.cite("max_psi");
     let max = s.thresholds.max_psi;
+    let latest = ev
+        .psi_latest
+        .map(|p| format!("; latest period{} PSI {p:.3}", latest_label(ev)))
+        .unwrap_or_default();
     match (ev.psi_flagged, ev.psi_latest) {
-        (true, Some(p)) => Rule {
+        (true, _) if !ev.psi_flagged_periods.is_empty() => {
+            let periods: Vec<String> = ev
+                .psi_flagged_periods
+                .iter()
+                .map(|f| format!("{:.3} in {}", f.psi, f.period))
+                .collect();
+            Rule {
+                id: "drift.psi",
+                outcome: RuleOutcome::Fail,
+                text: format!(
+                    "confidence drift flagged in the evidence window: PSI {} above max_psi {max} with a significant distribution test ({cite}){latest}",
+                    periods.join(", ")
+                ),
+            }
+        }
+        (true, _) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Fail,
             text: format!(
-                "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}); latest period PSI {p:.3}"
+                "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}){latest}"
             ),
         },
-        (true, None) => Rule {
-            id: "drift.psi",
-            outcome: RuleOutcome::Fail,
-            text: format!(
-                "confidence drift flagged in the evidence window (max_psi {max}, {cite})"
-            ),
-        },
-        (false, Some(p)) => Rule {
+        (false, Some(_)) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Pass,
-            text: format!("PSI {p:.3} within max_psi {max} ({cite})"),
+            text: format!(
+                "no confidence drift flagged in the evidence window (max_psi {max}, {cite}){latest}"
+            ),
         },
         (false, None) => Rule {
             id: "drift.psi",
@@ -449,10 +504,28 @@ fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
 }
 
 fn drift_agreement(ev: &ClassEvidence) -> Rule {
+    let drops: Vec<String> = ev
+        .agreement_drops
+        .iter()
+        .map(|d| {
+            format!(
+                "{} agreement {:.4} against {:.4} in its baseline (adjusted p {})",
+                d.period,
+                d.agreement,
+                d.baseline,
+                fmt_p(d.p_adjusted)
+            )
+        })
+        .collect();
     Rule {
         id: "drift.agreement",
         outcome: pass_fail(ev.agreement_drift_flagged),
-        text: if ev.agreement_drift_flagged {
+        text: if ev.agreement_drift_flagged && !drops.is_empty() {
+            format!(
+                "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled): {}",
+                drops.join("; ")
+            )
+        } else if ev.agreement_drift_flagged {
             "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled)".to_string()
         } else {
             "no significant agreement drop in the evidence window".to_string()
@@ -828,8 +901,11 @@ owner = "CISO with General Counsel"
             ece: Some(0.02),
             calibration_p: Some(0.4),
             psi_latest: Some(0.05),
+            latest_period: "2024-03".into(),
             psi_flagged: false,
+            psi_flagged_periods: Vec::new(),
             agreement_drift_flagged: false,
+            agreement_drops: Vec::new(),
             version_regression: None,
             manipulation_windows: 0,
             invented_share: Some(0.0),
@@ -944,6 +1020,43 @@ owner = "CISO with General Counsel"
         let mut ev = clean("block_ip");
         ev.ece = Some(0.2);
         assert_eq!(recommend(Some(&s), &ev).recommendation, Kind::Hold);
+    }
+
+    #[test]
+    fn drift_rules_name_the_flagged_periods_of_the_window() {
+        let s = settings("block_ip");
+        let mut ev = clean("block_ip");
+        // Flagged in the window's first period; the latest period itself is calm.
+        ev.psi_flagged = true;
+        ev.psi_latest = Some(0.043);
+        ev.psi_flagged_periods = vec![PsiFlag {
+            period: "2024-01".into(),
+            psi: 0.589,
+        }];
+        ev.agreement_drift_flagged = true;
+        ev.agreement_drops = vec![AgreementDrop {
+            period: "2024-01".into(),
+            agreement: 0.61,
+            baseline: 0.98,
+            p_adjusted: 2e-9,
+        }];
+        let r = recommend(Some(&s), &ev);
+        assert_eq!(r.recommendation, Kind::Demote);
+        assert_eq!(
+            r.reasons,
+            [
+                "confidence drift flagged in the evidence window: PSI 0.589 in 2024-01 above max_psi 0.25 with a significant distribution test (policy classes.block_ip via built-in); latest period (2024-03) PSI 0.043",
+                "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled): 2024-01 agreement 0.6100 against 0.9800 in its baseline (adjusted p 2.0e-9)",
+            ]
+        );
+        // Nothing flagged in the window: the pass says what the rule looks at.
+        let r = recommend(Some(&s), &clean("block_ip"));
+        let psi = r.rules.iter().find(|x| x.id == "drift.psi").unwrap();
+        assert_eq!(psi.outcome, RuleOutcome::Pass);
+        assert_eq!(
+            psi.text,
+            "no confidence drift flagged in the evidence window (max_psi 0.25, policy classes.block_ip via built-in); latest period (2024-03) PSI 0.050"
+        );
     }
 
     #[test]
