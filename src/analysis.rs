@@ -147,6 +147,9 @@ pub struct VersionRow {
     pub p_adjusted: Option<f64>,
     pub cohens_h: Option<f64>,
     pub flagged: bool,
+    /// Periods left out of the comparison (a flagged manipulation window) where either version
+    /// had decisions.
+    pub excluded_periods: Vec<Period>,
 }
 
 /// Everything computed for one class.
@@ -413,6 +416,7 @@ pub fn analyze(
     for class in &classes {
         let mut first_seen: BTreeMap<&str, Period> = BTreeMap::new();
         let mut totals: BTreeMap<&str, Cell> = BTreeMap::new();
+        let mut left_out: BTreeMap<&str, BTreeSet<Period>> = BTreeMap::new();
         for &(k, c) in class_cells(class) {
             let e = first_seen
                 .entry(k.model_version.as_str())
@@ -423,6 +427,11 @@ pub fn analyze(
             let total = totals.entry(k.model_version.as_str()).or_default();
             if !contaminated.contains(&(class.to_string(), k.period)) {
                 *total += c;
+            } else {
+                left_out
+                    .entry(k.model_version.as_str())
+                    .or_default()
+                    .insert(k.period);
             }
         }
         let mut order: Vec<(&str, Period)> = first_seen.into_iter().collect();
@@ -449,6 +458,12 @@ pub fn analyze(
                 p_adjusted: None,
                 cohens_h: change.as_ref().map(|c| c.cohens_h),
                 flagged: false,
+                excluded_periods: [pair[0].0, pair[1].0]
+                    .iter()
+                    .flat_map(|v| left_out.get(v).into_iter().flatten().copied())
+                    .collect::<BTreeSet<Period>>()
+                    .into_iter()
+                    .collect(),
             });
         }
     }
@@ -617,6 +632,9 @@ pub fn analyze(
                 current_version: v.model_version.clone(),
                 previous_agreement: v.agreement_previous.unwrap_or(f64::NAN),
                 current_agreement: v.agreement_current.unwrap_or(f64::NAN),
+                previous_reviewed: v.n_previous,
+                current_reviewed: v.n_current,
+                excluded_periods: v.excluded_periods.iter().map(|p| label(*p)).collect(),
                 p_adjusted: v.p_adjusted.unwrap_or(1.0),
                 flagged: v.flagged,
             });

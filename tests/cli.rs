@@ -790,6 +790,38 @@ fn manipulation_burst_is_flagged_exactly() {
     let recs = json(&f.run.join("recommendations.json"));
     assert_ne!(recommendation(&recs, class)["recommendation"], "promote");
 
+    // The burst month is left out of the model-version comparison, and the version rule says
+    // so with the reviewed decisions it compares (those of versions.parquet).
+    let month = &want[0][..7];
+    let r = recommendation(&recs, class);
+    let v = &r["evidence"]["version_regression"];
+    assert_eq!(v["excluded_periods"], serde_json::json!([month]), "{v}");
+    let versions = read_parquet(&f.run.join("metrics/versions.parquet"))
+        .lazy()
+        .filter(
+            col("action_class")
+                .eq(lit(class))
+                .and(col("model_version").eq(lit(v["current_version"].as_str().unwrap()))),
+        )
+        .collect()
+        .unwrap();
+    let n_current = versions.column("n_current").unwrap().u64().unwrap().get(0);
+    assert_eq!(v["current_reviewed"].as_u64(), n_current);
+    let text = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "version_regression")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap();
+    for words in [
+        format!("over {} reviewed decisions", n_current.unwrap()),
+        format!("leaving out the period {month} flagged for manipulation"),
+    ] {
+        assert!(text.contains(&words), "{text} lacks {words}");
+    }
+
     // Same seed, no burst: nothing flagged.
     let dir = scratch("no-burst");
     let data = dir.join("data");

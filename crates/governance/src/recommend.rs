@@ -34,6 +34,16 @@ pub struct VersionRegression {
     pub previous_agreement: f64,
     /// Agreement of the current version.
     pub current_agreement: f64,
+    /// Reviewed decisions of the predecessor the comparison counts.
+    #[serde(default)]
+    pub previous_reviewed: u64,
+    /// Reviewed decisions of the current version the comparison counts.
+    #[serde(default)]
+    pub current_reviewed: u64,
+    /// Periods left out of the comparison because they hold a flagged manipulation window (as
+    /// the reports print them), where either version had decisions.
+    #[serde(default)]
+    pub excluded_periods: Vec<String>,
     /// p-value of the test for a drop, FDR-adjusted across classes.
     pub p_adjusted: f64,
     /// Whether the drop is significant at the run's FDR level.
@@ -540,23 +550,38 @@ fn version_regression(ev: &ClassEvidence) -> Rule {
             outcome: RuleOutcome::NotApplicable,
             text: "no predecessor model version to compare with".to_string(),
         },
-        Some(v) => Rule {
-            id: "version_regression",
-            outcome: pass_fail(v.flagged),
-            text: format!(
-                "{}model version {} agreement {:.4} against {:.4} for {} (adjusted p {})",
-                if v.flagged {
-                    "version regression: "
-                } else {
-                    "no version regression: "
-                },
-                v.current_version,
-                v.current_agreement,
-                v.previous_agreement,
-                v.previous_version,
-                fmt_p(v.p_adjusted)
-            ),
-        },
+        Some(v) => {
+            // The comparison spans each version's whole history, not the evidence window, and
+            // leaves out the periods flagged for manipulation: say so, since the evidence
+            // window's agreement of the same version can differ widely.
+            let left_out = match v.excluded_periods.as_slice() {
+                [] => String::new(),
+                [p] => format!(", leaving out the period {p} flagged for manipulation"),
+                ps => format!(
+                    ", leaving out the periods {} flagged for manipulation",
+                    ps.join(", ")
+                ),
+            };
+            Rule {
+                id: "version_regression",
+                outcome: pass_fail(v.flagged),
+                text: format!(
+                    "{}model version {} agreement {:.4} over {} reviewed decisions against {:.4} over {} for {} (each version's whole history{left_out}; adjusted p {})",
+                    if v.flagged {
+                        "version regression: "
+                    } else {
+                        "no version regression: "
+                    },
+                    v.current_version,
+                    v.current_agreement,
+                    v.current_reviewed,
+                    v.previous_agreement,
+                    v.previous_reviewed,
+                    v.previous_version,
+                    fmt_p(v.p_adjusted)
+                ),
+            }
+        }
     }
 }
 
@@ -990,6 +1015,9 @@ owner = "CISO with General Counsel"
                     current_version: "v2".into(),
                     previous_agreement: 0.99,
                     current_agreement: 0.95,
+                    previous_reviewed: 2000,
+                    current_reviewed: 600,
+                    excluded_periods: Vec::new(),
                     p_adjusted: 0.0004,
                     flagged: true,
                 })
@@ -1060,6 +1088,46 @@ owner = "CISO with General Counsel"
     }
 
     #[test]
+    fn version_rule_says_what_it_compares_and_leaves_out() {
+        let s = settings("block_ip");
+        let mut ev = clean("block_ip");
+        ev.version_regression = Some(VersionRegression {
+            previous_version: "v2".into(),
+            current_version: "v3".into(),
+            previous_agreement: 0.978,
+            current_agreement: 0.9773,
+            previous_reviewed: 3120,
+            current_reviewed: 528,
+            p_adjusted: 0.932,
+            flagged: false,
+            excluded_periods: vec!["2024-01".into()],
+        });
+        let r = recommend(Some(&s), &ev);
+        let rule = r
+            .rules
+            .iter()
+            .find(|x| x.id == "version_regression")
+            .unwrap();
+        assert_eq!(
+            rule.text,
+            "no version regression: model version v3 agreement 0.9773 over 528 reviewed decisions against 0.9780 over 3120 for v2 (each version's whole history, leaving out the period 2024-01 flagged for manipulation; adjusted p 0.932)"
+        );
+        ev.version_regression.as_mut().unwrap().excluded_periods = Vec::new();
+        let r = recommend(Some(&s), &ev);
+        let rule = r
+            .rules
+            .iter()
+            .find(|x| x.id == "version_regression")
+            .unwrap();
+        assert!(
+            rule.text
+                .ends_with("for v2 (each version's whole history; adjusted p 0.932)"),
+            "{}",
+            rule.text
+        );
+    }
+
+    #[test]
     fn hotl_demotion_lists_every_trigger_in_order() {
         let s = settings("block_ip");
         let mut ev = clean("block_ip");
@@ -1120,6 +1188,9 @@ owner = "CISO with General Counsel"
                     current_version: "v2".into(),
                     previous_agreement: 0.99,
                     current_agreement: 0.95,
+                    previous_reviewed: 2000,
+                    current_reviewed: 600,
+                    excluded_periods: Vec::new(),
                     p_adjusted: 0.01,
                     flagged: true,
                 })
