@@ -91,9 +91,10 @@ fn headline(r: &Recommendation) -> String {
             r.gate.as_ref().map(gate_text).unwrap_or_default()
         ),
         Kind::Demote => format!("Demote to human-in-the-loop: {first}"),
-        Kind::Hold if manipulation_blocked(r) => {
-            format!("Investigate a suspected manipulation, then hold: {first}")
-        }
+        Kind::Hold if manipulation_blocked(r) => format!(
+            "Investigate a suspected manipulation, then hold: {}",
+            manipulation_text(r).unwrap_or(&first)
+        ),
         Kind::Hold => match &r.hold {
             Some(h) => format!("Hold: {first} {}", h.text),
             None => format!("Hold: {first}"),
@@ -111,11 +112,18 @@ fn close_to_promotion(r: &Recommendation) -> bool {
             .is_some_and(|p| p <= 2)
 }
 
-/// A class whose promotion a flagged manipulation window blocks: someone should look.
+/// A class whose promotion a flagged manipulation window blocks, or an unowned class with
+/// one: someone should look.
 fn manipulation_blocked(r: &Recommendation) -> bool {
+    manipulation_text(r).is_some()
+}
+
+/// The failing manipulation rule's words.
+fn manipulation_text(r: &Recommendation) -> Option<&String> {
     r.rules
         .iter()
-        .any(|x| x.id == "manipulation" && x.outcome == readiness_governance::RuleOutcome::Fail)
+        .find(|x| x.id == "manipulation" && x.outcome == RuleOutcome::Fail)
+        .map(|x| &x.text)
 }
 
 fn shares(cell: &Cell) -> Vec<f64> {

@@ -503,7 +503,12 @@ fn drift_rules_name_the_flagged_periods_of_the_evidence_window() {
         .clone();
     let mut flagged_outside_latest = 0;
     for r in recs.as_array().unwrap() {
-        if r["rules"].as_array().unwrap().len() < 3 {
+        if !r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == "drift.psi")
+        {
             continue; // unowned or never: no drift rule
         }
         let class = r["action_class"].as_str().unwrap();
@@ -831,6 +836,76 @@ fn manipulation_burst_is_flagged_exactly() {
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
     let m = read_parquet(&out.join("metrics/manipulation.parquet"));
     assert_eq!(m.height(), 0, "flagged without a burst: {m}");
+}
+
+/// A class the policy does not name is still watched: its suspected manipulation is in its
+/// reasons, its section of the report and the decisions to take, as for an owned class.
+#[test]
+fn unowned_class_with_a_manipulation_window_is_reported() {
+    let f = fixture();
+    let class = f.truth["burst"]["class"].as_str().unwrap();
+    let dir = scratch("unowned-burst");
+    let policy = std::fs::read_to_string(root().join("data/policy.toml"))
+        .unwrap()
+        .replace(
+            &format!("[classes.{class}]"),
+            &format!("[classes.{class}_renamed]"),
+        );
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
+    let out = dir.join("run");
+    let o = analyze(
+        &f.data.join("decisions"),
+        &f.data.join("verdicts"),
+        &out,
+        &["--policy", policy_path.to_str().unwrap()],
+    );
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let recs = json(&out.join("recommendations.json"));
+    let r = recommendation(&recs, class);
+    assert!(r["owner"].is_null(), "{r}");
+    assert_eq!(r["evidence"]["manipulation_windows"], 1);
+    let reasons: Vec<&str> = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(reasons[0], "unowned: no policy entry, never promoted");
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.starts_with("manipulation: 1 flagged window")),
+        "{reasons:?}"
+    );
+    // The decisions table has a row for it (Markdown escapes the underscores).
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let escaped = class.replace('_', "\\_");
+    let decisions = md
+        .split("## Decisions to take this period")
+        .nth(1)
+        .unwrap()
+        .split("## Overview")
+        .next()
+        .unwrap();
+    let row = decisions
+        .lines()
+        .find(|l| l.contains(&format!("`{class}`")) || l.contains(&escaped))
+        .unwrap_or_else(|| panic!("no decision row for {class}: {decisions}"));
+    assert!(
+        row.contains("unowned") && row.contains("Investigate a suspected manipulation"),
+        "{row}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let section = html
+        .split(&format!("id=\"class-{class}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section for {class}"));
+    let section = section.split("</section>").next().unwrap();
+    assert!(
+        section.contains("manipulation: 1 flagged window"),
+        "{section}"
+    );
 }
 
 /// Oversight load: the planted rubber-stamping analyst stands out, nobody else does; review

@@ -9,7 +9,7 @@
 //!
 //! | class | rules, in order | recommendation |
 //! |---|---|---|
-//! | not in the policy | `unowned` | hold, never promoted |
+//! | not in the policy | `unowned`, `manipulation` (reported, not deciding) | hold, never promoted |
 //! | ceiling `hitl` | `ceiling` | never, whatever the numbers |
 //! | mode `hotl` | `manipulation`, `drift.psi`, `drift.agreement`, `version_regression`, `reversal_rate` | demote if any fails, else hold (stays `hotl`) |
 //! | mode `hitl`, ceiling `hotl` | blockers `manipulation`, `drift.psi`, `drift.agreement`, `version_regression`, `calibration.ece`, `calibration.test`, `reasoning.invented`; then `evidence.min_reviewed`, `evidence.anytime`, `gate` | hold if a blocker fails; hold if fewer than `min_reviewed`; promote if the anytime-valid bound crosses the target; promote_gated if a certified gate lies within the policy's gate scope and has `min_reviewed` reviews; else hold |
@@ -282,6 +282,13 @@ pub fn recommend(settings: Option<&EffectiveSettings>, ev: &ClassEvidence) -> Re
             outcome: RuleOutcome::Fail,
             text,
         });
+        // Unowned classes are watched for manipulation (nobody has rated their impact): a
+        // flagged window is reported like an owned class's, for someone to look into.
+        let watch = manipulation(ev);
+        if watch.outcome == RuleOutcome::Fail {
+            rec.reasons.push(watch.text.clone());
+        }
+        rec.rules.push(watch);
         return rec;
     };
     rec.owner = Some(s.owner.clone());
@@ -956,8 +963,26 @@ owner = "CISO with General Counsel"
         assert_eq!(r.recommendation, Kind::Hold);
         assert_eq!(r.owner, None);
         assert_eq!(r.reasons, ["unowned: no policy entry, never promoted"]);
-        assert_eq!(r.rules.len(), 1);
+        let ids: Vec<&str> = r.rules.iter().map(|x| x.id).collect();
+        assert_eq!(ids, ["unowned", "manipulation"]);
+        assert_eq!(outcome(&r, "manipulation"), RuleOutcome::Pass);
         assert!(r.hold.is_none());
+    }
+
+    #[test]
+    fn unowned_class_reports_a_suspected_manipulation() {
+        let mut ev = clean("mystery");
+        ev.manipulation_windows = 1;
+        let r = recommend(None, &ev);
+        assert_eq!(r.recommendation, Kind::Hold);
+        assert_eq!(outcome(&r, "manipulation"), RuleOutcome::Fail);
+        assert_eq!(r.reasons.len(), 2, "{:?}", r.reasons);
+        assert_eq!(r.reasons[0], "unowned: no policy entry, never promoted");
+        assert!(
+            r.reasons[1].starts_with("manipulation: 1 flagged window in the evidence window"),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]
