@@ -10,7 +10,7 @@ use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Cell, Granularity, Period};
 use readiness_report::model::{
     AgreementPoint, AutonomyPoint, ClassSection, DataQuality, DecisionItem, InputFile,
-    ManipulationDay, MatrixRow, ReliabilityBin, ReportModel, RiskCoveragePoint,
+    ManipulationDay, MatrixRow, ReliabilityBin, ReportModel, RiskCoveragePoint, RowSource,
 };
 
 use crate::analysis::ClassResult;
@@ -515,6 +515,16 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
             timeouts: all.n_timeout,
             unreviewed: all.n_unreviewed,
             unowned_classes,
+            source: {
+                use crate::ingest::Table;
+                let stats = c.inputs.iter().any(|f| f.table == Table::Stats);
+                let raw = c.inputs.iter().any(|f| f.table != Table::Stats);
+                match (raw, stats) {
+                    (_, false) => RowSource::Raw,
+                    (false, true) => RowSource::Statistics,
+                    (true, true) => RowSource::RawAndStatistics,
+                }
+            },
         },
         decisions,
         classes,
