@@ -974,6 +974,52 @@ fn board_report_for_a_quarter() {
     assert!(md.contains("isolate\\_host"), "{md}");
     let html = std::fs::read_to_string(out.join("board.html")).unwrap();
     assert!(!html.contains("<script"));
+    // A demoted class's top risk names the demotion triggers that fired, and only those
+    // (target agreement is no demotion trigger).
+    let board = json(&out.join("board.json"));
+    let risks: Vec<&str> = board["top_risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let recs = json(&f.run.join("recommendations.json"));
+    let mut demoted = 0;
+    for r in recs.as_array().unwrap() {
+        if r["recommendation"] != "demote" {
+            continue;
+        }
+        demoted += 1;
+        let class = r["action_class"].as_str().unwrap();
+        let risk = risks
+            .iter()
+            .find(|x| x.starts_with(&format!("{class} runs on its own")))
+            .unwrap_or_else(|| panic!("no top risk for {class}: {risks:?}"));
+        assert!(!risk.contains("required"), "{risk}");
+        let failed = |id: &str| {
+            r["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"] == id && x["outcome"] == "fail")
+        };
+        for (id, words) in [
+            ("manipulation", "a suspected attempt to steer it"),
+            ("drift.psi", "how sure it is of its decisions changed"),
+            (
+                "drift.agreement",
+                "analysts agreed with it markedly less often",
+            ),
+            (
+                "version_regression",
+                "analysts agree less often with its new AI model version",
+            ),
+            ("reversal_rate", "later reversed"),
+        ] {
+            assert_eq!(risk.contains(words), failed(id), "{id}: {risk}");
+        }
+    }
+    assert!(demoted > 0, "the fixture demotes block_ip");
     // A quarter without data is an error naming the data's range.
     let o = run(&[
         "--quiet",
