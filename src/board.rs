@@ -314,14 +314,17 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
         .any(|p| Granularity::Quarter.period_of(p.start) == quarter)
     {
         return Err(RunError::Other(format!(
-            "--quarter {}: no decisions in that quarter (the data covers {} to {})",
+            "--quarter {}: no decisions in that quarter (the data covers {})",
             quarter_label(quarter),
-            c.analysis
-                .periods
-                .first()
-                .map(|p| p.date_string())
-                .unwrap_or_default(),
-            c.analysis.evaluated.date_string()
+            crate::present::period_range(
+                c.granularity,
+                c.analysis
+                    .periods
+                    .first()
+                    .copied()
+                    .unwrap_or(c.analysis.evaluated),
+                c.analysis.evaluated
+            )
         )));
     }
     let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);

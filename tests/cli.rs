@@ -469,6 +469,7 @@ fn drift_exit_code_says_whether_anything_is_flagged() {
     let (code, out, err) = outcome(&o);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("nothing flagged"));
+    assert!(out.starts_with("drift watch, period 2025-02\n"), "{out}");
 }
 
 /// The drift rules judge every period of the evidence window: each period of the window that
@@ -657,6 +658,17 @@ fn explain_prints_the_evidence_chain() {
     ] {
         assert!(out.contains(needle), "explain lacks {needle}: {out}");
     }
+    // The evidence window is named by its periods, in the report too.
+    assert!(
+        out.contains("evidence window: 2025-10 to 2025-12 (month periods"),
+        "{out}"
+    );
+    let md = std::fs::read_to_string(f.run.join("report.md")).unwrap();
+    assert!(md.contains("| Evidence window | 2025-10 to 2025-12 |"));
+    assert!(
+        !md.contains("2025-12-01"),
+        "a period printed as its first day"
+    );
     let o = run(&["explain", "no_such_class", "--run", f.run.to_str().unwrap()]);
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 1);
@@ -1035,8 +1047,9 @@ fn board_report_for_a_quarter() {
     ]);
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 1);
+    // Periods are named as periods: the data ends with December, not on its first day.
     assert!(
-        err.contains("2019-Q1") && err.contains("2025-01-01"),
+        err.contains("2019-Q1") && err.contains("the data covers 2025-01 to 2025-12)"),
         "{err}"
     );
 }
