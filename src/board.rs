@@ -292,7 +292,7 @@ fn latest_complete_quarter(c: &Computed) -> Option<Period> {
     })
 }
 
-/// `readiness board`: writes `board.html`, `board.md` and the chart into `out`.
+/// `readiness board`: writes `board.html`, `board.md`, `board.json` and the chart into `out`.
 pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
     let progress = Progress::new(cfg.quiet);
     let asked = match &cfg.quarter {
