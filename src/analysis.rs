@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use readiness_governance::policy::{EffectiveSettings, Policy, Thresholds};
 use readiness_governance::recommend::{
-    recommend, ClassEvidence, Gate, Recommendation, VersionRegression,
+    recommend, AgreementDrop, ClassEvidence, Gate, PsiFlag, Recommendation, VersionRegression,
 };
 use readiness_metrics::calibration::{
     calibration, calibration_bins, equal_mass_bins, Calibration, CalibrationBin, EqualMassBin,
@@ -147,6 +147,9 @@ pub struct VersionRow {
     pub p_adjusted: Option<f64>,
     pub cohens_h: Option<f64>,
     pub flagged: bool,
+    /// Periods left out of the comparison (a flagged manipulation window) where either version
+    /// had decisions.
+    pub excluded_periods: Vec<Period>,
 }
 
 /// Everything computed for one class.
@@ -413,6 +416,7 @@ pub fn analyze(
     for class in &classes {
         let mut first_seen: BTreeMap<&str, Period> = BTreeMap::new();
         let mut totals: BTreeMap<&str, Cell> = BTreeMap::new();
+        let mut left_out: BTreeMap<&str, BTreeSet<Period>> = BTreeMap::new();
         for &(k, c) in class_cells(class) {
             let e = first_seen
                 .entry(k.model_version.as_str())
@@ -423,6 +427,11 @@ pub fn analyze(
             let total = totals.entry(k.model_version.as_str()).or_default();
             if !contaminated.contains(&(class.to_string(), k.period)) {
                 *total += c;
+            } else {
+                left_out
+                    .entry(k.model_version.as_str())
+                    .or_default()
+                    .insert(k.period);
             }
         }
         let mut order: Vec<(&str, Period)> = first_seen.into_iter().collect();
@@ -449,6 +458,12 @@ pub fn analyze(
                 p_adjusted: None,
                 cohens_h: change.as_ref().map(|c| c.cohens_h),
                 flagged: false,
+                excluded_periods: [pair[0].0, pair[1].0]
+                    .iter()
+                    .flat_map(|v| left_out.get(v).into_iter().flatten().copied())
+                    .collect::<BTreeSet<Period>>()
+                    .into_iter()
+                    .collect(),
             });
         }
     }
@@ -580,15 +595,33 @@ pub fn analyze(
             .get(*class)
             .map(|v| v.as_slice())
             .unwrap_or(&[]);
-        let window_flag = |f: &dyn Fn(&DriftRow) -> bool| {
-            class_drift
-                .iter()
-                .any(|d| window.contains(&d.period) && f(d))
-        };
         let psi_latest = class_drift
             .iter()
             .find(|d| d.period == evaluated)
             .and_then(|d| d.psi);
+        let label = |p: Period| crate::present::period_label(granularity, p);
+        let window_drift: Vec<&&DriftRow> = class_drift
+            .iter()
+            .filter(|d| window.contains(&d.period))
+            .collect();
+        let psi_flagged_periods: Vec<PsiFlag> = window_drift
+            .iter()
+            .filter(|d| d.psi_flag)
+            .map(|d| PsiFlag {
+                period: label(d.period),
+                psi: d.psi.unwrap_or(f64::NAN),
+            })
+            .collect();
+        let agreement_drops: Vec<AgreementDrop> = window_drift
+            .iter()
+            .filter(|d| d.agreement_flag)
+            .map(|d| AgreementDrop {
+                period: label(d.period),
+                agreement: d.agreement_current.unwrap_or(f64::NAN),
+                baseline: d.agreement_baseline.unwrap_or(f64::NAN),
+                p_adjusted: d.agreement_p_adjusted.unwrap_or(f64::NAN),
+            })
+            .collect();
         let version_regression = versions_by_class
             .get(*class)
             .into_iter()
@@ -599,6 +632,9 @@ pub fn analyze(
                 current_version: v.model_version.clone(),
                 previous_agreement: v.agreement_previous.unwrap_or(f64::NAN),
                 current_agreement: v.agreement_current.unwrap_or(f64::NAN),
+                previous_reviewed: v.n_previous,
+                current_reviewed: v.n_current,
+                excluded_periods: v.excluded_periods.iter().map(|p| label(*p)).collect(),
                 p_adjusted: v.p_adjusted.unwrap_or(1.0),
                 flagged: v.flagged,
             });
@@ -626,8 +662,11 @@ pub fn analyze(
             ece: ev_cal.as_ref().map(|c| c.ece),
             calibration_p: None,
             psi_latest,
-            psi_flagged: window_flag(&|d| d.psi_flag),
-            agreement_drift_flagged: window_flag(&|d| d.agreement_flag),
+            latest_period: label(evaluated),
+            psi_flagged: !psi_flagged_periods.is_empty(),
+            psi_flagged_periods,
+            agreement_drift_flagged: !agreement_drops.is_empty(),
+            agreement_drops,
             version_regression,
             manipulation_windows: {
                 let ids: BTreeSet<u32> = flagged

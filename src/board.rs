@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use readiness_governance::recommend::Kind;
+use readiness_governance::recommend::{Kind, RuleOutcome};
 use readiness_governance::Mode;
 use readiness_metrics::{Granularity, Period};
 use readiness_report::model::BoardModel;
@@ -44,6 +44,70 @@ pub fn parse_quarter(s: &str) -> Option<Period> {
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
+}
+
+/// The demotion triggers that fired for a class, in words for the board (POLICY.md's demotion
+/// triggers, in their order).
+fn demotion_words(cl: &crate::analysis::ClassResult) -> Vec<String> {
+    let r = &cl.recommendation;
+    let ev = &r.evidence;
+    let failed = |id: &str| {
+        r.rules
+            .iter()
+            .any(|x| x.id == id && x.outcome == RuleOutcome::Fail)
+    };
+    let periods = |ps: Vec<&str>| ps.join(", ");
+    let mut words = Vec::new();
+    if failed("manipulation") {
+        words
+            .push("a suspected attempt to steer it was flagged in its recent activity".to_string());
+    }
+    if failed("drift.psi") {
+        let when = periods(
+            ev.psi_flagged_periods
+                .iter()
+                .map(|f| f.period.as_str())
+                .collect(),
+        );
+        words.push(if when.is_empty() {
+            "how sure it is of its decisions changed markedly in recent months".to_string()
+        } else {
+            format!("how sure it is of its decisions changed markedly in {when}")
+        });
+    }
+    if failed("drift.agreement") {
+        words.push(match ev.agreement_drops.first() {
+            Some(d) => format!(
+                "analysts agreed with it markedly less often in {} ({} of its actions, against {} before)",
+                d.period,
+                pct(d.agreement),
+                pct(d.baseline)
+            ),
+            None => "analysts agreed with it markedly less often than before".to_string(),
+        });
+    }
+    if failed("version_regression") {
+        if let Some(v) = &ev.version_regression {
+            words.push(format!(
+                "analysts agree less often with its new AI model version ({}: {} of reviewed actions, against {} for {})",
+                v.current_version,
+                pct(v.current_agreement),
+                pct(v.previous_agreement),
+                v.previous_version
+            ));
+        }
+    }
+    if failed("reversal_rate") && ev.n_executed > 0 {
+        words.push(format!(
+            "{} of the actions it took on its own were later reversed, against at most {} allowed",
+            pct(ev.n_executed_reversed as f64 / ev.n_executed as f64),
+            pct(cl.thresholds.max_reversal_rate)
+        ));
+    }
+    if words.is_empty() {
+        words.push("the evidence no longer supports its autonomy".to_string());
+    }
+    words
 }
 
 /// Builds the board model for `quarter` from a monthly (or weekly) analysis.
@@ -118,15 +182,10 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
     for cl in &a.classes {
         let r = &cl.recommendation;
         if r.recommendation == Kind::Demote {
-            let agreed = r
-                .evidence
-                .agreement
-                .map(|x| format!("analysts agreed with {} of its recent actions", pct(x)))
-                .unwrap_or_else(|| "its recent actions could not be checked".into());
             risks.push(format!(
-                "{} runs on its own but should go back to human approval: {agreed}, against the {} required, or its behaviour changed.",
+                "{} runs on its own but should go back to human approval: {}.",
                 cl.action_class,
-                pct(cl.thresholds.target_agreement)
+                demotion_words(cl).join("; ")
             ));
         }
     }
@@ -233,7 +292,7 @@ fn latest_complete_quarter(c: &Computed) -> Option<Period> {
     })
 }
 
-/// `readiness board`: writes `board.html`, `board.md` and the chart into `out`.
+/// `readiness board`: writes `board.html`, `board.md`, `board.json` and the chart into `out`.
 pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
     let progress = Progress::new(cfg.quiet);
     let asked = match &cfg.quarter {
@@ -257,14 +316,17 @@ pub fn run_board(cfg: &BoardConfig) -> Result<(PathBuf, String), RunError> {
         .any(|p| Granularity::Quarter.period_of(p.start) == quarter)
     {
         return Err(RunError::Other(format!(
-            "--quarter {}: no decisions in that quarter (the data covers {} to {})",
+            "--quarter {}: no decisions in that quarter (the data covers {})",
             quarter_label(quarter),
-            c.analysis
-                .periods
-                .first()
-                .map(|p| p.date_string())
-                .unwrap_or_default(),
-            c.analysis.evaluated.date_string()
+            crate::present::period_range(
+                c.granularity,
+                c.analysis
+                    .periods
+                    .first()
+                    .copied()
+                    .unwrap_or(c.analysis.evaluated),
+                c.analysis.evaluated
+            )
         )));
     }
     let id = run_id(&c.inputs, &c.policy.sha256, c.granularity);

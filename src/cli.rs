@@ -53,7 +53,7 @@ pub enum Command {
     Drift(DriftArgs),
     /// Print the full evidence chain of one class from a run directory.
     Explain(ExplainArgs),
-    /// Write the one-page quarterly board report (board.html, board.md).
+    /// Write the one-page quarterly board report (board.html, board.md, board.json, charts/).
     Board(BoardArgs),
     /// Policy tools.
     #[command(subcommand)]

@@ -47,7 +47,7 @@ pub fn drift_text(w: &DriftWatch) -> String {
         .max()
         .unwrap_or(5)
         .clamp(5, 40);
-    let _ = writeln!(out, "drift watch, period starting {}", w.evaluated_period);
+    let _ = writeln!(out, "drift watch, period {}", w.period_label);
     let _ = writeln!(
         out,
         "{:<width$}  {:>8}  {:>6}  {:>9}  {:>9}  {:>9}  {:>8}  {:<8}  flag",
@@ -208,6 +208,28 @@ pub fn explain(run: &Path, class: &str) -> Result<String, RunError> {
         Err(_) => {
             let _ = writeln!(out, "(the policy file is no longer readable)");
         }
+    }
+    // The evidence window as periods (the JSON holds their first days).
+    let granularity = manifest
+        .get("parameters")
+        .and_then(|p| p.get("period"))
+        .and_then(Value::as_str)
+        .and_then(readiness_metrics::Granularity::parse);
+    let window: Vec<&str> = rec
+        .get("evidence")
+        .and_then(|e| e.get("evidence_periods"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if let (Some(g), Some(first), Some(last)) = (granularity, window.first(), window.last()) {
+        let _ = writeln!(
+            out,
+            "\nevidence window: {} ({} periods; evidence_periods below lists their first days)",
+            clean(&crate::present::date_range(g, first, last)),
+            g.as_str()
+        );
     }
     let _ = writeln!(out, "\nevidence:");
     if let Some(ev) = rec.get("evidence").and_then(Value::as_object) {

@@ -33,7 +33,7 @@ pub fn period_warnings(
     let Some((&previous, _)) = per_period.range(..evaluated).next_back() else {
         return Vec::new();
     };
-    let label = |p: Period| label(granularity, p);
+    let label = |p: Period| crate::present::period_label(granularity, p);
     let what = format!(
         "the evaluated period {} (the latest with a decision) holds {n} decision{}",
         label(evaluated),
@@ -77,19 +77,6 @@ pub fn baseline_warning(stats: &SuffStats, start: i32, end: i32) -> Option<Strin
             Period { start: end }.date_string()
         )
     })
-}
-
-/// A period as people name it: `2025-12`, `2025Q4`, or the week's first day.
-pub fn label(granularity: Granularity, p: Period) -> String {
-    let date = p.date_string();
-    match granularity {
-        Granularity::Month => date[..7].to_string(),
-        Granularity::Quarter => {
-            let month: u32 = date[5..7].parse().unwrap_or(1);
-            format!("{}Q{}", &date[..4], (month - 1) / 3 + 1)
-        }
-        Granularity::Week => format!("the week of {date}"),
-    }
 }
 
 /// Warnings for policy classes that match no decision while a class of the data without a

@@ -1124,7 +1124,10 @@ pub struct DriftFinding {
 /// The drift watch: every class in the evaluated period.
 #[derive(Serialize, Debug, Clone)]
 pub struct DriftWatch {
+    /// The evaluated period's first day (`YYYY-MM-DD`).
     pub evaluated_period: String,
+    /// The evaluated period as the reports print it (`2025-12`, `2025-Q4`, `2025-W41`).
+    pub period_label: String,
     pub classes: Vec<DriftLine>,
     pub flagged: Vec<DriftFinding>,
     /// Classes with decisions in the evaluated period that nothing could be compared for: no
@@ -1269,6 +1272,7 @@ pub fn drift_watch(input: &InputConfig, quiet: bool) -> Result<DriftWatch, RunEr
     }
     Ok(DriftWatch {
         evaluated_period: a.evaluated.date_string(),
+        period_label: crate::present::period_label(c.granularity, a.evaluated),
         classes,
         flagged,
         unchecked,

@@ -10,7 +10,7 @@ use readiness_metrics::period::civil_from_days;
 use readiness_metrics::{Cell, Granularity, Period};
 use readiness_report::model::{
     AgreementPoint, AutonomyPoint, ClassSection, DataQuality, DecisionItem, InputFile,
-    ManipulationDay, MatrixRow, ReliabilityBin, ReportModel, RiskCoveragePoint,
+    ManipulationDay, MatrixRow, ReliabilityBin, ReportModel, RiskCoveragePoint, RowSource,
 };
 
 use crate::analysis::ClassResult;
@@ -47,13 +47,41 @@ pub fn shown_classes(a: &crate::analysis::Analysis) -> std::collections::BTreeSe
     shown
 }
 
-/// The label of a period: `2025-10` (month), `2025-Q4` (quarter), `2025-10-06` (week).
+/// The label of a period, which names the whole period rather than its first day: `2025-10`
+/// (month), `2025-Q4` (quarter), `2025-W41` (ISO week, Monday to Sunday; its year is the year
+/// of its Thursday).
 pub fn period_label(g: Granularity, p: Period) -> String {
-    let (y, m, d) = civil_from_days(p.start);
+    let (y, m, _) = civil_from_days(p.start);
     match g {
         Granularity::Month => format!("{y:04}-{m:02}"),
         Granularity::Quarter => format!("{y:04}-Q{}", (m - 1) / 3 + 1),
-        Granularity::Week => format!("{y:04}-{m:02}-{d:02}"),
+        Granularity::Week => {
+            let thursday = g.period_of(p.start).start + 3;
+            let (iso_year, _, _) = civil_from_days(thursday);
+            let first = readiness_metrics::period::days_from_civil(iso_year, 1, 1);
+            format!("{iso_year:04}-W{:02}", (thursday - first) / 7 + 1)
+        }
+    }
+}
+
+/// "2025-10 to 2025-12": the periods from `first` to `last`, both included (one label when they
+/// are the same period).
+pub fn period_range(g: Granularity, first: Period, last: Period) -> String {
+    if first == last {
+        period_label(g, first)
+    } else {
+        format!("{} to {}", period_label(g, first), period_label(g, last))
+    }
+}
+
+/// [`period_range`] of periods given by their first day (`YYYY-MM-DD`, as the JSON outputs
+/// hold them); a string that is not a date is shown as it is.
+pub fn date_range(g: Granularity, first: &str, last: &str) -> String {
+    use readiness_metrics::period::parse_date;
+    match (parse_date(first), parse_date(last)) {
+        (Some(a), Some(b)) => period_range(g, Period { start: a }, Period { start: b }),
+        _ if first == last => first.to_string(),
+        _ => format!("{first} to {last}"),
     }
 }
 
@@ -91,9 +119,10 @@ fn headline(r: &Recommendation) -> String {
             r.gate.as_ref().map(gate_text).unwrap_or_default()
         ),
         Kind::Demote => format!("Demote to human-in-the-loop: {first}"),
-        Kind::Hold if manipulation_blocked(r) => {
-            format!("Investigate a suspected manipulation, then hold: {first}")
-        }
+        Kind::Hold if manipulation_blocked(r) => format!(
+            "Investigate a suspected manipulation, then hold: {}",
+            manipulation_text(r).unwrap_or(&first)
+        ),
         Kind::Hold => match &r.hold {
             Some(h) => format!("Hold: {first} {}", h.text),
             None => format!("Hold: {first}"),
@@ -111,11 +140,18 @@ fn close_to_promotion(r: &Recommendation) -> bool {
             .is_some_and(|p| p <= 2)
 }
 
-/// A class whose promotion a flagged manipulation window blocks: someone should look.
+/// A class whose promotion a flagged manipulation window blocks, or an unowned class with
+/// one: someone should look.
 fn manipulation_blocked(r: &Recommendation) -> bool {
+    manipulation_text(r).is_some()
+}
+
+/// The failing manipulation rule's words.
+fn manipulation_text(r: &Recommendation) -> Option<&String> {
     r.rules
         .iter()
-        .any(|x| x.id == "manipulation" && x.outcome == readiness_governance::RuleOutcome::Fail)
+        .find(|x| x.id == "manipulation" && x.outcome == RuleOutcome::Fail)
+        .map(|x| &x.text)
 }
 
 fn shares(cell: &Cell) -> Vec<f64> {
@@ -195,10 +231,10 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
         ),
         (
             "Evidence window".to_string(),
-            format!(
-                "{} to {}",
-                ev.evidence_periods.first().cloned().unwrap_or_default(),
-                ev.evidence_periods.last().cloned().unwrap_or_default()
+            date_range(
+                g,
+                ev.evidence_periods.first().map_or("", String::as_str),
+                ev.evidence_periods.last().map_or("", String::as_str),
             ),
         ),
         (
@@ -232,6 +268,34 @@ fn class_section(c: &Computed, cl: &ClassResult) -> ClassSection {
                 .unwrap_or_else(|| "n/a".into()),
         ),
     ];
+    // The drift rules look at every period of the evidence window, not only the latest.
+    if !ev.psi_flagged_periods.is_empty() {
+        key_numbers.push((
+            "Confidence drift flagged (evidence window)".to_string(),
+            ev.psi_flagged_periods
+                .iter()
+                .map(|f| format!("{}: PSI {:.3}", f.period, f.psi))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
+    if !ev.agreement_drops.is_empty() {
+        key_numbers.push((
+            "Agreement drop (evidence window)".to_string(),
+            ev.agreement_drops
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {} against {} in its baseline",
+                        d.period,
+                        pct(d.agreement),
+                        pct(d.baseline)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ));
+    }
     if ev.n_executed > 0 {
         key_numbers.push((
             "Autonomous actions reversed".to_string(),
@@ -479,6 +543,16 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
             timeouts: all.n_timeout,
             unreviewed: all.n_unreviewed,
             unowned_classes,
+            source: {
+                use crate::ingest::Table;
+                let stats = c.inputs.iter().any(|f| f.table == Table::Stats);
+                let raw = c.inputs.iter().any(|f| f.table != Table::Stats);
+                match (raw, stats) {
+                    (_, false) => RowSource::Raw,
+                    (false, true) => RowSource::Statistics,
+                    (true, true) => RowSource::RawAndStatistics,
+                }
+            },
         },
         decisions,
         classes,
@@ -500,5 +574,47 @@ pub fn report_model(c: &Computed, run_id: &str) -> ReportModel {
             })
             .collect(),
         autonomy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readiness_metrics::period::parse_date;
+
+    fn day(s: &str) -> Period {
+        Period {
+            start: parse_date(s).unwrap(),
+        }
+    }
+
+    #[test]
+    fn periods_are_labelled_as_periods() {
+        let m = Granularity::Month;
+        assert_eq!(
+            period_range(m, day("2025-10-01"), day("2025-12-01")),
+            "2025-10 to 2025-12"
+        );
+        assert_eq!(
+            period_range(m, day("2025-12-01"), day("2025-12-01")),
+            "2025-12"
+        );
+        let q = Granularity::Quarter;
+        assert_eq!(
+            period_range(q, day("2025-01-01"), day("2025-10-01")),
+            "2025-Q1 to 2025-Q4"
+        );
+        // ISO weeks: the week holding 2025-10-06 (a Monday) is 2025-W41; 2024-12-30 starts
+        // 2025-W01 (its Thursday is in 2025); 2021-01-03 (a Sunday) is in 2020-W53.
+        let w = Granularity::Week;
+        assert_eq!(period_label(w, day("2025-10-06")), "2025-W41");
+        assert_eq!(period_label(w, day("2024-12-30")), "2025-W01");
+        assert_eq!(period_label(w, day("2021-01-03")), "2020-W53");
+        assert_eq!(period_label(w, day("2026-12-28")), "2026-W53");
+        assert_eq!(
+            date_range(w, "2025-09-22", "2025-10-06"),
+            "2025-W39 to 2025-W41"
+        );
+        assert_eq!(date_range(m, "n/a", "n/a"), "n/a");
     }
 }

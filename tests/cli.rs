@@ -469,6 +469,99 @@ fn drift_exit_code_says_whether_anything_is_flagged() {
     let (code, out, err) = outcome(&o);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("nothing flagged"));
+    assert!(out.starts_with("drift watch, period 2025-02\n"), "{out}");
+}
+
+/// The drift rules judge every period of the evidence window: each period of the window that
+/// `drift.parquet` flags is named in the rule's words with its PSI (or agreement), and a rule
+/// fails exactly when the window holds such a period, whatever the latest period shows.
+#[test]
+fn drift_rules_name_the_flagged_periods_of_the_evidence_window() {
+    let f = fixture();
+    let recs = json(&f.run.join("recommendations.json"));
+    let drift = read_parquet(&f.run.join("metrics/drift.parquet"));
+    let col_str = |c: &str| drift.column(c).unwrap().str().unwrap().clone();
+    let classes = col_str("action_class");
+    let starts = drift
+        .column("period_start")
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap();
+    let starts = starts.i32().unwrap().clone();
+    let psi = drift.column("psi").unwrap().f64().unwrap().clone();
+    let psi_flag = drift.column("psi_flag").unwrap().bool().unwrap().clone();
+    let agreement = drift
+        .column("agreement_current")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .clone();
+    let agreement_flag = drift
+        .column("agreement_flag")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .clone();
+    let mut flagged_outside_latest = 0;
+    for r in recs.as_array().unwrap() {
+        if !r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == "drift.psi")
+        {
+            continue; // unowned or never: no drift rule
+        }
+        let class = r["action_class"].as_str().unwrap();
+        let window: Vec<i32> = r["evidence"]["evidence_periods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| readiness_metrics::period::parse_date(p.as_str().unwrap()).unwrap())
+            .collect();
+        let rule = |id: &str| {
+            r["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == id)
+                .unwrap_or_else(|| panic!("{class}: no rule {id}"))
+                .clone()
+        };
+        let (psi_rule, agreement_rule) = (rule("drift.psi"), rule("drift.agreement"));
+        let (mut psi_periods, mut drop_periods) = (0, 0);
+        for i in 0..drift.height() {
+            if classes.get(i) != Some(class) || !window.contains(&starts.get(i).unwrap()) {
+                continue;
+            }
+            let (y, m, _) = readiness_metrics::period::civil_from_days(starts.get(i).unwrap());
+            let label = format!("{y:04}-{m:02}");
+            if psi_flag.get(i) == Some(true) {
+                psi_periods += 1;
+                let words = format!("{:.3} in {label}", psi.get(i).unwrap());
+                let text = psi_rule["text"].as_str().unwrap();
+                assert!(text.contains(&words), "{class}: {text} lacks {words}");
+                if starts.get(i) != window.last().copied() {
+                    flagged_outside_latest += 1;
+                }
+            }
+            if agreement_flag.get(i) == Some(true) {
+                drop_periods += 1;
+                let words = format!("{label} agreement {:.4}", agreement.get(i).unwrap());
+                let text = agreement_rule["text"].as_str().unwrap();
+                assert!(text.contains(&words), "{class}: {text} lacks {words}");
+            }
+        }
+        let fails = |rule: &Value| rule["outcome"] == "fail";
+        assert_eq!(fails(&psi_rule), psi_periods > 0, "{class}: {psi_rule}");
+        assert_eq!(
+            fails(&agreement_rule),
+            drop_periods > 0,
+            "{class}: {agreement_rule}"
+        );
+    }
+    // The fixture has a drift flagged before its latest period (the burst month).
+    assert!(flagged_outside_latest > 0);
 }
 
 /// Inputs::valid(2000) (January and February 2025) and `extra` more `enrich_alert`
@@ -708,6 +801,17 @@ fn explain_prints_the_evidence_chain() {
     ] {
         assert!(out.contains(needle), "explain lacks {needle}: {out}");
     }
+    // The evidence window is named by its periods, in the report too.
+    assert!(
+        out.contains("evidence window: 2025-10 to 2025-12 (month periods"),
+        "{out}"
+    );
+    let md = std::fs::read_to_string(f.run.join("report.md")).unwrap();
+    assert!(md.contains("| Evidence window | 2025-10 to 2025-12 |"));
+    assert!(
+        !md.contains("2025-12-01"),
+        "a period printed as its first day"
+    );
     let o = run(&["explain", "no_such_class", "--run", f.run.to_str().unwrap()]);
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 1);
@@ -876,6 +980,38 @@ fn manipulation_burst_is_flagged_exactly() {
     let recs = json(&f.run.join("recommendations.json"));
     assert_ne!(recommendation(&recs, class)["recommendation"], "promote");
 
+    // The burst month is left out of the model-version comparison, and the version rule says
+    // so with the reviewed decisions it compares (those of versions.parquet).
+    let month = &want[0][..7];
+    let r = recommendation(&recs, class);
+    let v = &r["evidence"]["version_regression"];
+    assert_eq!(v["excluded_periods"], serde_json::json!([month]), "{v}");
+    let versions = read_parquet(&f.run.join("metrics/versions.parquet"))
+        .lazy()
+        .filter(
+            col("action_class")
+                .eq(lit(class))
+                .and(col("model_version").eq(lit(v["current_version"].as_str().unwrap()))),
+        )
+        .collect()
+        .unwrap();
+    let n_current = versions.column("n_current").unwrap().u64().unwrap().get(0);
+    assert_eq!(v["current_reviewed"].as_u64(), n_current);
+    let text = r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "version_regression")
+        .unwrap()["text"]
+        .as_str()
+        .unwrap();
+    for words in [
+        format!("over {} reviewed decisions", n_current.unwrap()),
+        format!("leaving out the period {month} flagged for manipulation"),
+    ] {
+        assert!(text.contains(&words), "{text} lacks {words}");
+    }
+
     // Same seed, no burst: nothing flagged.
     let dir = scratch("no-burst");
     let data = dir.join("data");
@@ -885,6 +1021,76 @@ fn manipulation_burst_is_flagged_exactly() {
     assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
     let m = read_parquet(&out.join("metrics/manipulation.parquet"));
     assert_eq!(m.height(), 0, "flagged without a burst: {m}");
+}
+
+/// A class the policy does not name is still watched: its suspected manipulation is in its
+/// reasons, its section of the report and the decisions to take, as for an owned class.
+#[test]
+fn unowned_class_with_a_manipulation_window_is_reported() {
+    let f = fixture();
+    let class = f.truth["burst"]["class"].as_str().unwrap();
+    let dir = scratch("unowned-burst");
+    let policy = std::fs::read_to_string(root().join("data/policy.toml"))
+        .unwrap()
+        .replace(
+            &format!("[classes.{class}]"),
+            &format!("[classes.{class}_renamed]"),
+        );
+    let policy_path = dir.join("policy.toml");
+    std::fs::write(&policy_path, policy).unwrap();
+    let out = dir.join("run");
+    let o = analyze(
+        &f.data.join("decisions"),
+        &f.data.join("verdicts"),
+        &out,
+        &["--policy", policy_path.to_str().unwrap()],
+    );
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let recs = json(&out.join("recommendations.json"));
+    let r = recommendation(&recs, class);
+    assert!(r["owner"].is_null(), "{r}");
+    assert_eq!(r["evidence"]["manipulation_windows"], 1);
+    let reasons: Vec<&str> = r["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(reasons[0], "unowned: no policy entry, never promoted");
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.starts_with("manipulation: 1 flagged window")),
+        "{reasons:?}"
+    );
+    // The decisions table has a row for it (Markdown escapes the underscores).
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let escaped = class.replace('_', "\\_");
+    let decisions = md
+        .split("## Decisions to take this period")
+        .nth(1)
+        .unwrap()
+        .split("## Overview")
+        .next()
+        .unwrap();
+    let row = decisions
+        .lines()
+        .find(|l| l.contains(&format!("`{class}`")) || l.contains(&escaped))
+        .unwrap_or_else(|| panic!("no decision row for {class}: {decisions}"));
+    assert!(
+        row.contains("unowned") && row.contains("Investigate a suspected manipulation"),
+        "{row}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let section = html
+        .split(&format!("id=\"class-{class}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section for {class}"));
+    let section = section.split("</section>").next().unwrap();
+    assert!(
+        section.contains("manipulation: 1 flagged window"),
+        "{section}"
+    );
 }
 
 /// Oversight load: the planted rubber-stamping analyst stands out, nobody else does; review
@@ -953,6 +1159,52 @@ fn board_report_for_a_quarter() {
     assert!(md.contains("isolate\\_host"), "{md}");
     let html = std::fs::read_to_string(out.join("board.html")).unwrap();
     assert!(!html.contains("<script"));
+    // A demoted class's top risk names the demotion triggers that fired, and only those
+    // (target agreement is no demotion trigger).
+    let board = json(&out.join("board.json"));
+    let risks: Vec<&str> = board["top_risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let recs = json(&f.run.join("recommendations.json"));
+    let mut demoted = 0;
+    for r in recs.as_array().unwrap() {
+        if r["recommendation"] != "demote" {
+            continue;
+        }
+        demoted += 1;
+        let class = r["action_class"].as_str().unwrap();
+        let risk = risks
+            .iter()
+            .find(|x| x.starts_with(&format!("{class} runs on its own")))
+            .unwrap_or_else(|| panic!("no top risk for {class}: {risks:?}"));
+        assert!(!risk.contains("required"), "{risk}");
+        let failed = |id: &str| {
+            r["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["id"] == id && x["outcome"] == "fail")
+        };
+        for (id, words) in [
+            ("manipulation", "a suspected attempt to steer it"),
+            ("drift.psi", "how sure it is of its decisions changed"),
+            (
+                "drift.agreement",
+                "analysts agreed with it markedly less often",
+            ),
+            (
+                "version_regression",
+                "analysts agree less often with its new AI model version",
+            ),
+            ("reversal_rate", "later reversed"),
+        ] {
+            assert_eq!(risk.contains(words), failed(id), "{id}: {risk}");
+        }
+    }
+    assert!(demoted > 0, "the fixture demotes block_ip");
     // A quarter without data is an error naming the data's range.
     let o = run(&[
         "--quiet",
@@ -968,8 +1220,9 @@ fn board_report_for_a_quarter() {
     ]);
     let (code, _, err) = outcome(&o);
     assert_eq!(code, 1);
+    // Periods are named as periods: the data ends with December, not on its first day.
     assert!(
-        err.contains("2019-Q1") && err.contains("2025-01-01"),
+        err.contains("2019-Q1") && err.contains("the data covers 2025-01 to 2025-12)"),
         "{err}"
     );
 }

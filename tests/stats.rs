@@ -296,6 +296,19 @@ fn a_run_from_stored_statistics_equals_the_native_run() {
     assert_same_outputs(&f.run, &out);
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("\"table\": \"stats\""), "{manifest}");
+    // No raw row was read: the reports say the rejected count is unknown, not that none was
+    // rejected (the native run rejected the dirty rows).
+    for report in ["report.md", "report.html"] {
+        let text = std::fs::read_to_string(out.join(report)).unwrap();
+        assert!(!text.contains("No row was rejected"), "{report}");
+        assert!(
+            text.contains(
+                "how many rows were rejected when those statistics were built is unknown here"
+            ),
+            "{report}"
+        );
+        assert!(text.contains("not read (statistics)"), "{report}");
+    }
 }
 
 #[test]
@@ -350,6 +363,17 @@ fn an_incremental_run_equals_the_full_recompute() {
         };
         assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
         assert_same_outputs(&f.run, &out);
+        // The stored months held the dirty rows: their rejects are unknown to this run, which
+        // says so instead of claiming that no row was rejected.
+        for report in ["report.md", "report.html"] {
+            let text = std::fs::read_to_string(out.join(report)).unwrap();
+            assert!(!text.contains("No row was rejected"), "{report}");
+            assert!(
+                text.contains("No row of the raw inputs was rejected")
+                    && text.contains("their rejected rows are unknown here"),
+                "{report}"
+            );
+        }
     }
 }
 

@@ -11,6 +11,6 @@ pub use policy::{
     Columns, EffectiveSettings, FixedBaseline, Mode, Policy, PolicyError, RunSettings, Thresholds,
 };
 pub use recommend::{
-    recommend, ClassEvidence, Gate, HoldEstimate, Kind, Recommendation, Rule, RuleOutcome,
-    VersionRegression,
+    recommend, AgreementDrop, ClassEvidence, Gate, HoldEstimate, Kind, PsiFlag, Recommendation,
+    Rule, RuleOutcome, VersionRegression,
 };

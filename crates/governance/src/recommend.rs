@@ -9,7 +9,7 @@
 //!
 //! | class | rules, in order | recommendation |
 //! |---|---|---|
-//! | not in the policy | `unowned` | hold, never promoted |
+//! | not in the policy | `unowned`, `manipulation` (reported, not deciding) | hold, never promoted |
 //! | ceiling `hitl` | `ceiling` | never, whatever the numbers |
 //! | mode `hotl` | `manipulation`, `drift.psi`, `drift.agreement`, `version_regression`, `reversal_rate` | demote if any fails, else hold (stays `hotl`) |
 //! | mode `hitl`, ceiling `hotl` | blockers `manipulation`, `drift.psi`, `drift.agreement`, `version_regression`, `calibration.ece`, `calibration.test`, `reasoning.invented`; then `evidence.min_reviewed`, `evidence.anytime`, `gate` | hold if a blocker fails; hold if fewer than `min_reviewed`; promote if the anytime-valid bound crosses the target; promote_gated if a certified gate lies within the policy's gate scope and has `min_reviewed` reviews; else hold |
@@ -34,10 +34,43 @@ pub struct VersionRegression {
     pub previous_agreement: f64,
     /// Agreement of the current version.
     pub current_agreement: f64,
+    /// Reviewed decisions of the predecessor the comparison counts.
+    #[serde(default)]
+    pub previous_reviewed: u64,
+    /// Reviewed decisions of the current version the comparison counts.
+    #[serde(default)]
+    pub current_reviewed: u64,
+    /// Periods left out of the comparison because they hold a flagged manipulation window (as
+    /// the reports print them), where either version had decisions.
+    #[serde(default)]
+    pub excluded_periods: Vec<String>,
     /// p-value of the test for a drop, FDR-adjusted across classes.
     pub p_adjusted: f64,
     /// Whether the drop is significant at the run's FDR level.
     pub flagged: bool,
+}
+
+/// A period of the evidence window whose confidence distribution drifted (`drift.psi`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PsiFlag {
+    /// The period as the reports print it (`2025-10`, `2025-Q4`, `2025-W41`).
+    pub period: String,
+    /// PSI of that period against its baseline.
+    pub psi: f64,
+}
+
+/// A period of the evidence window whose agreement dropped significantly against its baseline
+/// (`drift.agreement`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgreementDrop {
+    /// The period as the reports print it.
+    pub period: String,
+    /// Agreement in that period.
+    pub agreement: f64,
+    /// Agreement in its baseline.
+    pub baseline: f64,
+    /// p-value of the test for a drop, FDR-adjusted across classes and periods.
+    pub p_adjusted: f64,
 }
 
 /// A certified gate: the scope within which a class may run on its own.
@@ -96,10 +129,19 @@ pub struct ClassEvidence {
     pub calibration_p: Option<f64>,
     /// PSI of the latest period against the baseline.
     pub psi_latest: Option<f64>,
+    /// The latest (evaluated) period as the reports print it.
+    #[serde(default)]
+    pub latest_period: String,
     /// Whether the confidence distribution drifted in a period of the evidence window.
     pub psi_flagged: bool,
+    /// The periods of the evidence window whose drift was flagged, with their PSI.
+    #[serde(default)]
+    pub psi_flagged_periods: Vec<PsiFlag>,
     /// Significant agreement drop in a period of the evidence window (FDR-controlled).
     pub agreement_drift_flagged: bool,
+    /// The periods of the evidence window with a significant agreement drop.
+    #[serde(default)]
+    pub agreement_drops: Vec<AgreementDrop>,
     /// The current version against its predecessor, when there is one.
     pub version_regression: Option<VersionRegression>,
     /// Flagged manipulation windows in the evidence window.
@@ -240,6 +282,13 @@ pub fn recommend(settings: Option<&EffectiveSettings>, ev: &ClassEvidence) -> Re
             outcome: RuleOutcome::Fail,
             text,
         });
+        // Unowned classes are watched for manipulation (nobody has rated their impact): a
+        // flagged window is reported like an owned class's, for someone to look into.
+        let watch = manipulation(ev);
+        if watch.outcome == RuleOutcome::Fail {
+            rec.reasons.push(watch.text.clone());
+        }
+        rec.rules.push(watch);
         return rec;
     };
     rec.owner = Some(s.owner.clone());
@@ -417,28 +466,51 @@ fn manipulation(ev: &ClassEvidence) -> Rule {
     }
 }
 
+/// " (2025-12)" for the latest period, "" when the evidence does not name it.
+fn latest_label(ev: &ClassEvidence) -> String {
+    if ev.latest_period.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", ev.latest_period)
+    }
+}
+
 fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
     let cite = s.cite("max_psi");
     let max = s.thresholds.max_psi;
+    let latest = ev
+        .psi_latest
+        .map(|p| format!("; latest period{} PSI {p:.3}", latest_label(ev)))
+        .unwrap_or_default();
     match (ev.psi_flagged, ev.psi_latest) {
-        (true, Some(p)) => Rule {
+        (true, _) if !ev.psi_flagged_periods.is_empty() => {
+            let periods: Vec<String> = ev
+                .psi_flagged_periods
+                .iter()
+                .map(|f| format!("{:.3} in {}", f.psi, f.period))
+                .collect();
+            Rule {
+                id: "drift.psi",
+                outcome: RuleOutcome::Fail,
+                text: format!(
+                    "confidence drift flagged in the evidence window: PSI {} above max_psi {max} with a significant distribution test ({cite}){latest}",
+                    periods.join(", ")
+                ),
+            }
+        }
+        (true, _) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Fail,
             text: format!(
-                "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}); latest period PSI {p:.3}"
+                "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}){latest}"
             ),
         },
-        (true, None) => Rule {
-            id: "drift.psi",
-            outcome: RuleOutcome::Fail,
-            text: format!(
-                "confidence drift flagged in the evidence window (max_psi {max}, {cite})"
-            ),
-        },
-        (false, Some(p)) => Rule {
+        (false, Some(_)) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Pass,
-            text: format!("PSI {p:.3} within max_psi {max} ({cite})"),
+            text: format!(
+                "no confidence drift flagged in the evidence window (max_psi {max}, {cite}){latest}"
+            ),
         },
         (false, None) => Rule {
             id: "drift.psi",
@@ -449,10 +521,28 @@ fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
 }
 
 fn drift_agreement(ev: &ClassEvidence) -> Rule {
+    let drops: Vec<String> = ev
+        .agreement_drops
+        .iter()
+        .map(|d| {
+            format!(
+                "{} agreement {:.4} against {:.4} in its baseline (adjusted p {})",
+                d.period,
+                d.agreement,
+                d.baseline,
+                fmt_p(d.p_adjusted)
+            )
+        })
+        .collect();
     Rule {
         id: "drift.agreement",
         outcome: pass_fail(ev.agreement_drift_flagged),
-        text: if ev.agreement_drift_flagged {
+        text: if ev.agreement_drift_flagged && !drops.is_empty() {
+            format!(
+                "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled): {}",
+                drops.join("; ")
+            )
+        } else if ev.agreement_drift_flagged {
             "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled)".to_string()
         } else {
             "no significant agreement drop in the evidence window".to_string()
@@ -467,23 +557,38 @@ fn version_regression(ev: &ClassEvidence) -> Rule {
             outcome: RuleOutcome::NotApplicable,
             text: "no predecessor model version to compare with".to_string(),
         },
-        Some(v) => Rule {
-            id: "version_regression",
-            outcome: pass_fail(v.flagged),
-            text: format!(
-                "{}model version {} agreement {:.4} against {:.4} for {} (adjusted p {})",
-                if v.flagged {
-                    "version regression: "
-                } else {
-                    "no version regression: "
-                },
-                v.current_version,
-                v.current_agreement,
-                v.previous_agreement,
-                v.previous_version,
-                fmt_p(v.p_adjusted)
-            ),
-        },
+        Some(v) => {
+            // The comparison spans each version's whole history, not the evidence window, and
+            // leaves out the periods flagged for manipulation: say so, since the evidence
+            // window's agreement of the same version can differ widely.
+            let left_out = match v.excluded_periods.as_slice() {
+                [] => String::new(),
+                [p] => format!(", leaving out the period {p} flagged for manipulation"),
+                ps => format!(
+                    ", leaving out the periods {} flagged for manipulation",
+                    ps.join(", ")
+                ),
+            };
+            Rule {
+                id: "version_regression",
+                outcome: pass_fail(v.flagged),
+                text: format!(
+                    "{}model version {} agreement {:.4} over {} reviewed decisions against {:.4} over {} for {} (each version's whole history{left_out}; adjusted p {})",
+                    if v.flagged {
+                        "version regression: "
+                    } else {
+                        "no version regression: "
+                    },
+                    v.current_version,
+                    v.current_agreement,
+                    v.current_reviewed,
+                    v.previous_agreement,
+                    v.previous_reviewed,
+                    v.previous_version,
+                    fmt_p(v.p_adjusted)
+                ),
+            }
+        }
     }
 }
 
@@ -828,8 +933,11 @@ owner = "CISO with General Counsel"
             ece: Some(0.02),
             calibration_p: Some(0.4),
             psi_latest: Some(0.05),
+            latest_period: "2024-03".into(),
             psi_flagged: false,
+            psi_flagged_periods: Vec::new(),
             agreement_drift_flagged: false,
+            agreement_drops: Vec::new(),
             version_regression: None,
             manipulation_windows: 0,
             invented_share: Some(0.0),
@@ -855,8 +963,26 @@ owner = "CISO with General Counsel"
         assert_eq!(r.recommendation, Kind::Hold);
         assert_eq!(r.owner, None);
         assert_eq!(r.reasons, ["unowned: no policy entry, never promoted"]);
-        assert_eq!(r.rules.len(), 1);
+        let ids: Vec<&str> = r.rules.iter().map(|x| x.id).collect();
+        assert_eq!(ids, ["unowned", "manipulation"]);
+        assert_eq!(outcome(&r, "manipulation"), RuleOutcome::Pass);
         assert!(r.hold.is_none());
+    }
+
+    #[test]
+    fn unowned_class_reports_a_suspected_manipulation() {
+        let mut ev = clean("mystery");
+        ev.manipulation_windows = 1;
+        let r = recommend(None, &ev);
+        assert_eq!(r.recommendation, Kind::Hold);
+        assert_eq!(outcome(&r, "manipulation"), RuleOutcome::Fail);
+        assert_eq!(r.reasons.len(), 2, "{:?}", r.reasons);
+        assert_eq!(r.reasons[0], "unowned: no policy entry, never promoted");
+        assert!(
+            r.reasons[1].starts_with("manipulation: 1 flagged window in the evidence window"),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]
@@ -914,6 +1040,9 @@ owner = "CISO with General Counsel"
                     current_version: "v2".into(),
                     previous_agreement: 0.99,
                     current_agreement: 0.95,
+                    previous_reviewed: 2000,
+                    current_reviewed: 600,
+                    excluded_periods: Vec::new(),
                     p_adjusted: 0.0004,
                     flagged: true,
                 })
@@ -944,6 +1073,83 @@ owner = "CISO with General Counsel"
         let mut ev = clean("block_ip");
         ev.ece = Some(0.2);
         assert_eq!(recommend(Some(&s), &ev).recommendation, Kind::Hold);
+    }
+
+    #[test]
+    fn drift_rules_name_the_flagged_periods_of_the_window() {
+        let s = settings("block_ip");
+        let mut ev = clean("block_ip");
+        // Flagged in the window's first period; the latest period itself is calm.
+        ev.psi_flagged = true;
+        ev.psi_latest = Some(0.043);
+        ev.psi_flagged_periods = vec![PsiFlag {
+            period: "2024-01".into(),
+            psi: 0.589,
+        }];
+        ev.agreement_drift_flagged = true;
+        ev.agreement_drops = vec![AgreementDrop {
+            period: "2024-01".into(),
+            agreement: 0.61,
+            baseline: 0.98,
+            p_adjusted: 2e-9,
+        }];
+        let r = recommend(Some(&s), &ev);
+        assert_eq!(r.recommendation, Kind::Demote);
+        assert_eq!(
+            r.reasons,
+            [
+                "confidence drift flagged in the evidence window: PSI 0.589 in 2024-01 above max_psi 0.25 with a significant distribution test (policy classes.block_ip via built-in); latest period (2024-03) PSI 0.043",
+                "agreement drift: significant drop against the baseline in the evidence window (FDR-controlled): 2024-01 agreement 0.6100 against 0.9800 in its baseline (adjusted p 2.0e-9)",
+            ]
+        );
+        // Nothing flagged in the window: the pass says what the rule looks at.
+        let r = recommend(Some(&s), &clean("block_ip"));
+        let psi = r.rules.iter().find(|x| x.id == "drift.psi").unwrap();
+        assert_eq!(psi.outcome, RuleOutcome::Pass);
+        assert_eq!(
+            psi.text,
+            "no confidence drift flagged in the evidence window (max_psi 0.25, policy classes.block_ip via built-in); latest period (2024-03) PSI 0.050"
+        );
+    }
+
+    #[test]
+    fn version_rule_says_what_it_compares_and_leaves_out() {
+        let s = settings("block_ip");
+        let mut ev = clean("block_ip");
+        ev.version_regression = Some(VersionRegression {
+            previous_version: "v2".into(),
+            current_version: "v3".into(),
+            previous_agreement: 0.978,
+            current_agreement: 0.9773,
+            previous_reviewed: 3120,
+            current_reviewed: 528,
+            p_adjusted: 0.932,
+            flagged: false,
+            excluded_periods: vec!["2024-01".into()],
+        });
+        let r = recommend(Some(&s), &ev);
+        let rule = r
+            .rules
+            .iter()
+            .find(|x| x.id == "version_regression")
+            .unwrap();
+        assert_eq!(
+            rule.text,
+            "no version regression: model version v3 agreement 0.9773 over 528 reviewed decisions against 0.9780 over 3120 for v2 (each version's whole history, leaving out the period 2024-01 flagged for manipulation; adjusted p 0.932)"
+        );
+        ev.version_regression.as_mut().unwrap().excluded_periods = Vec::new();
+        let r = recommend(Some(&s), &ev);
+        let rule = r
+            .rules
+            .iter()
+            .find(|x| x.id == "version_regression")
+            .unwrap();
+        assert!(
+            rule.text
+                .ends_with("for v2 (each version's whole history; adjusted p 0.932)"),
+            "{}",
+            rule.text
+        );
     }
 
     #[test]
@@ -1007,6 +1213,9 @@ owner = "CISO with General Counsel"
                     current_version: "v2".into(),
                     previous_agreement: 0.99,
                     current_agreement: 0.95,
+                    previous_reviewed: 2000,
+                    current_reviewed: 600,
+                    excluded_periods: Vec::new(),
                     p_adjusted: 0.01,
                     flagged: true,
                 })

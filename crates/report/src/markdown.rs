@@ -6,9 +6,9 @@
 //! characters outside `[A-Za-z0-9._/-]` are percent-encoded so a path cannot break the link.
 
 use crate::charts::{Chart, Charts};
-use crate::model::{ClassSection, ReportModel};
+use crate::model::{ClassSection, ReportModel, RowSource};
 use crate::table::{recommendation_label, Cell, Table};
-use crate::text::{count, md, mode_words};
+use crate::text::{count, md, mode_words, rows_read};
 
 /// Renders `report.md`; `chart_paths` are the relative PNG paths of [`Charts::plan`] for the same
 /// model (e.g. `Charts::file_stems(model).map(|s| format!("charts/{s}.png"))`).
@@ -131,21 +131,34 @@ fn quality(out: &mut String, model: &ReportModel) {
     let q = &model.quality;
     out.push_str("## Data quality\n\n");
     let mut t = Table::new(&["Table", "Rows read", "Rows rejected"]);
-    t.row(vec![
-        Cell::Text("decisions".into()),
-        Cell::Num(count(q.decisions_read)),
-        Cell::Num(count(q.decisions_rejected)),
-    ]);
-    t.row(vec![
-        Cell::Text("verdicts".into()),
-        Cell::Num(count(q.verdicts_read)),
-        Cell::Num(count(q.verdicts_rejected)),
-    ]);
+    for (table, read, rejected) in rows_read(q) {
+        t.row(vec![
+            Cell::Text(table.into()),
+            Cell::Num(read),
+            Cell::Num(rejected),
+        ]);
+    }
     out.push_str(&t.to_markdown());
-    out.push_str("\nRejected rows are excluded from every number in this report and written to `rejects.parquet` with their reason.\n\n");
-    if q.rejects_by_reason.is_empty() {
-        out.push_str("No row was rejected.\n\n");
-    } else {
+    out.push('\n');
+    match q.source {
+        RowSource::Statistics => out.push_str(
+            "This run read stored statistics (`--stats`), not the raw inputs: how many rows were rejected when those statistics were built is unknown here. `readiness validate` on the raw files gives the counts by reason.\n\n",
+        ),
+        RowSource::Raw | RowSource::RawAndStatistics => {
+            out.push_str("Rejected rows are excluded from every number in this report and written to `rejects.parquet` with their reason.\n\n");
+            if q.rejects_by_reason.is_empty() {
+                out.push_str(if q.source == RowSource::Raw {
+                    "No row was rejected.\n\n"
+                } else {
+                    "No row of the raw inputs was rejected.\n\n"
+                });
+            }
+            if q.source == RowSource::RawAndStatistics {
+                out.push_str("The periods taken from stored statistics (`--stats`) were validated when those statistics were built: their rejected rows are unknown here and not counted above.\n\n");
+            }
+        }
+    }
+    if !q.rejects_by_reason.is_empty() {
         let mut t = Table::new(&["Table", "Reason", "Rows"]);
         for (table, reason, n) in &q.rejects_by_reason {
             t.row(vec![

@@ -73,6 +73,24 @@ pub struct DataQuality {
     pub unreviewed: u64,
     /// Classes seen in the data but absent from the policy (never promoted).
     pub unowned_classes: Vec<String>,
+    /// What the rows were read from, which decides what the rejected counts can say.
+    #[serde(default)]
+    pub source: RowSource,
+}
+
+/// What a run read its rows from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowSource {
+    /// Raw inputs only: every rejected row is counted.
+    #[default]
+    Raw,
+    /// Stored statistics only (`--stats`): the rows were validated when the statistics were
+    /// built, and how many were rejected then is unknown here.
+    Statistics,
+    /// Raw inputs merged with stored statistics (an incremental run): the counts are the raw
+    /// inputs'; the stored periods' rejected rows are unknown here.
+    RawAndStatistics,
 }
 
 /// One line of "Decisions to take this period".

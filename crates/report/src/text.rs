@@ -147,6 +147,23 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// The data-quality table's rows: table, rows read and rows rejected, pre-formatted. A run from
+/// stored statistics alone read no raw row: its counts are unknown, not zero.
+pub fn rows_read(q: &crate::model::DataQuality) -> [(&'static str, String, String); 2] {
+    let cells = |read: u64, rejected: u64| match q.source {
+        crate::model::RowSource::Statistics => {
+            ("not read (statistics)".to_string(), "unknown".to_string())
+        }
+        _ => (count(read), count(rejected)),
+    };
+    let (d_read, d_rejected) = cells(q.decisions_read, q.decisions_rejected);
+    let (v_read, v_rejected) = cells(q.verdicts_read, q.verdicts_rejected);
+    [
+        ("decisions", d_read, d_rejected),
+        ("verdicts", v_read, v_rejected),
+    ]
+}
+
 /// Words for a mode: `hitl` and `hotl` are explained; other values are shown as given.
 pub fn mode_words(mode: &str) -> String {
     match mode {

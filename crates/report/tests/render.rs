@@ -177,6 +177,45 @@ fn hostile_class_names_make_safe_file_names() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Rejected counts are reported only where raw rows were read: from stored statistics alone
+/// they are unknown, and an incremental run counts the raw inputs' only.
+#[test]
+fn rejected_counts_say_what_was_read() {
+    use readiness_report::model::RowSource;
+    let mut m = common::small_model();
+    m.quality.rejects_by_reason.clear();
+    let render = |m: &ReportModel| {
+        (
+            render_html(m, &placeholder_svgs(m)),
+            render_markdown(m, &png_paths(m)),
+        )
+    };
+    let (html, md) = render(&m);
+    assert!(html.contains("No row was rejected.") && md.contains("No row was rejected."));
+
+    m.quality.source = RowSource::Statistics;
+    let (html, md) = render(&m);
+    for out in [&html, &md] {
+        assert!(!out.contains("No row was rejected"), "{out}");
+        assert!(out.contains("not read (statistics)") && out.contains("unknown"));
+        assert!(out.contains("is unknown here"));
+        assert!(!out.contains("rejects.parquet"));
+    }
+
+    m.quality.source = RowSource::RawAndStatistics;
+    let (html, md) = render(&m);
+    for out in [&html, &md] {
+        assert!(
+            out.contains("No row of the raw inputs was rejected."),
+            "{out}"
+        );
+        assert!(out.contains("their rejected rows are unknown here"));
+        assert!(
+            out.contains("decisions | 12,345 | 12") || out.contains("<td class=\"num\">12</td>")
+        );
+    }
+}
+
 #[test]
 fn empty_model_renders() {
     let dir = scratch("empty");

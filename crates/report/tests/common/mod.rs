@@ -174,6 +174,7 @@ pub fn small_model() -> ReportModel {
             timeouts: 41,
             unreviewed: 977,
             unowned_classes: vec![s("quarantine_email")],
+            source: Default::default(),
         },
         decisions: vec![
             DecisionItem {
