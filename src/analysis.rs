@@ -327,7 +327,7 @@ pub fn analyze(
             Some(fixed) => periods
                 .iter()
                 .copied()
-                .filter(|p| p.start >= fixed.start && p.start <= fixed.end && *p != period)
+                .filter(|p| fixed.holds(p.start) && *p != period)
                 .collect(),
             None => (1..=run.baseline_periods as i32)
                 .rev()
@@ -609,6 +609,7 @@ pub fn analyze(
             .filter(|d| d.psi_flag)
             .map(|d| PsiFlag {
                 period: label(d.period),
+                period_start: d.period.date_string(),
                 psi: d.psi.unwrap_or(f64::NAN),
             })
             .collect();
@@ -617,6 +618,7 @@ pub fn analyze(
             .filter(|d| d.agreement_flag)
             .map(|d| AgreementDrop {
                 period: label(d.period),
+                period_start: d.period.date_string(),
                 agreement: d.agreement_current.unwrap_or(f64::NAN),
                 baseline: d.agreement_baseline.unwrap_or(f64::NAN),
                 p_adjusted: d.agreement_p_adjusted.unwrap_or(f64::NAN),
@@ -635,6 +637,11 @@ pub fn analyze(
                 previous_reviewed: v.n_previous,
                 current_reviewed: v.n_current,
                 excluded_periods: v.excluded_periods.iter().map(|p| label(*p)).collect(),
+                excluded_period_starts: v
+                    .excluded_periods
+                    .iter()
+                    .map(|p| p.date_string())
+                    .collect(),
                 p_adjusted: v.p_adjusted.unwrap_or(1.0),
                 flagged: v.flagged,
             });
@@ -663,6 +670,7 @@ pub fn analyze(
             calibration_p: None,
             psi_latest,
             latest_period: label(evaluated),
+            latest_period_start: evaluated.date_string(),
             psi_flagged: !psi_flagged_periods.is_empty(),
             psi_flagged_periods,
             agreement_drift_flagged: !agreement_drops.is_empty(),

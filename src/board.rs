@@ -70,20 +70,31 @@ fn demotion_words(cl: &crate::analysis::ClassResult) -> Vec<String> {
                 .collect(),
         );
         words.push(if when.is_empty() {
-            "how sure it is of its decisions changed markedly in recent months".to_string()
+            "how sure it is of its decisions changed markedly in recent periods".to_string()
         } else {
             format!("how sure it is of its decisions changed markedly in {when}")
         });
     }
     if failed("drift.agreement") {
-        words.push(match ev.agreement_drops.first() {
-            Some(d) => format!(
-                "analysts agreed with it markedly less often in {} ({} of its actions, against {} before)",
-                d.period,
-                pct(d.agreement),
-                pct(d.baseline)
-            ),
-            None => "analysts agreed with it markedly less often than before".to_string(),
+        let drops: Vec<String> = ev
+            .agreement_drops
+            .iter()
+            .map(|d| {
+                format!(
+                    "in {} ({} of its reviewed actions, against {} before)",
+                    d.period,
+                    pct(d.agreement),
+                    pct(d.baseline)
+                )
+            })
+            .collect();
+        words.push(if drops.is_empty() {
+            "analysts agreed with it markedly less often than before".to_string()
+        } else {
+            format!(
+                "analysts agreed with it markedly less often {}",
+                drops.join(" and ")
+            )
         });
     }
     if failed("version_regression") {

@@ -62,19 +62,28 @@ pub fn period_warnings(
     warnings
 }
 
-/// A warning when the policy's fixed baseline (`run.baseline_start` to `run.baseline_end`,
-/// days since 1970-01-01) holds no period with a decision: no drift can then be measured.
-pub fn baseline_warning(stats: &SuffStats, start: i32, end: i32) -> Option<String> {
+/// A warning when the policy's fixed baseline holds no period with a decision: no drift can
+/// then be measured.
+pub fn baseline_warning(
+    stats: &SuffStats,
+    baseline: &readiness_governance::FixedBaseline,
+) -> Option<String> {
     let covered = stats
         .cells
         .iter()
-        .any(|(k, c)| k.period.start >= start && k.period.start <= end && c.n_decisions() > 0);
+        .any(|(k, c)| baseline.holds(k.period.start) && c.n_decisions() > 0);
     (!covered).then(|| {
         format!(
             "the policy's fixed baseline ({} to {}, run.baseline_start and run.baseline_end) \
              holds no period with a decision: no confidence or agreement drift can be measured",
-            Period { start }.date_string(),
-            Period { start: end }.date_string()
+            Period {
+                start: baseline.start
+            }
+            .date_string(),
+            Period {
+                start: baseline.end
+            }
+            .date_string()
         )
     })
 }

@@ -651,10 +651,13 @@ fn scan_file(
     // Polars stops the process on a column type it has no conversion for (in any column of
     // the file, read or not): such a file is refused first, naming the column.
     for field in reader.schema().map_err(unreadable)?.iter_values() {
-        if !readable_type(field.dtype()) {
-            let read = specs
-                .iter()
-                .find(|spec| columns.input_name(table, spec.name) == field.name.as_str());
+        let read = specs
+            .iter()
+            .find(|spec| columns.input_name(table, spec.name) == field.name.as_str());
+        // Polars holds decimals of up to 38 digits; wider ones are read only where unused.
+        let too_wide =
+            matches!(field.dtype(), ArrowDataType::Decimal256(precision, _) if *precision > 38);
+        if !readable_type(field.dtype()) || (read.is_some() && too_wide) {
             return Err(IngestError::UnsupportedType {
                 path: shown,
                 column: field.name.to_string(),
@@ -665,13 +668,18 @@ fn scan_file(
                     }
                     other => format!("{other:?}"),
                 },
-                what: match read {
-                    Some(spec) => format!(
+                what: match (read, field.dtype()) {
+                    (Some(_), ArrowDataType::Timestamp(_, Some(_))) => {
+                        "the reader knows named time zones (e.g. Asia/Kolkata) and whole-hour \
+                         offsets only: write the column in UTC or with a named zone"
+                            .into()
+                    }
+                    (Some(spec), _) => format!(
                         "the engine reads it as {}: cast it to that type",
                         spec.kind.describe()
                     ),
-                    None => "the engine does not use this column: drop it or cast it to a \
-                             common type (string, integer, float, timestamp)"
+                    (None, _) => "the engine does not use this column: drop it or cast it to a \
+                                  common type (string, integer, float, timestamp in UTC)"
                         .into(),
                 },
             });

@@ -287,12 +287,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
 
-/// Appends records to a JSON-lines ledger unless a record with the same run id and class is
-/// already there. Lines that do not parse (there should be none: writes are atomic) are kept
-/// as they are. Returns how many records were added.
-/// Checks, before a run starts, that the ledger at `path` can be read and appended to (absent
-/// is fine: it is created), so that a bad `--ledger` fails before the run directory is
-/// replaced. Returns a warning when some of its lines are not JSON records (they are kept).
+/// Checks, before a run starts, that the ledger at `path` can be read (absent is fine: it is
+/// created), so that a bad `--ledger` (a directory, a file without read permission) fails
+/// before the run directory is replaced. Returns a warning when some of its lines are not JSON
+/// records (they are kept).
 pub fn check_ledger(path: &Path) -> io::Result<Option<String>> {
     if path.is_dir() {
         return Err(io_err(
@@ -326,6 +324,9 @@ pub fn check_ledger(path: &Path) -> io::Result<Option<String>> {
     })
 }
 
+/// Appends records to a JSON-lines ledger unless a record with the same run id and class is
+/// already there. Lines that do not parse (there should be none: writes are atomic) are kept
+/// as they are. Returns how many records were added.
 pub fn append_ledger<T: Serialize>(
     path: &Path,
     run_id: &str,

@@ -377,11 +377,7 @@ impl Computed {
             self.analysis.evaluated,
         );
         if let Some(b) = &self.policy.policy.run().baseline {
-            warnings.extend(crate::coverage::baseline_warning(
-                &self.aggregated.stats,
-                b.start,
-                b.end,
-            ));
+            warnings.extend(crate::coverage::baseline_warning(&self.aggregated.stats, b));
         }
         let data = self
             .analysis
@@ -400,7 +396,8 @@ impl Computed {
 /// Prints warnings on standard error (also with `--quiet`: they say something may be wrong).
 pub fn warn(warnings: &[String]) {
     for w in warnings {
-        eprintln!("readiness: warning: {w}");
+        // Names from the data may hold control characters that would drive the terminal.
+        eprintln!("readiness: warning: {}", readiness_report::text::clean(w));
     }
 }
 
@@ -874,8 +871,12 @@ pub fn run_analyze(cfg: &AnalyzeConfig) -> Result<AnalyzeSummary, RunError> {
     // The rejects a failed run left beside this directory describe other inputs.
     let stale = rejects_beside(&cfg.out);
     if stale.is_file() {
-        std::fs::remove_file(&stale)
-            .map_err(|e| RunError::Other(format!("removing the stale {}: {e}", stale.display())))?;
+        if let Err(e) = std::fs::remove_file(&stale) {
+            warn(&[format!(
+                "{} (the rejects of an earlier failed run) could not be removed: {e}",
+                stale.display()
+            )]);
+        }
     }
 
     let records: Vec<(String, LedgerRecord)> = a
@@ -1096,17 +1097,26 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
             let _ = writeln!(out, "ok: the inputs can be analysed");
             exit::OK
         }
-        Err(e) => {
-            // The counts by reason are printed above: the message need not send the user here.
-            let text = e.to_string().replace(
-                "(`readiness validate` counts the rejected rows by reason)",
-                "(the rejected rows are counted by reason above)",
+        // The counts by reason are printed above: unlike `analyze`'s, this message need not
+        // send the user to `readiness validate`.
+        Err(IngestError::TooManyRejected {
+            table,
+            rejected,
+            total,
+            share,
+            limit,
+        }) => {
+            let _ = writeln!(
+                out,
+                "error: {table}: {rejected} of {total} rows rejected ({share:.2}%), above the \
+                 limit of {limit:.2}% (run.max_rejected_share); fix the input or raise the limit \
+                 (the rejected rows are counted by reason above)"
             );
-            let _ = writeln!(out, "error: {text}");
-            match e {
-                IngestError::TooManyRejected { .. } => exit::TOO_MANY_REJECTED,
-                _ => exit::ERROR,
-            }
+            exit::TOO_MANY_REJECTED
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error: {e}");
+            exit::ERROR
         }
     };
     Ok((out, code))

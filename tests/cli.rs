@@ -705,6 +705,23 @@ fn a_misspelled_policy_class_and_an_empty_baseline_are_warned_about() {
         2,
         "{manifest}"
     );
+
+    // A class name from the data with a terminal control character is printed cleaned.
+    let mut x = Inputs::valid(2000);
+    for c in x.action_class.iter_mut() {
+        if c.as_deref() == Some("isolate_host") {
+            *c = Some("isolate_hos\u{1b}t".into());
+        }
+    }
+    let (d, v) = x.write(&dir.join("control"));
+    let o = analyze(&d, &v, &dir.join("control-run"), &[]);
+    let (code, _, err) = outcome(&o);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the data's 'isolate_hos t' is without a policy entry")
+            && !err.contains('\u{1b}'),
+        "{err:?}"
+    );
 }
 
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -304,6 +304,27 @@ fn uncommon_column_types() {
         err.contains("column 'decision_id'") && err.contains("reads it as string: cast it"),
         "{err}"
     );
+    for (name, column, advice) in [
+        (
+            "confidence_decimal_wide",
+            "confidence",
+            "reads it as float64: cast it",
+        ),
+        (
+            "decided_at_half_hour_offset",
+            "decided_at",
+            "named time zones (e.g. Asia/Kolkata) and whole-hour offsets only",
+        ),
+    ] {
+        let o = analyze(&case(name), &v, &dir.join(name), &[]);
+        assert_no_panic(&o);
+        let (code, _, err) = outcome(&o);
+        assert_eq!(code, 1, "{name}: {err}");
+        assert!(
+            err.contains(&format!("column '{column}'")) && err.contains(advice),
+            "{name}: {err}"
+        );
+    }
     let (decimal, float) = (dir.join("confidence_decimal"), dir.join("confidence_float"));
     for (name, out) in [
         ("confidence_decimal", &decimal),

@@ -5,7 +5,8 @@ Usage: odd_types.py DECISIONS.parquet OUT_DIR
 Writes OUT_DIR/<case>/decisions.parquet for each case below: the same rows, with one column
 added or retyped. The engine must read the first group as it reads the original file, refuse
 the second with a message naming the column (the Parquet reader has no conversion for those
-types), and read `confidence_decimal` as `confidence_float`, the same values as doubles.
+types, and decimals wider than 38 digits in a column the engine reads), and read
+`confidence_decimal` as `confidence_float`, the same values as doubles.
 """
 
 import decimal
@@ -44,6 +45,13 @@ def main(src, out):
     write(out / "confidence_decimal", table.set_column(i, "confidence", pa.array(exact, pa.decimal128(10, 6))))
     floats = pa.array([float(c) for c in exact], pa.float64())
     write(out / "confidence_float", table.set_column(i, "confidence", floats))
+    # Wider than the 38 digits polars holds, in a column the engine reads.
+    wide = pa.array(exact, pa.decimal256(50, 20))
+    write(out / "confidence_decimal_wide", table.set_column(i, "confidence", wide))
+    # A zoned timestamp at an offset polars has no zone for (India's +05:30).
+    i = table.schema.get_field_index("decided_at")
+    shifted = table["decided_at"].cast(pa.timestamp("us", tz="+05:30"))
+    write(out / "decided_at_half_hour_offset", table.set_column(i, "decided_at", shifted))
 
 
 def write(folder, table):

@@ -270,6 +270,12 @@ pub struct FixedBaseline {
 }
 
 impl FixedBaseline {
+    /// Whether a period starting on day `period_start` belongs to the baseline: the periods
+    /// that start within it, both ends included.
+    pub fn holds(&self, period_start: i32) -> bool {
+        period_start >= self.start && period_start <= self.end
+    }
+
     /// `YYYY-MM-DD` of a day count.
     pub fn date_string(day: i32) -> String {
         let (y, m, d) = civil_from_days(day);

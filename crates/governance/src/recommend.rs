@@ -44,6 +44,9 @@ pub struct VersionRegression {
     /// the reports print them), where either version had decisions.
     #[serde(default)]
     pub excluded_periods: Vec<String>,
+    /// The same periods by their first day (`YYYY-MM-DD`), as the Parquet outputs name them.
+    #[serde(default)]
+    pub excluded_period_starts: Vec<String>,
     /// p-value of the test for a drop, FDR-adjusted across classes.
     pub p_adjusted: f64,
     /// Whether the drop is significant at the run's FDR level.
@@ -55,6 +58,9 @@ pub struct VersionRegression {
 pub struct PsiFlag {
     /// The period as the reports print it (`2025-10`, `2025-Q4`, `2025-W41`).
     pub period: String,
+    /// Its first day (`YYYY-MM-DD`), as the Parquet outputs name it.
+    #[serde(default)]
+    pub period_start: String,
     /// PSI of that period against its baseline.
     pub psi: f64,
 }
@@ -65,6 +71,9 @@ pub struct PsiFlag {
 pub struct AgreementDrop {
     /// The period as the reports print it.
     pub period: String,
+    /// Its first day (`YYYY-MM-DD`), as the Parquet outputs name it.
+    #[serde(default)]
+    pub period_start: String,
     /// Agreement in that period.
     pub agreement: f64,
     /// Agreement in its baseline.
@@ -132,6 +141,9 @@ pub struct ClassEvidence {
     /// The latest (evaluated) period as the reports print it.
     #[serde(default)]
     pub latest_period: String,
+    /// Its first day (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub latest_period_start: String,
     /// Whether the confidence distribution drifted in a period of the evidence window.
     pub psi_flagged: bool,
     /// The periods of the evidence window whose drift was flagged, with their PSI.
@@ -505,11 +517,18 @@ fn drift_psi(s: &EffectiveSettings, ev: &ClassEvidence) -> Rule {
                 "confidence drift flagged in the evidence window: PSI above max_psi {max} with a significant distribution test ({cite}){latest}"
             ),
         },
-        (false, Some(_)) => Rule {
+        (false, Some(p)) => Rule {
             id: "drift.psi",
             outcome: RuleOutcome::Pass,
             text: format!(
-                "no confidence drift flagged in the evidence window (max_psi {max}, {cite}){latest}"
+                "no confidence drift flagged in the evidence window (max_psi {max}, {cite}){latest}{}",
+                // A PSI above the limit flags only with a significant distribution test (PSI is
+                // noisy on small samples).
+                if p > max {
+                    ", above max_psi but without a significant distribution test"
+                } else {
+                    ""
+                }
             ),
         },
         (false, None) => Rule {
@@ -934,6 +953,7 @@ owner = "CISO with General Counsel"
             calibration_p: Some(0.4),
             psi_latest: Some(0.05),
             latest_period: "2024-03".into(),
+            latest_period_start: "2024-03-01".into(),
             psi_flagged: false,
             psi_flagged_periods: Vec::new(),
             agreement_drift_flagged: false,
@@ -1043,6 +1063,7 @@ owner = "CISO with General Counsel"
                     previous_reviewed: 2000,
                     current_reviewed: 600,
                     excluded_periods: Vec::new(),
+                    excluded_period_starts: Vec::new(),
                     p_adjusted: 0.0004,
                     flagged: true,
                 })
@@ -1084,11 +1105,13 @@ owner = "CISO with General Counsel"
         ev.psi_latest = Some(0.043);
         ev.psi_flagged_periods = vec![PsiFlag {
             period: "2024-01".into(),
+            period_start: "2024-01-01".into(),
             psi: 0.589,
         }];
         ev.agreement_drift_flagged = true;
         ev.agreement_drops = vec![AgreementDrop {
             period: "2024-01".into(),
+            period_start: "2024-01-01".into(),
             agreement: 0.61,
             baseline: 0.98,
             p_adjusted: 2e-9,
@@ -1110,6 +1133,19 @@ owner = "CISO with General Counsel"
             psi.text,
             "no confidence drift flagged in the evidence window (max_psi 0.25, policy classes.block_ip via built-in); latest period (2024-03) PSI 0.050"
         );
+        // A latest PSI above the limit that did not flag says why.
+        let mut ev = clean("block_ip");
+        ev.psi_latest = Some(1.627);
+        let r = recommend(Some(&s), &ev);
+        let psi = r.rules.iter().find(|x| x.id == "drift.psi").unwrap();
+        assert_eq!(psi.outcome, RuleOutcome::Pass);
+        assert!(
+            psi.text.ends_with(
+                "latest period (2024-03) PSI 1.627, above max_psi but without a significant distribution test"
+            ),
+            "{}",
+            psi.text
+        );
     }
 
     #[test]
@@ -1126,6 +1162,7 @@ owner = "CISO with General Counsel"
             p_adjusted: 0.932,
             flagged: false,
             excluded_periods: vec!["2024-01".into()],
+            excluded_period_starts: vec!["2024-01-01".into()],
         });
         let r = recommend(Some(&s), &ev);
         let rule = r
@@ -1216,6 +1253,7 @@ owner = "CISO with General Counsel"
                     previous_reviewed: 2000,
                     current_reviewed: 600,
                     excluded_periods: Vec::new(),
+                    excluded_period_starts: Vec::new(),
                     p_adjusted: 0.01,
                     flagged: true,
                 })
