@@ -852,17 +852,19 @@ fn policy_check_prints_effective_settings() {
 #[test]
 fn validate_reports_counts() {
     let dir = scratch("validate");
+    let validate = |d: &Path, v: &Path| {
+        outcome(&run(&[
+            "validate",
+            "--decisions",
+            d.to_str().unwrap(),
+            "--verdicts",
+            v.to_str().unwrap(),
+        ]))
+    };
     let mut x = Inputs::valid(200);
     x.verdict[3] = Some("maybe".into());
     let (d, v) = x.write(&dir);
-    let o = run(&[
-        "validate",
-        "--decisions",
-        d.to_str().unwrap(),
-        "--verdicts",
-        v.to_str().unwrap(),
-    ]);
-    let (code, out, err) = outcome(&o);
+    let (code, out, err) = validate(&d, &v);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("unknown_verdict: 1"), "{out}");
     assert!(out.contains("200 read, 200 valid"), "{out}");
@@ -872,14 +874,7 @@ fn validate_reports_counts() {
         *v = Some("maybe".into());
     }
     let (d, v) = x.write(&dir);
-    let o = run(&[
-        "validate",
-        "--decisions",
-        d.to_str().unwrap(),
-        "--verdicts",
-        v.to_str().unwrap(),
-    ]);
-    let (code, out, err) = outcome(&o);
+    let (code, out, err) = validate(&d, &v);
     assert_eq!(code, 4, "{err}");
     assert!(out.contains("unknown_verdict: 20"), "{out}");
     assert!(
