@@ -14,21 +14,28 @@ use readiness_metrics::{Granularity, Period};
 /// The evaluated period holds fewer decisions than this share of the median earlier period.
 pub const THIN_SHARE: f64 = 0.1;
 
-/// Warnings about the evaluated period `evaluated` of `stats`: empty periods between it and
-/// the previous period with decisions, or far fewer decisions than the earlier periods (the
-/// median of those with decisions). Empty when nothing looks wrong or there is no earlier
-/// period.
-pub fn period_warnings(
-    stats: &SuffStats,
-    granularity: Granularity,
-    evaluated: Period,
-) -> Vec<String> {
-    let mut per_period = std::collections::BTreeMap::<Period, u64>::new();
+/// Valid decisions per period.
+pub type PerPeriod = std::collections::BTreeMap<Period, u64>;
+
+/// The decisions per period of a statistics set.
+pub fn per_period(stats: &SuffStats) -> PerPeriod {
+    let mut per_period = PerPeriod::new();
     for (key, cell) in &stats.cells {
         *per_period.entry(key.period).or_default() += cell.n_decisions();
     }
+    per_period
+}
+
+/// Warnings about the evaluated period, the latest of `per_period` with a decision: empty
+/// periods between it and the previous period with decisions, or far fewer decisions than the
+/// earlier periods (the median of those with decisions). Empty when nothing looks wrong or
+/// there is no earlier period.
+pub fn period_warnings(per_period: &PerPeriod, granularity: Granularity) -> Vec<String> {
+    let mut per_period = per_period.clone();
     per_period.retain(|_, n| *n > 0);
-    let n = per_period.get(&evaluated).copied().unwrap_or(0);
+    let Some((&evaluated, &n)) = per_period.last_key_value() else {
+        return Vec::new();
+    };
     let mut earlier: Vec<u64> = per_period.range(..evaluated).map(|(_, &n)| n).collect();
     let Some((&previous, _)) = per_period.range(..evaluated).next_back() else {
         return Vec::new();

@@ -372,9 +372,8 @@ impl Computed {
     /// (`crate::coverage`).
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = crate::coverage::period_warnings(
-            &self.aggregated.stats,
+            &crate::coverage::per_period(&self.aggregated.stats),
             self.granularity,
-            self.analysis.evaluated,
         );
         if let Some(b) = &self.policy.policy.run().baseline {
             warnings.extend(crate::coverage::baseline_warning(&self.aggregated.stats, b));
@@ -1058,7 +1057,22 @@ pub fn run_aggregate(
 /// rejected share is within the policy's limit.
 pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
     let policy = load_policy(&input.policy)?;
-    let ing = ingest_parts(input, &policy.policy, Progress::new(true), |_, _, _| Ok(()))?;
+    let granularity = input.period.unwrap_or(policy.policy.run().period);
+    // Valid decisions per period, for the warnings `analyze` would give about the evaluated
+    // period.
+    let mut per_period = crate::coverage::PerPeriod::new();
+    let ing = ingest_parts(input, &policy.policy, Progress::new(true), |_, ing, _| {
+        let us = ing
+            .decisions
+            .column("decided_us")
+            .and_then(|c| c.i64().cloned())
+            .map_err(|e| RunError::Other(format!("decisions: {e}")))?;
+        for t in us.into_no_null_iter() {
+            let day = t.div_euclid(86_400_000_000) as i32;
+            *per_period.entry(granularity.period_of(day)).or_default() += 1;
+        }
+        Ok(())
+    })?;
     let mut out = String::new();
     let counts = &ing.counts;
     let _ = writeln!(out, "inputs:");
@@ -1086,6 +1100,9 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
         for (reason, n) in reasons {
             let _ = writeln!(out, "  rejected {table}: {reason}: {n}");
         }
+    }
+    for w in crate::coverage::period_warnings(&per_period, granularity) {
+        let _ = writeln!(out, "warning: {}", readiness_report::text::clean(&w));
     }
     let code = match crate::ingest::check_counts(
         &ing.counts,

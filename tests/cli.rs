@@ -625,6 +625,23 @@ fn a_stray_or_thin_latest_period_is_warned_about() {
             serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
         (code, watch, err)
     };
+    // validate says so too, in its report.
+    let o = run(&[
+        "validate",
+        "--decisions",
+        d.to_str().unwrap(),
+        "--verdicts",
+        v.to_str().unwrap(),
+    ]);
+    let (code, out, _) = outcome(&o);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "\nwarning: {}",
+            warning.trim_start_matches("readiness: warning: ")
+        )) && out.ends_with("ok: the inputs can be analysed\n"),
+        "{out}"
+    );
     let (code, watch, err) = drift(&d, &v);
     assert_eq!(code, 5, "{watch}");
     assert_eq!(
