@@ -278,6 +278,8 @@ pub fn board_model(c: &Computed, quarter: Period, run_id: &str) -> BoardModel {
         manipulation_signals,
         hours_saved: now.n_executed as f64 * run.review_minutes / 60.0,
         top_risks: risks,
+        risks_as_of: (q.period_of(a.evaluated.start) > quarter)
+            .then(|| crate::present::period_label(g, a.evaluated)),
         autonomy,
         engine_version: env!("CARGO_PKG_VERSION").into(),
         run_id: run_id.into(),

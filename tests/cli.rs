@@ -1234,6 +1234,29 @@ fn board_report_for_a_quarter() {
         }
     }
     assert!(demoted > 0, "the fixture demotes block_ip");
+    // The latest quarter's pack: its risks are the quarter's own.
+    assert_eq!(board["risks_as_of"], Value::Null, "{board}");
+    // An earlier quarter's pack says its risks are those of the latest month in the data.
+    let earlier = scratch("board-q3").join("board");
+    let o = run(&[
+        "--quiet",
+        "board",
+        "--decisions",
+        f.data.join("decisions").to_str().unwrap(),
+        "--verdicts",
+        f.data.join("verdicts").to_str().unwrap(),
+        "--quarter",
+        "2025Q3",
+        "--out",
+        earlier.to_str().unwrap(),
+    ]);
+    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    assert_eq!(json(&earlier.join("board.json"))["risks_as_of"], "2025-12");
+    let md = std::fs::read_to_string(earlier.join("board.md")).unwrap();
+    assert!(
+        md.contains("As of 2025-12, the latest period in the data: these are today's risks, not those at the end of 2025-Q3."),
+        "{md}"
+    );
     // A quarter without data is an error naming the data's range.
     let o = run(&[
         "--quiet",

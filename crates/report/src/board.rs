@@ -156,6 +156,9 @@ pub fn render_board_html(board: &BoardModel, chart: &Svg) -> String {
         esc(&hours_sentence(board))
     ));
     out.push_str("<h2>Top risks</h2>\n");
+    if let Some(note) = risks_as_of(board) {
+        out.push_str(&format!("<p class=\"small\">{}</p>\n", esc(&note)));
+    }
     if board.top_risks.is_empty() {
         out.push_str("<p>No significant risk was identified this quarter.</p>\n");
     } else {
@@ -233,6 +236,9 @@ pub fn render_board_markdown(board: &BoardModel, chart_path: &str) -> String {
         md(&hours_sentence(board))
     ));
     out.push_str("## Top risks\n\n");
+    if let Some(note) = risks_as_of(board) {
+        out.push_str(&format!("{}\n\n", md(&note)));
+    }
     if board.top_risks.is_empty() {
         out.push_str("No significant risk was identified this quarter.\n\n");
     } else {
@@ -254,6 +260,16 @@ pub fn render_board_markdown(board: &BoardModel, chart_path: &str) -> String {
         md(&board.run_id)
     ));
     out
+}
+
+/// Whose risks the section shows, when not the quarter's.
+fn risks_as_of(board: &BoardModel) -> Option<String> {
+    board.risks_as_of.as_ref().map(|p| {
+        format!(
+            "As of {p}, the latest period in the data: these are today's risks, not those at the end of {}.",
+            board.quarter
+        )
+    })
 }
 
 #[cfg(test)]

@@ -257,6 +257,10 @@ pub struct BoardModel {
     pub hours_saved: f64,
     /// The main risks, one plain sentence each, most important first.
     pub top_risks: Vec<String>,
+    /// The latest period in the data when it is after the quarter: the top risks are those of
+    /// the latest recommendations, not of the quarter's end. `None` for the latest quarter.
+    #[serde(default)]
+    pub risks_as_of: Option<String>,
     /// Autonomy share over time by tier, for the chart.
     pub autonomy: Vec<AutonomyPoint>,
     /// Version of the engine.

@@ -56,6 +56,34 @@ fn board_snapshots() {
     );
 }
 
+/// A past quarter's pack says whose risks it shows; the latest quarter's says nothing more.
+#[test]
+fn a_past_quarters_board_says_its_risks_are_todays() {
+    let svg = Svg("<svg width=\"10\" height=\"10\"></svg>\n".into());
+    let mut b = common::board_model();
+    let note = "As of 2026-02, the latest period in the data: these are today's risks, not those at the end of 2025-Q4.";
+    for text in [
+        render_board_html(&b, &svg),
+        render_board_markdown(&b, "x.png"),
+    ] {
+        assert!(!text.contains("As of"), "{text}");
+    }
+    b.risks_as_of = Some("2026-02".into());
+    let html = render_board_html(&b, &svg);
+    assert!(
+        html.contains(&format!(
+            "<h2>Top risks</h2>\n<p class=\"small\">{}</p>",
+            note.replace('\'', "&#39;")
+        )),
+        "{html}"
+    );
+    let md = render_board_markdown(&b, "x.png");
+    assert!(
+        md.contains("## Top risks\n\nAs of 2026-02, the latest period in the data"),
+        "{md}"
+    );
+}
+
 #[test]
 fn svg_snapshot() {
     let m = common::small_model();

@@ -362,6 +362,7 @@ pub fn board_model() -> BoardModel {
             s("A new model version ships in January; its behaviour will be checked before any promotion."),
             s("Two kinds of action have no named owner in the policy."),
         ],
+        risks_as_of: None,
         autonomy: m.autonomy,
         engine_version: s("0.1.0"),
         run_id: s("run-5f2c9a"),
