@@ -91,7 +91,7 @@ pub enum IngestError {
         expected: &'static str,
         found: String,
     },
-    #[error("{table}: {rejected} of {total} rows rejected ({share:.2}%), above the limit of {limit:.2}% (run.max_rejected_share); fix the input or raise the limit (`readiness validate` counts the rejected rows by reason)")]
+    #[error("{table}: {rejected} of {total} rows rejected ({share:.2}%), above the limit of {limit:.2}% (run.max_rejected_share); fix the input or raise the limit")]
     TooManyRejected {
         table: &'static str,
         rejected: u64,
@@ -178,10 +178,13 @@ impl Kind {
                 DataType::String | DataType::Categorical(..) | DataType::Enum(..)
             ),
             Kind::Timestamp => matches!(dt, DataType::Datetime(..)),
-            Kind::Float => matches!(
-                dt,
-                DataType::Float64 | DataType::Float32 | DataType::Decimal(..)
-            ),
+            // Polars holds decimals of up to 38 digits; a wider one (from a 256-bit Arrow
+            // decimal) is typed but cannot be read.
+            Kind::Float => match dt {
+                DataType::Float64 | DataType::Float32 => true,
+                DataType::Decimal(precision, _) => *precision <= 38,
+                _ => false,
+            },
             Kind::Bool => matches!(dt, DataType::Boolean),
             Kind::StrList => match dt {
                 DataType::List(inner) => matches!(**inner, DataType::String | DataType::Null),
@@ -651,13 +654,10 @@ fn scan_file(
     // Polars stops the process on a column type it has no conversion for (in any column of
     // the file, read or not): such a file is refused first, naming the column.
     for field in reader.schema().map_err(unreadable)?.iter_values() {
-        let read = specs
-            .iter()
-            .find(|spec| columns.input_name(table, spec.name) == field.name.as_str());
-        // Polars holds decimals of up to 38 digits; wider ones are read only where unused.
-        let too_wide =
-            matches!(field.dtype(), ArrowDataType::Decimal256(precision, _) if *precision > 38);
-        if !readable_type(field.dtype()) || (read.is_some() && too_wide) {
+        if !readable_type(field.dtype()) {
+            let read = specs
+                .iter()
+                .find(|spec| columns.input_name(table, spec.name) == field.name.as_str());
             return Err(IngestError::UnsupportedType {
                 path: shown,
                 column: field.name.to_string(),

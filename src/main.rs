@@ -32,6 +32,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("readiness: error: {e}");
+            if e.exit_code() == exit::TOO_MANY_REJECTED {
+                // The commands that stop here print no reasons; `validate` prints them.
+                eprintln!("readiness: `readiness validate` counts the rejected rows by reason");
+            }
             ExitCode::from(e.exit_code() as u8)
         }
     }

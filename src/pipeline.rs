@@ -450,10 +450,12 @@ fn statistics(
             .check(granularity, &unwatched, &dir.display().to_string())?;
         // A copy of a set given beside it: different decisions do not give equal counts and
         // confidence sums in every cell.
-        if let Some(twin) = stored
+        // (Empty sets are all alike and add nothing.)
+        let twin = stored
             .iter()
-            .position(|s: &StatsSet| set.cells.height() > 0 && s.cells.equals_missing(&set.cells))
-        {
+            .position(|s: &StatsSet| s.cells.equals_missing(&set.cells))
+            .filter(|_| set.cells.height() > 0);
+        if let Some(twin) = twin {
             return Err(RunError::Usage(format!(
                 "--stats {}: holds the same statistics as --stats {} (a copy?); each is summed, \
                  so its decisions would count twice",
@@ -1068,7 +1070,7 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
             .and_then(|c| c.i64().cloned())
             .map_err(|e| RunError::Other(format!("decisions: {e}")))?;
         for t in us.into_no_null_iter() {
-            let day = t.div_euclid(86_400_000_000) as i32;
+            let day = t.div_euclid(crate::aggregate::store::DAY_US) as i32;
             *per_period.entry(granularity.period_of(day)).or_default() += 1;
         }
         Ok(())
@@ -1114,26 +1116,13 @@ pub fn run_validate(input: &InputConfig) -> Result<(String, i32), RunError> {
             let _ = writeln!(out, "ok: the inputs can be analysed");
             exit::OK
         }
-        // The counts by reason are printed above: unlike `analyze`'s, this message need not
-        // send the user to `readiness validate`.
-        Err(IngestError::TooManyRejected {
-            table,
-            rejected,
-            total,
-            share,
-            limit,
-        }) => {
-            let _ = writeln!(
-                out,
-                "error: {table}: {rejected} of {total} rows rejected ({share:.2}%), above the \
-                 limit of {limit:.2}% (run.max_rejected_share); fix the input or raise the limit \
-                 (the rejected rows are counted by reason above)"
-            );
-            exit::TOO_MANY_REJECTED
-        }
+        // The counts by reason are printed above.
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
-            exit::ERROR
+            match e {
+                IngestError::TooManyRejected { .. } => exit::TOO_MANY_REJECTED,
+                _ => exit::ERROR,
+            }
         }
     };
     Ok((out, code))

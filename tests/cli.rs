@@ -896,7 +896,7 @@ fn validate_reports_counts() {
     assert!(out.contains("unknown_verdict: 20"), "{out}");
     assert!(
         out.contains("error: verdicts: 20 of 200 rows rejected")
-            && out.contains("counted by reason above")
+            && out.ends_with("fix the input or raise the limit\n")
             && !out.contains("`readiness validate`"),
         "{out}"
     );
@@ -1167,19 +1167,21 @@ fn oversight_finds_the_rubber_stamp() {
 fn board_report_for_a_quarter() {
     let f = fixture();
     let out = scratch("board").join("board");
-    let o = run(&[
-        "--quiet",
-        "board",
-        "--decisions",
-        f.data.join("decisions").to_str().unwrap(),
-        "--verdicts",
-        f.data.join("verdicts").to_str().unwrap(),
-        "--quarter",
-        "2025Q4",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (code, _, err) = outcome(&o);
+    let board_of = |quarter: &str, out: &Path| {
+        outcome(&run(&[
+            "--quiet",
+            "board",
+            "--decisions",
+            f.data.join("decisions").to_str().unwrap(),
+            "--verdicts",
+            f.data.join("verdicts").to_str().unwrap(),
+            "--quarter",
+            quarter,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
+    let (code, _, err) = board_of("2025Q4", &out);
     assert_eq!(code, 0, "{err}");
     let md = std::fs::read_to_string(out.join("board.md")).unwrap();
     assert!(md.contains("2025-Q4") && md.contains("2025-Q3"), "{md}");
@@ -1238,19 +1240,8 @@ fn board_report_for_a_quarter() {
     assert_eq!(board["risks_as_of"], Value::Null, "{board}");
     // An earlier quarter's pack says its risks are those of the latest month in the data.
     let earlier = scratch("board-q3").join("board");
-    let o = run(&[
-        "--quiet",
-        "board",
-        "--decisions",
-        f.data.join("decisions").to_str().unwrap(),
-        "--verdicts",
-        f.data.join("verdicts").to_str().unwrap(),
-        "--quarter",
-        "2025Q3",
-        "--out",
-        earlier.to_str().unwrap(),
-    ]);
-    assert_eq!(outcome(&o).0, 0, "{}", outcome(&o).2);
+    let (code, _, err) = board_of("2025Q3", &earlier);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(json(&earlier.join("board.json"))["risks_as_of"], "2025-12");
     let md = std::fs::read_to_string(earlier.join("board.md")).unwrap();
     assert!(
@@ -1258,19 +1249,7 @@ fn board_report_for_a_quarter() {
         "{md}"
     );
     // A quarter without data is an error naming the data's range.
-    let o = run(&[
-        "--quiet",
-        "board",
-        "--decisions",
-        f.data.join("decisions").to_str().unwrap(),
-        "--verdicts",
-        f.data.join("verdicts").to_str().unwrap(),
-        "--quarter",
-        "2019Q1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let (code, _, err) = outcome(&o);
+    let (code, _, err) = board_of("2019Q1", &out);
     assert_eq!(code, 1);
     // Periods are named as periods: the data ends with December, not on its first day.
     assert!(

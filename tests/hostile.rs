@@ -220,6 +220,14 @@ fn duplicate_ids_across_files_keep_the_first_file() {
         4,
         "half the rows are duplicates: too many rejected"
     );
+    // analyze prints no reasons: it says where they are counted.
+    assert!(
+        outcome(&o)
+            .2
+            .ends_with("readiness: `readiness validate` counts the rejected rows by reason\n"),
+        "{}",
+        outcome(&o).2
+    );
     let rejects = read_parquet(&out.with_file_name("run.rejects.parquet"));
     let file = rejects.column("file").unwrap().str().unwrap().clone();
     assert_eq!(rejects.height(), 200);

@@ -305,11 +305,7 @@ fn uncommon_column_types() {
         "{err}"
     );
     for (name, column, advice) in [
-        (
-            "confidence_decimal_wide",
-            "confidence",
-            "reads it as float64: cast it",
-        ),
+        ("confidence_decimal_wide", "confidence", "expected float64"),
         (
             "decided_at_half_hour_offset",
             "decided_at",

@@ -8,9 +8,9 @@
 
 use crate::charts::{Chart, Charts, Svg};
 use crate::files::safe_file_stem;
-use crate::model::{ClassSection, ReportModel, RowSource};
+use crate::model::{ClassSection, ReportModel};
 use crate::table::{badge_html, Cell, Table};
-use crate::text::{count, html as esc, mode_words, rows_read};
+use crate::text::{code_spans_html, count, html as esc, mode_words, rejects_notes, rows_read};
 
 const CSS: &str = include_str!("assets/report.css");
 
@@ -150,23 +150,9 @@ fn quality(out: &mut String, model: &ReportModel) {
         ]);
     }
     out.push_str(&t.to_html());
-    match q.source {
-        RowSource::Statistics => out.push_str(
-            "<p>This run read stored statistics (<code>--stats</code>), not the raw inputs: how many rows were rejected when those statistics were built is unknown here. <code>readiness validate</code> on the raw files gives the counts by reason.</p>\n",
-        ),
-        RowSource::Raw | RowSource::RawAndStatistics => {
-            out.push_str("<p>Rejected rows are excluded from every number in this report and written to <code>rejects.parquet</code> with their reason.</p>\n");
-            if q.rejects_by_reason.is_empty() {
-                out.push_str(if q.source == RowSource::Raw {
-                    "<p class=\"empty\">No row was rejected.</p>\n"
-                } else {
-                    "<p class=\"empty\">No row of the raw inputs was rejected.</p>\n"
-                });
-            }
-            if q.source == RowSource::RawAndStatistics {
-                out.push_str("<p>The periods taken from stored statistics (<code>--stats</code>) were validated when those statistics were built: their rejected rows are unknown here and not counted above.</p>\n");
-            }
-        }
+    for (note, empty) in rejects_notes(q) {
+        let class = if empty { " class=\"empty\"" } else { "" };
+        out.push_str(&format!("<p{class}>{}</p>\n", code_spans_html(note)));
     }
     if !q.rejects_by_reason.is_empty() {
         let mut t = Table::new(&["Table", "Reason", "Rows"]);

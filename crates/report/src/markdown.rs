@@ -6,9 +6,9 @@
 //! characters outside `[A-Za-z0-9._/-]` are percent-encoded so a path cannot break the link.
 
 use crate::charts::{Chart, Charts};
-use crate::model::{ClassSection, ReportModel, RowSource};
+use crate::model::{ClassSection, ReportModel};
 use crate::table::{recommendation_label, Cell, Table};
-use crate::text::{count, md, mode_words, rows_read};
+use crate::text::{count, md, mode_words, rejects_notes, rows_read};
 
 /// Renders `report.md`; `chart_paths` are the relative PNG paths of [`Charts::plan`] for the same
 /// model (e.g. `Charts::file_stems(model).map(|s| format!("charts/{s}.png"))`).
@@ -140,23 +140,9 @@ fn quality(out: &mut String, model: &ReportModel) {
     }
     out.push_str(&t.to_markdown());
     out.push('\n');
-    match q.source {
-        RowSource::Statistics => out.push_str(
-            "This run read stored statistics (`--stats`), not the raw inputs: how many rows were rejected when those statistics were built is unknown here. `readiness validate` on the raw files gives the counts by reason.\n\n",
-        ),
-        RowSource::Raw | RowSource::RawAndStatistics => {
-            out.push_str("Rejected rows are excluded from every number in this report and written to `rejects.parquet` with their reason.\n\n");
-            if q.rejects_by_reason.is_empty() {
-                out.push_str(if q.source == RowSource::Raw {
-                    "No row was rejected.\n\n"
-                } else {
-                    "No row of the raw inputs was rejected.\n\n"
-                });
-            }
-            if q.source == RowSource::RawAndStatistics {
-                out.push_str("The periods taken from stored statistics (`--stats`) were validated when those statistics were built: their rejected rows are unknown here and not counted above.\n\n");
-            }
-        }
+    for (note, _) in rejects_notes(q) {
+        out.push_str(note);
+        out.push_str("\n\n");
     }
     if !q.rejects_by_reason.is_empty() {
         let mut t = Table::new(&["Table", "Reason", "Rows"]);

@@ -164,6 +164,48 @@ pub fn rows_read(q: &crate::model::DataQuality) -> [(&'static str, String, Strin
     ]
 }
 
+/// The data-quality section's sentences about rejected rows, in order, for both renderers:
+/// `(text, empty)`, where `empty` marks the "no row was rejected" line and code spans are
+/// written between backticks ([`code_spans_html`] turns them into HTML).
+pub fn rejects_notes(q: &crate::model::DataQuality) -> Vec<(&'static str, bool)> {
+    use crate::model::RowSource;
+    if q.source == RowSource::Statistics {
+        return vec![(
+            "This run read stored statistics (`--stats`), not the raw inputs: how many rows were rejected when those statistics were built is unknown here. `readiness validate` on the raw files gives the counts by reason.",
+            false,
+        )];
+    }
+    let mut notes = vec![(
+        "Rejected rows are excluded from every number in this report and written to `rejects.parquet` with their reason.",
+        false,
+    )];
+    if q.rejects_by_reason.is_empty() {
+        notes.push(match q.source {
+            RowSource::Raw => ("No row was rejected.", true),
+            _ => ("No row of the raw inputs was rejected.", true),
+        });
+    }
+    if q.source == RowSource::RawAndStatistics {
+        notes.push((
+            "The periods taken from stored statistics (`--stats`) were validated when those statistics were built: their rejected rows are unknown here and not counted above.",
+            false,
+        ));
+    }
+    notes
+}
+
+/// HTML of a fixed sentence whose code spans are written between backticks.
+pub fn code_spans_html(s: &str) -> String {
+    html(s)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 => format!("<code>{part}</code>"),
+            _ => part.to_string(),
+        })
+        .collect()
+}
+
 /// Words for a mode: `hitl` and `hotl` are explained; other values are shown as given.
 pub fn mode_words(mode: &str) -> String {
     match mode {
